@@ -1,0 +1,24 @@
+"""The `wattdesk` command line (typer): the entry point for every operator task.
+
+Each command group lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import config_cmd, db_cmd, demo_cmd, staff_cmd
+
+app = typer.Typer(
+    name="wattdesk",
+    help="wattdesk: an electricity utility's self-service desk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(staff_cmd.app, name="staff")
+demo_cmd.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,55 @@
+"""What every command shares: settings loaded once, the engine, clear errors, exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from billing_core.clock import Clock, SystemClock
+from billing_core.db import create_db_engine, session_scope
+from billing_core.errors import WattdeskError
+from billing_core.settings import Settings, SettingsError, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+
+@cache
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err_console.print(f"[bold red]wattdesk cannot start[/]: {exc}")
+        raise typer.Exit(code=EXIT_USAGE) from None
+
+
+@cache
+def engine() -> Engine:
+    return create_db_engine(settings().effective_database_url)
+
+
+def clock() -> Clock:
+    return SystemClock()
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction for one command; a domain error becomes a clear message and exit 2."""
+    try:
+        with session_scope(engine()) as session:
+            yield session
+    except WattdeskError as exc:
+        fail(str(exc))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    err_console.print(f"[bold red]error[/]: {message}")
+    raise typer.Exit(code=code)

@@ -1,0 +1,87 @@
+"""`wattdesk demo` (prepare the embedded default and serve it) and `wattdesk serve`."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+from rich.table import Table
+
+from api.app import create_app
+from api.cli.common import clock, console, engine, fail, settings, unit_of_work
+from billing_core.db import migrate
+from billing_core.settings import Environment
+from billing_core.staff.demo import DEMO_STAFF, ensure_demo_staff
+
+DEMO_CUSTOMERS = 300
+DEMO_MONTHS = 14
+DEMO_SEED = 2026
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("serve")(serve)
+
+
+def demo(
+    prepare_only: bool = typer.Option(
+        False, "--prepare-only", help="Migrate and seed, but do not serve."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+) -> None:
+    """Migrate the database, seed demo data if it is empty, then serve. Idempotent."""
+    if settings().env == Environment.production:
+        fail("`wattdesk demo` seeds demo data and published passwords; it is refused in production")
+    prepare_demo()
+    print_welcome(host, port)
+    if not prepare_only:
+        _serve(host, port)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+) -> None:
+    """Serve an already prepared database (run `wattdesk db upgrade` first)."""
+    if not migrate.is_current(engine()):
+        fail(
+            f"the database is at revision {migrate.current_revision(engine()) or 'none'}, "
+            f"not {migrate.head_revision(engine())}: run `wattdesk db upgrade` first"
+        )
+    _serve(host, port)
+
+
+def prepare_demo() -> None:
+    from billing_core.seed.demo import ensure_demo_customers
+    from billing_core.seed.service import seed_is_needed, seed_population
+
+    migrate.upgrade(engine())
+    with unit_of_work() as session:
+        if seed_is_needed(session):
+            console.print(f"seeding {DEMO_CUSTOMERS} demo customers, {DEMO_MONTHS} months …")
+            report = seed_population(
+                session=session,
+                customers=DEMO_CUSTOMERS,
+                months=DEMO_MONTHS,
+                seed=DEMO_SEED,
+                until=None,
+                clock=clock(),
+            )
+            console.print(f"seeded in {report.elapsed_seconds:.1f} s")
+        ensure_demo_customers(session=session, clock=clock())
+        ensure_demo_staff(session=session, clock=clock(), settings=settings())
+
+
+def print_welcome(host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    console.print(f"\n[bold green]wattdesk is ready[/] — open [link={base}/]{base}/[/link]")
+    console.print(f"  API docs: {base}/docs    health: {base}/healthz    ready: {base}/readyz")
+    table = Table("username", "role", "demo password", title="demo staff (development only)")
+    for staff in DEMO_STAFF:
+        table.add_row(staff.username, staff.role.value, staff.password)
+    console.print(table)
+
+
+def _serve(host: str, port: int) -> None:
+    app = create_app(settings(), engine=engine(), clock=clock())
+    uvicorn.run(app, host=host, port=port, log_config=None)

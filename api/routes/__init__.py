@@ -1,0 +1,1 @@
+"""The app's own routes (health, landing); adapters bring their routers."""

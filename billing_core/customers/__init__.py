@@ -1,0 +1,1 @@
+"""Customers, their accounts, tariff assignments and contacts."""

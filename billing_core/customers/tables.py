@@ -1,0 +1,102 @@
+"""SQLModel tables for customers, groups, accounts, tariff assignments and contacts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from billing_core.customers.model import AccountStatus, CustomerKind, Language
+from billing_core.db.columns import foreign_key, instant
+
+
+class CustomerGroup(SQLModel, table=True):
+    """A group customer (集团客户) whose accounts may share one consolidated notice."""
+
+    __tablename__ = "customer_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    consolidated_notice: bool = True
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(default=CustomerKind.residential, max_length=20)
+    language: str = Field(default=Language.zh_cn, max_length=10)
+    timezone: str | None = Field(default=None, max_length=64)
+    household_size: int = 1
+    group_id: int | None = Field(
+        default=None, sa_column=foreign_key("customer_group.id", nullable=True)
+    )
+    created_at: datetime = Field(sa_column=instant())
+
+
+class CustomerSensitivity(SQLModel, table=True):
+    """A sensitivity flag (medical equipment, elderly living alone, hardship) with validity."""
+
+    __tablename__ = "customer_sensitivity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(sa_column=foreign_key("customer.id", ondelete="CASCADE"))
+    kind: str = Field(max_length=32)
+    valid_from: date
+    valid_to: date | None = None
+    note: str = Field(default="", max_length=500)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=20, unique=True)
+    customer_id: int = Field(sa_column=foreign_key("customer.id"))
+    service_address: str = Field(max_length=300)
+    reading_book_id: int | None = Field(
+        default=None, sa_column=foreign_key("reading_book.id", nullable=True)
+    )
+    reading_day: int = Field(ge=1, le=28)
+    billing_cycle_months: int = Field(default=1, ge=1, le=12)
+    status: str = Field(default=AccountStatus.active, max_length=20)
+    payment_terms_days: int = Field(default=15, ge=0, le=90)
+    opened_on: date
+    closed_on: date | None = None
+
+
+class TariffAssignment(SQLModel, table=True):
+    """Which tariff an account is on from a date; history is kept, never overwritten."""
+
+    __tablename__ = "tariff_assignment"
+    __table_args__ = (UniqueConstraint("account_id", "effective_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=foreign_key("account.id", ondelete="CASCADE"))
+    tariff_code: str = Field(max_length=64)
+    effective_from: date
+    effective_to: date | None = None
+    reason: str = Field(default="", max_length=300)
+
+
+class Contact(SQLModel, table=True):
+    """A way to reach a customer: an E.164 phone, a Telegram user id or an e-mail address,
+    with its verification, notice preference, opt-out and allowed hours."""
+
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("customer_id", "channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(sa_column=foreign_key("customer.id", ondelete="CASCADE"))
+    channel: str = Field(max_length=16)
+    address: str = Field(sa_column=Column(String(128), nullable=False, index=True))
+    verified: bool = False
+    verified_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    notify: bool = True
+    opted_out: bool = False
+    opted_out_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    allowed_from: time = time(8, 0)
+    allowed_until: time = time(21, 0)

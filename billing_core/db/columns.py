@@ -1,0 +1,29 @@
+"""Column factories: each call makes a fresh Column, as SQLModel needs one per field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey
+
+from billing_core.db.types import DecimalType, UTCDateTime
+
+
+def money(*, nullable: bool = False, **kwargs: Any) -> Any:
+    return Column(DecimalType(scale=2), nullable=nullable, **kwargs)
+
+
+def quantity(scale: int = 3, *, nullable: bool = False, **kwargs: Any) -> Any:
+    return Column(DecimalType(scale=scale), nullable=nullable, **kwargs)
+
+
+def instant(*, nullable: bool = False, **kwargs: Any) -> Any:
+    return Column(UTCDateTime(), nullable=nullable, **kwargs)
+
+
+def foreign_key(
+    target: str, *, nullable: bool = False, index: bool = True, ondelete: str | None = None
+) -> Any:
+    from sqlalchemy import Integer
+
+    return Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)

@@ -1,0 +1,101 @@
+"""Column types that keep the two rules the design insists on: money is exact Decimal and
+time is timezone-aware UTC, on SQLite as on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Numeric
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class DecimalType(TypeDecorator[Decimal]):
+    """An exact decimal with a fixed number of places.
+
+    PostgreSQL stores NUMERIC(18, scale). SQLite has no exact decimal, so the value is stored
+    as a scaled integer (value x 10^scale); SUM() over the column stays exact there too.
+    A value with more places than the column holds is refused, never silently rounded:
+    rounding is a business rule and happens in the domain.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, scale: int = 2, precision: int = 18) -> None:
+        super().__init__()
+        self.scale = scale
+        self.precision = precision
+        self._quantum = Decimal(1).scaleb(-scale)
+        self._factor = 10**scale
+
+    def __repr__(self) -> str:
+        return f"DecimalType(scale={self.scale}, precision={self.precision})"
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(
+            Numeric(precision=self.precision, scale=self.scale, asdecimal=True)
+        )
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            if isinstance(value, float):
+                raise TypeError("money and quantities are Decimal, never float")
+            value = Decimal(value)
+        quantized = value.quantize(self._quantum)
+        if quantized != value:
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        if dialect.name == "sqlite":
+            return int(quantized.scaleb(self.scale))
+        return quantized
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+        return Decimal(value).quantize(self._quantum)
+
+    def process_literal_param(self, value: Any, dialect: Dialect) -> str:
+        return str(self.process_bind_param(value, dialect))
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC. Naive datetimes are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def __repr__(self) -> str:
+        return "UTCDateTime()"
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: pass a timezone-aware value")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime

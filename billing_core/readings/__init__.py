@@ -1,0 +1,1 @@
+"""Reading books, meters and meter readings (抄表)."""

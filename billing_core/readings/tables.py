@@ -1,0 +1,58 @@
+"""SQLModel tables for reading books (抄表段), meters and readings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from billing_core.db.columns import foreign_key, instant, quantity
+
+
+class ReadingBook(SQLModel, table=True):
+    """A book of accounts read together on one reading day (抄表段, 抄表例日)."""
+
+    __tablename__ = "reading_book"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    reading_day: int = Field(ge=1, le=28)
+
+
+class Meter(SQLModel, table=True):
+    __tablename__ = "meter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    serial: str = Field(max_length=32, unique=True)
+    account_id: int = Field(sa_column=foreign_key("account.id"))
+    multiplier: Decimal = Field(default=Decimal(1), sa_column=quantity(4))  # 倍率
+    digits: int = Field(default=6, ge=3, le=10)  # register rolls over at 10**digits
+    tou: bool = False  # has peak / flat / valley registers besides the total
+    parent_meter_id: int | None = Field(
+        default=None, sa_column=foreign_key("meter.id", nullable=True)
+    )
+    installed_on: date
+    removed_on: date | None = None
+    initial_total: Decimal = Field(default=Decimal(0), sa_column=quantity())
+    initial_peak: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+    initial_flat: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+    initial_valley: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+
+
+class MeterReading(SQLModel, table=True):
+    __tablename__ = "meter_reading"
+    __table_args__ = (UniqueConstraint("meter_id", "read_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meter_id: int = Field(sa_column=foreign_key("meter.id", index=False))
+    read_at: datetime = Field(sa_column=instant())
+    total: Decimal = Field(sa_column=quantity())
+    peak: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+    flat: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+    valley: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
+    source: str = Field(max_length=16)
+    reader_id: str | None = Field(default=None, max_length=32)
+    estimated: bool = False

@@ -1,0 +1,155 @@
+"""The one settings object: read once from the environment (prefix WATTDESK_) and an optional
+.env file, validated, then passed in. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class SettingsError(Exception):
+    """Start-up stops with this: each line names a WATTDESK_ variable and what is wrong."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WATTDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    env: Environment = Environment.development
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means the embedded SQLite file under data_dir.",
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    default_locale: str = "zh-CN"
+    phone_region: str = Field(default="CN", description="Default region for phone numbers.")
+    holiday_country: str = Field(default="CN", description="Holiday calendar (holidays package).")
+    log_format: LogFormat = LogFormat.text
+    log_level: str = "INFO"
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-only-insecure-secret-change-me"),
+        description="Signs staff sessions; must be set in production.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError(
+                f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql"
+            )
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("must be an ISO 4217 code such as CNY or USD")
+        return value.upper()
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value, sep="-")
+        except (UnknownLocaleError, ValueError) as exc:
+            raise ValueError(f"unknown locale {value!r} (e.g. zh-CN, en)") from exc
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wattdesk.sqlite3').as_posix()}"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for log masking. Database passwords included."""
+        values = [
+            getattr(self, name).get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(getattr(self, name), SecretStr)
+        ]
+        password = make_url(self.effective_database_url).password
+        if password:
+            values.append(str(password))
+        return [v for v in values if v]
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for display: secrets and URL passwords masked."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "********" if value.get_secret_value() else ""
+            elif name == "database_url":
+                url = self.effective_database_url
+                shown[name] = make_url(url).render_as_string(hide_password=True)
+            else:
+                shown[name] = str(value) if not isinstance(value, str | int | bool) else value
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise SettingsError naming each bad WATTDESK_ variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"WATTDESK_{field.upper()}: {message}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

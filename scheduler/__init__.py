@@ -1,0 +1,1 @@
+"""APScheduler jobs and the outbox dispatcher that delivers every outbound message."""

@@ -1,0 +1,1 @@
+"""Twilio adapter: inbound webhooks, status callbacks and outbound transports."""

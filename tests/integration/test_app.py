@@ -1,0 +1,101 @@
+"""The web app through its ASGI client: health, readiness, request ids, logs, landing page."""
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.logging_setup import configure_logging
+from billing_core.db import create_db_engine
+from billing_core.settings import Settings
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=engine, configure_logs=False)) as test_client:
+        yield test_client
+
+
+def test_healthz_answers(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_on_a_migrated_database(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+def test_readyz_is_not_ready_before_migrations(settings: Settings, empty_engine: Engine) -> None:
+    with TestClient(create_app(settings, engine=empty_engine, configure_logs=False)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "newest is" in response.json()["checks"]["migrations"]
+
+
+def test_readyz_is_not_ready_when_the_database_is_unreachable(settings: Settings) -> None:
+    unreachable = create_db_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    with TestClient(create_app(settings, engine=unreachable, configure_logs=False)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("unreachable")
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"]
+        == "abc-123"
+    )
+    made = client.get("/healthz").headers["X-Request-ID"]
+    assert len(made) == 32
+
+
+def test_json_logs_carry_the_request_id_and_never_a_secret(
+    settings: Settings, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "top-secret-signing-key-42"
+    json_settings = settings.model_copy(
+        update={"log_format": "json", "secret_key": SecretStr(secret)}
+    )
+    try:
+        app = create_app(json_settings, engine=engine)
+        with TestClient(app) as client:
+            client.get("/healthz", headers={"X-Request-ID": "req-777"})
+        logging.getLogger("wattdesk.test").warning("leaking %s by mistake", secret)
+        lines = [
+            json.loads(line)
+            for line in capsys.readouterr().err.splitlines()
+            if line.startswith("{")
+        ]
+    finally:
+        logging.getLogger().handlers.clear()
+    access = [line for line in lines if line.get("path") == "/healthz"]
+    assert access and access[0]["request_id"] == "req-777" and access[0]["status"] == 200
+    assert all(secret not in json.dumps(line) for line in lines)
+    assert any("********" in line["message"] for line in lines)
+
+
+def test_landing_page_tells_a_newcomer_where_to_go(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "wattdesk" in page.text
+    for link in ("/docs", "/healthz", "/readyz"):
+        assert f'href="{link}"' in page.text
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    assert client.get("/openapi.json").json()["info"]["title"] == "wattdesk"
+
+
+def test_configure_logging_is_idempotent(settings: Settings) -> None:
+    configure_logging(settings)
+    configure_logging(settings)
+    assert len(logging.getLogger().handlers) == 1
+    logging.getLogger().handlers.clear()
