@@ -3,15 +3,18 @@
 from sqlmodel import SQLModel
 
 from billing_core.audit.tables import AuditEntry
+from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.customers.tables import (
     Account,
+    BusinessChange,
     Contact,
     Customer,
     CustomerGroup,
     CustomerSensitivity,
     TariffAssignment,
 )
-from billing_core.readings.tables import Meter, MeterReading, ReadingBook
+from billing_core.events.tables import DomainEvent
+from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
 from billing_core.staff.tables import StaffUser
 
 metadata = SQLModel.metadata
@@ -19,13 +22,20 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "AuditEntry",
+    "Bill",
+    "BillLine",
+    "BillRun",
+    "BusinessChange",
     "Contact",
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
+    "DomainEvent",
     "Meter",
     "MeterReading",
+    "ReadingBatch",
     "ReadingBook",
+    "ReviewItem",
     "StaffUser",
     "TariffAssignment",
     "metadata",

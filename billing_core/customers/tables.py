@@ -100,3 +100,17 @@ class Contact(SQLModel, table=True):
     opted_out_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     allowed_from: time = time(8, 0)
     allowed_until: time = time(21, 0)
+
+
+class BusinessChange(SQLModel, table=True):
+    """A business change (业扩变更) that makes the next bill wait for review: new connection,
+    capacity change, tariff or meter parameter change, meter replacement or fault."""
+
+    __tablename__ = "business_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=foreign_key("account.id", ondelete="CASCADE"))
+    kind: str = Field(max_length=32)
+    effective_on: date
+    note: str = Field(default="", max_length=300)
+    created_at: datetime = Field(sa_column=instant())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey
+from sqlalchemy import Column, ForeignKey, Table
 
 from billing_core.db.types import DecimalType, UTCDateTime
 
@@ -27,3 +27,9 @@ def foreign_key(
     from sqlalchemy import Integer
 
     return Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core Table behind a SQLModel class, for bulk statements."""
+    table: Table = model.__table__
+    return table

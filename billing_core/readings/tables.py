@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from billing_core.db.columns import foreign_key, instant, quantity
@@ -42,6 +43,23 @@ class Meter(SQLModel, table=True):
     initial_valley: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
 
 
+class ReadingBatch(SQLModel, table=True):
+    """One import (a CSV file, a Green Button document, an API call) and its report."""
+
+    __tablename__ = "reading_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)  # csv, green_button, api
+    name: str = Field(default="", max_length=255)
+    content_sha256: str = Field(max_length=64, unique=True)  # the same file twice is a no-op
+    actor: str = Field(max_length=100)
+    imported_at: datetime = Field(sa_column=instant())
+    accepted: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class MeterReading(SQLModel, table=True):
     __tablename__ = "meter_reading"
     __table_args__ = (UniqueConstraint("meter_id", "read_at"),)
@@ -54,5 +72,9 @@ class MeterReading(SQLModel, table=True):
     flat: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
     valley: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))
     source: str = Field(max_length=16)
+    reactive: Decimal | None = Field(default=None, sa_column=quantity(nullable=True))  # kvarh
     reader_id: str | None = Field(default=None, max_length=32)
     estimated: bool = False
+    batch_id: int | None = Field(
+        default=None, sa_column=foreign_key("reading_batch.id", nullable=True, index=False)
+    )

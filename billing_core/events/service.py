@@ -1,0 +1,37 @@
+"""Record and consume domain events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from billing_core.clock import Clock
+from billing_core.db.columns import table_of
+from billing_core.events.tables import DomainEvent
+
+BILL_ISSUED = "bill_issued"
+
+
+def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]]) -> None:
+    """Insert events, ignoring any whose dedupe key is already recorded (idempotent)."""
+    if not events:
+        return
+    now = clock.now()
+    rows = [
+        {
+            "kind": e["kind"],
+            "dedupe_key": e["dedupe_key"],
+            "account_id": e.get("account_id"),
+            "payload": e.get("payload", {}),
+            "created_at": now,
+            "consumed_at": None,
+        }
+        for e in events
+    ]
+    table = table_of(DomainEvent)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    session.execute(statement, rows)
