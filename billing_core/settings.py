@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from billing_core.policies import DEFAULT_POLICY_DIR, DEFAULT_TARIFF_DIR
+
 DEFAULT_DATA_DIR = Path("var")
 
 
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     holiday_country: str = Field(default="CN", description="Holiday calendar (holidays package).")
     log_format: LogFormat = LogFormat.text
     log_level: str = "INFO"
+    policy_dir: Path = Field(default=DEFAULT_POLICY_DIR, description="Policy YAML files.")
+    tariff_dir: Path = Field(default=DEFAULT_TARIFF_DIR, description="Tariff YAML files.")
     secret_key: SecretStr = Field(
         default=SecretStr("dev-only-insecure-secret-change-me"),
         description="Signs staff sessions; must be set in production.",

@@ -1,0 +1,86 @@
+"""Validation of readings (the V of VEE) and consumption from registers: pure functions over
+plain values. A reverse reading is told apart (rollover, meter replacement, error) and is
+never billed automatically; multipliers are applied; a replaced meter is billed as
+old final − previous + new current − initial."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+
+
+class ReverseKind(StrEnum):
+    rollover = "rollover"  # the register passed 10**digits and started again
+    meter_replaced = "meter_replaced"  # a new meter started from its own initial reading
+    error = "error"  # a misread, a swapped meter, a typo: a person must look
+
+
+@dataclass(frozen=True)
+class RegisterDelta:
+    """How far a register advanced between two readings, before the multiplier."""
+
+    advance: Decimal
+    reverse: ReverseKind | None = None
+
+
+def register_delta(
+    previous: Decimal, current: Decimal, *, digits: int, rollover_max: Decimal
+) -> RegisterDelta:
+    """The advance of one register. A current reading below the previous one is a rollover
+    when wrapping at 10**digits gives a plausible advance (at most `rollover_max`, e.g. a few
+    times the account's normal usage), otherwise an error whose advance is zero."""
+    if current >= previous:
+        return RegisterDelta(current - previous)
+    wrapped = current + Decimal(10) ** digits - previous
+    if ZERO <= wrapped <= rollover_max:
+        return RegisterDelta(wrapped, ReverseKind.rollover)
+    return RegisterDelta(ZERO, ReverseKind.error)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A meter replacement (换表) inside the period."""
+
+    old_final: Decimal
+    new_initial: Decimal
+
+
+def meter_consumption(
+    previous: Decimal,
+    current: Decimal,
+    *,
+    multiplier: Decimal,
+    digits: int,
+    rollover_max: Decimal,
+    replacement: Replacement | None = None,
+) -> RegisterDelta:
+    """kWh for the period: (current − previous) × multiplier, handling rollover, and a
+    replacement as old final − previous + new current − initial."""
+    if replacement is not None:
+        old = register_delta(
+            previous, replacement.old_final, digits=digits, rollover_max=rollover_max
+        )
+        new = register_delta(
+            replacement.new_initial, current, digits=digits, rollover_max=rollover_max
+        )
+        reverse = old.reverse or new.reverse or ReverseKind.meter_replaced
+        if ReverseKind.error in (old.reverse, new.reverse):
+            reverse = ReverseKind.error
+        return RegisterDelta((old.advance + new.advance) * multiplier, reverse)
+    delta = register_delta(previous, current, digits=digits, rollover_max=rollover_max)
+    return RegisterDelta(delta.advance * multiplier, delta.reverse)
+
+
+def tou_mismatch(
+    total_advance: Decimal, tou_advances: Sequence[Decimal], *, threshold: Decimal
+) -> Decimal | None:
+    """The gap between the total register and the sum of the TOU registers (分时度差), when it
+    reaches the threshold (default 3 kWh); None when the registers agree."""
+    if not tou_advances:
+        return None
+    gap = abs(total_advance - sum(tou_advances, ZERO))
+    return gap if gap >= threshold else None
