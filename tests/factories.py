@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from itertools import count
 
 from sqlmodel import Session
 
 from billing_core.customers.tables import Account, Customer
-from billing_core.readings.tables import Meter
+from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 
 _numbers = count(1)
 
@@ -47,3 +48,33 @@ def make_meter(session: Session, *, account: Account, **fields: object) -> Meter
     session.add(meter)
     session.flush()
     return meter
+
+
+def make_book(session: Session, **fields: object) -> ReadingBook:
+    n = next(_numbers)
+    values: dict[str, object] = {
+        "code": f"B{n:05d}",
+        "name": f"抄表段{n}",
+        "reading_day": 5,
+        **fields,
+    }
+    book = ReadingBook(**values)
+    session.add(book)
+    session.flush()
+    return book
+
+
+def make_reading(
+    session: Session, *, meter: Meter, read_at: datetime, **fields: object
+) -> MeterReading:
+    values: dict[str, object] = {
+        "meter_id": meter.id,
+        "read_at": read_at,
+        "total": Decimal("1000.000"),
+        "source": "reader",
+        **fields,
+    }
+    reading = MeterReading(**values)
+    session.add(reading)
+    session.flush()
+    return reading
