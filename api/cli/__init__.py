@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import config_cmd, db_cmd, demo_cmd, plan_cmd, staff_cmd
+from api.cli import (
+    bench_cmd,
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    plan_cmd,
+    staff_cmd,
+    tariff_cmd,
+)
 
 app = typer.Typer(
     name="wattdesk",
@@ -17,6 +25,8 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(staff_cmd.app, name="staff")
+app.add_typer(tariff_cmd.app, name="tariff")
+app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(plan_cmd.app, name="plan")
 demo_cmd.register(app)
 
