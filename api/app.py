@@ -12,10 +12,12 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from api.logging_setup import configure_logging, request_id_var
-from api.routes import health, landing
+from api.routes import health, landing, readings, review
+from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine
 from billing_core.settings import Settings
+from billing_core.tariffs.catalog import TariffCatalog
 
 log = logging.getLogger("wattdesk.http")
 
@@ -39,11 +41,15 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings.effective_database_url)
     app.state.clock = clock or SystemClock()
-    app.state.landing_extras = {}
+    # Policies and tariffs are loaded and validated once, at start: a bad file stops start-up.
+    app.state.tariffs = TariffCatalog.load(settings.tariff_dir)
+    app.state.review_policy = load_review_policy(settings.policy_dir)
 
     app.middleware("http")(_request_id_and_access_log)
     app.include_router(health.router)
     app.include_router(landing.router)
+    app.include_router(review.router)
+    app.include_router(readings.router)
     return app
 
 

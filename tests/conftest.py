@@ -174,3 +174,10 @@ def cli_database(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def cli_env() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def fresh_engine(empty_engine: Engine) -> Engine:
+    """A migrated database of each kind, for one test that commits (bill runs, seeds)."""
+    upgrade(empty_engine)
+    return empty_engine

@@ -8,10 +8,13 @@ import typer
 
 from api.cli import (
     bench_cmd,
+    bills_cmd,
     config_cmd,
     db_cmd,
     demo_cmd,
     plan_cmd,
+    readings_cmd,
+    seed_cmd,
     staff_cmd,
     tariff_cmd,
 )
@@ -28,7 +31,10 @@ app.add_typer(staff_cmd.app, name="staff")
 app.add_typer(tariff_cmd.app, name="tariff")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(plan_cmd.app, name="plan")
+app.add_typer(readings_cmd.app, name="readings")
 demo_cmd.register(app)
+seed_cmd.register(app)
+bills_cmd.register(app)
 
 
 def main() -> None:

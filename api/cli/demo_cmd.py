@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 import uvicorn
 from rich.table import Table
 
 from api.app import create_app
 from api.cli.common import clock, console, engine, fail, settings, unit_of_work
+from billing_core.bills.model import ReviewThresholds
+from billing_core.bills.policy import load_review_policy
+from billing_core.bills.run_service import run_bills
 from billing_core.db import migrate
+from billing_core.seed.demo import ensure_demo_customers
+from billing_core.seed.service import seed_is_needed, seed_population
 from billing_core.settings import Environment
 from billing_core.staff.demo import DEMO_STAFF, ensure_demo_staff
+from billing_core.tariffs.catalog import TariffCatalog
 
 DEMO_CUSTOMERS = 300
 DEMO_MONTHS = 14
@@ -52,9 +60,9 @@ def serve(
 
 
 def prepare_demo() -> None:
-    from billing_core.seed.demo import ensure_demo_customers
-    from billing_core.seed.service import seed_is_needed, seed_population
-
+    """Migrate, seed an empty database, create the demo staff, and bill the last month's
+    reading days so the demo customers have issued bills. Every step is idempotent."""
+    config = settings()
     migrate.upgrade(engine())
     with unit_of_work() as session:
         if seed_is_needed(session):
@@ -66,10 +74,34 @@ def prepare_demo() -> None:
                 seed=DEMO_SEED,
                 until=None,
                 clock=clock(),
+                timezone=config.timezone,
             )
             console.print(f"seeded in {report.elapsed_seconds:.1f} s")
-        ensure_demo_customers(session=session, clock=clock())
-        ensure_demo_staff(session=session, clock=clock(), settings=settings())
+        ensure_demo_customers(session=session, clock=clock(), timezone=config.timezone)
+        ensure_demo_staff(session=session, clock=clock(), settings=config)
+    bill_last_cycle()
+
+
+def bill_last_cycle() -> None:
+    """A bill run for each of the last 31 days' readings (a no-op for days already billed)."""
+    config = settings()
+    tariffs = TariffCatalog.load(config.tariff_dir)
+    thresholds = ReviewThresholds.from_policy(load_review_policy(config.policy_dir))
+    today = clock().now().astimezone(config.tz).date()
+    issued = in_review = 0
+    for back in range(31, -1, -1):
+        summary = run_bills(
+            engine=engine(),
+            clock=clock(),
+            run_date=today - timedelta(days=back),
+            tz=config.tz,
+            tariffs=tariffs,
+            thresholds=thresholds,
+        )
+        issued += summary.issued
+        in_review += summary.in_review
+    if issued or in_review:
+        console.print(f"billed the last cycle: {issued} bills issued, {in_review} held in review")
 
 
 def print_welcome(host: str, port: int) -> None:

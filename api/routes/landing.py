@@ -8,10 +8,14 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, SettingsDep
+from billing_core.customers.tables import Account
 from billing_core.db import migrate
+from billing_core.seed.demo import DEMO_CUSTOMERS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -28,6 +32,28 @@ def _version() -> str:
         return version("wattdesk")
     except PackageNotFoundError:
         return "dev"
+
+
+def _demo_customers(engine: Engine) -> list[dict[str, object]]:
+    """The README's demo customers, and whether this database holds them."""
+    numbers = [demo.account_number for demo in DEMO_CUSTOMERS]
+    try:
+        with Session(engine) as session:
+            present = set(
+                session.exec(select(Account.number).where(col(Account.number).in_(numbers)))
+            )
+    except SQLAlchemyError:
+        present = set()
+    return [
+        {
+            "name": demo.name,
+            "account": demo.account_number,
+            "phone": demo.phone,
+            "language": str(demo.language),
+            "present": demo.account_number in present,
+        }
+        for demo in DEMO_CUSTOMERS
+    ]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -47,6 +73,6 @@ def landing(request: Request, settings: SettingsDep, engine: EngineDep) -> HTMLR
             "schema": schema,
             "version": _version(),
             "links": LINKS,
-            "demo_customers": request.app.state.landing_extras.get("demo_customers", []),
+            "demo_customers": _demo_customers(engine),
         },
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,6 +14,7 @@ from billing_core.db.columns import table_of
 from billing_core.events.tables import DomainEvent
 
 BILL_ISSUED = "bill_issued"
+BILL_CANCELLED = "bill_cancelled"
 
 
 def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]]) -> None:
@@ -35,3 +38,29 @@ def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
     session.execute(statement, rows)
+
+
+def bill_issued_event(
+    *,
+    bill_id: int,
+    account_id: int,
+    total: Decimal,
+    currency: str,
+    due_date: date,
+    period_start: date,
+    period_end: date,
+) -> dict[str, Any]:
+    """The "bill issued" event the notice step consumes; one per bill."""
+    return {
+        "kind": BILL_ISSUED,
+        "dedupe_key": f"{BILL_ISSUED}:{bill_id}",
+        "account_id": account_id,
+        "payload": {
+            "bill_id": bill_id,
+            "total": str(total),
+            "currency": currency,
+            "due_date": due_date.isoformat(),
+            "period_start": period_start.isoformat(),
+            "period_end": period_end.isoformat(),
+        },
+    }

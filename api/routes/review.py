@@ -1,0 +1,172 @@
+"""The staff API for the review queue (role reviewer): list, approve, correct, summarise."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from api.auth import staff_with_role
+from api.deps import ClockDep, SessionDep, SettingsDep
+from billing_core.bills import review_service
+from billing_core.bills.policy import ReviewPolicy
+from billing_core.bills.tables import Bill
+from billing_core.errors import Conflict, InvalidInput, NotFound
+from billing_core.staff.model import Role
+from billing_core.staff.tables import StaffUser
+from billing_core.tariffs.catalog import TariffCatalog
+
+router = APIRouter(prefix="/api/v1", tags=["review"])
+Reviewer = Annotated[StaffUser, Depends(staff_with_role(Role.reviewer))]
+
+
+class ApproveBody(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class AdjustmentBody(BaseModel):
+    component: str = Field(min_length=1, max_length=64)
+    amount: Decimal = Field(decimal_places=2, max_digits=12)
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class CorrectBody(BaseModel):
+    cause: str
+    note: str = Field(min_length=1, max_length=500)
+    kwh: Decimal | None = Field(default=None, ge=0, decimal_places=3, max_digits=15)
+    registers: dict[str, Decimal] | None = None
+    adjustments: list[AdjustmentBody] = Field(default_factory=list, max_length=20)
+
+
+def _translate(exc: Exception) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, Conflict):
+        return HTTPException(409, str(exc))
+    return HTTPException(422, str(exc))
+
+
+@router.get("/review-items")
+def list_items(
+    session: SessionDep,
+    clock: ClockDep,
+    _user: Reviewer,
+    rule: str | None = None,
+    book: str | None = None,
+    min_age_days: Annotated[int | None, Query(ge=0)] = None,
+    status: Annotated[str, Query(pattern="^(open|approved|corrected)$")] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    rows = review_service.list_review_items(
+        session=session,
+        clock=clock,
+        rule=rule,
+        book=book,
+        min_age_days=min_age_days,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": [row.as_json() for row in rows]}
+
+
+@router.post("/bills/{bill_id}/approve")
+def approve(
+    bill_id: int,
+    body: ApproveBody,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: Reviewer,
+) -> dict[str, Any]:
+    try:
+        bill = review_service.approve_bill(
+            session=session,
+            clock=clock,
+            tz=settings.tz,
+            bill_id=bill_id,
+            reviewer=user,
+            note=body.note,
+        )
+    except (NotFound, Conflict, InvalidInput) as exc:
+        raise _translate(exc) from None
+    return _bill_json(bill)
+
+
+@router.post("/bills/{bill_id}/correct")
+def correct(
+    bill_id: int,
+    body: CorrectBody,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: Reviewer,
+) -> dict[str, Any]:
+    policy: ReviewPolicy = request.app.state.review_policy
+    catalog: TariffCatalog = request.app.state.tariffs
+    try:
+        old = session.get(Bill, bill_id)
+        if old is None:
+            raise NotFound(f"bill {bill_id} does not exist")
+        tariff = catalog.get(review_service.tariff_code_for(session, old))
+        bill = review_service.correct_bill(
+            session=session,
+            clock=clock,
+            tz=settings.tz,
+            bill_id=bill_id,
+            reviewer=user,
+            cause=body.cause,
+            causes=tuple(c.code for c in policy.causes),
+            tariff=tariff,
+            note=body.note,
+            kwh=body.kwh,
+            registers=body.registers,
+            adjustments=tuple(
+                review_service.Adjustment(a.component, a.amount, a.reason) for a in body.adjustments
+            ),
+        )
+    except (NotFound, Conflict, InvalidInput) as exc:
+        raise _translate(exc) from None
+    return _bill_json(bill)
+
+
+@router.get("/reports/review")
+def review_report(
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: Reviewer,
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+) -> dict[str, Any]:
+    first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a calendar month
+    return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
+
+
+@router.get("/review-causes")
+def causes(request: Request, _user: Reviewer) -> dict[str, Any]:
+    policy: ReviewPolicy = request.app.state.review_policy
+    return {
+        "causes": [
+            {"code": c.code, "labels": {str(k): v for k, v in c.labels.items()}}
+            for c in policy.causes
+        ]
+    }
+
+
+def _bill_json(bill: Bill) -> dict[str, Any]:
+    return {
+        "id": bill.id,
+        "account_id": bill.account_id,
+        "status": bill.status,
+        "period_start": bill.period_start.isoformat(),
+        "period_end": bill.period_end.isoformat(),
+        "kwh": str(bill.kwh),
+        "total": str(bill.total),
+        "currency": bill.currency,
+        "due_date": bill.due_date.isoformat() if bill.due_date else None,
+        "replaces_bill_id": bill.replaces_bill_id,
+    }

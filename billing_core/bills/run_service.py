@@ -1,0 +1,686 @@
+"""The bill run: bill every account whose reading falls due on a date.
+
+It loads what the bills depend on with a handful of set queries, drafts every bill with the
+pure functions of `draft`, then stores them chunk by chunk, each chunk its own transaction.
+That is why it takes an engine rather than a session: a run of a million accounts is many
+units of work, so that a crash loses at most one uncommitted chunk. Rerunning skips what is
+already billed (one live bill per account and period, a unique index), so a rerun after a
+kill -9 ends where an uninterrupted run would have."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from billing_core.bills.draft import (
+    AccountPeriod,
+    BillDraft,
+    MeterPeriod,
+    ReadingValues,
+    draft_bill,
+    work_out_usage,
+)
+from billing_core.bills.model import ReviewThresholds
+from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
+from billing_core.clock import Clock
+from billing_core.customers.model import AccountStatus
+from billing_core.customers.tables import (
+    Account,
+    BusinessChange,
+    Customer,
+    TariffAssignment,
+)
+from billing_core.db.columns import table_of
+from billing_core.errors import WattdeskError
+from billing_core.events.service import bill_issued_event, record_events
+from billing_core.readings.tables import Meter, MeterReading, ReadingBook
+from billing_core.readings.vee import Replacement
+from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT, Tariff
+
+ZERO = Decimal(0)
+READING_WINDOW_DAYS = 3  # a reading up to this many days before the reading day counts
+COMPARISON_MONTHS = (1, 2, 12, 13)  # the previous period, and the same period last year
+
+BILL = table_of(Bill)
+LINE = table_of(BillLine)
+REVIEW = table_of(ReviewItem)
+RUN = table_of(BillRun)
+ACCOUNT = table_of(Account)
+CUSTOMER = table_of(Customer)
+ASSIGNMENT = table_of(TariffAssignment)
+METER = table_of(Meter)
+READING = table_of(MeterReading)
+BOOK = table_of(ReadingBook)
+CHANGE = table_of(BusinessChange)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class BillRunSummary:
+    run_id: int
+    run_date: date
+    book: str | None
+    due: int = 0
+    issued: int = 0
+    in_review: int = 0
+    already_billed: int = 0
+    missed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
+    total_amount: Decimal = ZERO
+    review_by_rule: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def bills_per_second(self) -> float:
+        stored = self.issued + self.in_review
+        return stored / self.seconds if self.seconds else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_date": self.run_date.isoformat(),
+            "book": self.book,
+            "due": self.due,
+            "issued": self.issued,
+            "in_review": self.in_review,
+            "already_billed": self.already_billed,
+            "missed": len(self.missed),
+            "failed": len(self.failed),
+            "total_amount": str(self.total_amount),
+            "review_by_rule": dict(sorted(self.review_by_rule.items())),
+            "missed_accounts": [{"account": a, "why": w} for a, w in self.missed[:200]],
+            "failed_accounts": [{"account": a, "why": w} for a, w in self.failed[:200]],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class TariffLookup(Protocol):
+    """Anything that finds a compiled tariff by code (the tariff catalog)."""
+
+    def get(self, code: str) -> Tariff: ...
+
+
+def run_bills(
+    *,
+    engine: Engine,
+    clock: Clock,
+    run_date: date,
+    tz: ZoneInfo,
+    tariffs: TariffLookup,
+    thresholds: ReviewThresholds,
+    book: str | None = None,
+    chunk_size: int = 5000,
+    progress: Progress | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> BillRunSummary:
+    """Bill every active account whose reading day is `run_date`'s day (in `book`, if given).
+
+    `after_chunk(stored_so_far)` runs after each committed chunk (tests use it to crash a run
+    at a chosen point)."""
+    started = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        run_id = session.execute(
+            insert(RUN).returning(RUN.c.id),
+            {
+                "run_date": run_date,
+                "book_code": book,
+                "status": "running",
+                "started_at": clock.now(),
+                "summary": {},
+            },
+        ).scalar_one()
+    summary = BillRunSummary(run_id=run_id, run_date=run_date, book=book)
+
+    with Session(engine) as session:
+        periods, missed, already = load_due_periods(
+            session=session, run_date=run_date, tz=tz, book=book
+        )
+    summary.due = len(periods) + len(missed) + already
+    summary.missed = missed
+    summary.already_billed = already
+
+    drafts = draft_all(
+        periods, tariffs=tariffs, thresholds=thresholds, run_date=run_date, failed=summary.failed
+    )
+    stored = 0
+    for chunk in _chunks(drafts, chunk_size):
+        counted = store_drafts(engine=engine, clock=clock, drafts=chunk, run_id=run_id)
+        summary.already_billed += counted.already_billed
+        for draft in counted.stored:
+            if draft.needs_review:
+                summary.in_review += 1
+                for finding in draft.findings:
+                    summary.review_by_rule[finding.rule] = (
+                        summary.review_by_rule.get(finding.rule, 0) + 1
+                    )
+            else:
+                summary.issued += 1
+            summary.total_amount += draft.total
+        stored += len(chunk)
+        if progress:
+            progress(stored, len(drafts))
+        if after_chunk:
+            after_chunk(stored)
+
+    summary.seconds = time.perf_counter() - started
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(RUN)
+            .where(RUN.c.id == run_id)
+            .values(
+                status="finished",
+                finished_at=clock.now(),
+                issued=summary.issued,
+                in_review=summary.in_review,
+                skipped=summary.already_billed,
+                missed=len(summary.missed),
+                failed=len(summary.failed),
+                summary=summary.as_json(),
+            )
+        )
+    return summary
+
+
+def draft_all(
+    periods: Sequence[AccountPeriod],
+    *,
+    tariffs: TariffLookup,
+    thresholds: ReviewThresholds,
+    run_date: date,
+    failed: list[tuple[str, str]],
+) -> list[BillDraft]:
+    """Work out usage for every account, sum child meters onto their parents, then price and
+    review. A domain error fails that one account, with its reason, never the run."""
+    usages = {}
+    for period in periods:
+        try:
+            usages[period.account_id] = work_out_usage(period, thresholds)
+        except WattdeskError as exc:
+            failed.append((period.account_number, str(exc)))
+    children: dict[int, Decimal] = defaultdict(Decimal)
+    for period in periods:
+        parent = period.meter.parent_meter_id
+        if parent is not None and period.account_id in usages:
+            children[parent] += usages[period.account_id].kwh
+    drafts = []
+    for period in periods:
+        usage = usages.get(period.account_id)
+        if usage is None:
+            continue
+        try:
+            tariff = tariffs.get(period.tariff_code)
+            drafts.append(
+                draft_bill(
+                    period,
+                    usage,
+                    tariff=tariff,
+                    thresholds=thresholds,
+                    run_date=run_date,
+                    children_kwh=children.get(period.meter.meter_id),
+                )
+            )
+        except WattdeskError as exc:
+            failed.append((period.account_number, str(exc).splitlines()[-1].strip()))
+    return drafts
+
+
+@dataclass
+class StoredChunk:
+    stored: list[BillDraft]
+    already_billed: int
+
+
+def store_drafts(
+    *, engine: Engine, clock: Clock, drafts: Sequence[BillDraft], run_id: int
+) -> StoredChunk:
+    """Store one chunk in one transaction. If another run stored some of these bills in the
+    meantime (the unique index says so), those are dropped and the chunk is stored again."""
+    pending = list(drafts)
+    already = 0
+    for _attempt in range(3):
+        try:
+            with Session(engine) as session, session.begin():
+                _insert_chunk(session, clock, pending, run_id)
+            return StoredChunk(pending, already)
+        except IntegrityError:
+            with Session(engine) as session:
+                billed = _billed_starts(session, pending)
+            before = len(pending)
+            pending = [d for d in pending if (d.account_id, d.period_start) not in billed]
+            already += before - len(pending)
+    raise RuntimeError("bill run chunk kept conflicting with another run; run it again")
+
+
+def _billed_starts(session: Session, drafts: Sequence[BillDraft]) -> set[tuple[int, date]]:
+    ids = [d.account_id for d in drafts]
+    rows = session.execute(
+        select(BILL.c.account_id, BILL.c.period_start).where(
+            BILL.c.account_id.in_(ids), BILL.c.status != "cancelled"
+        )
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+def _insert_chunk(session: Session, clock: Clock, drafts: Sequence[BillDraft], run_id: int) -> None:
+    if not drafts:
+        return
+    now = clock.now()
+    bill_rows = [
+        {
+            "account_id": d.account_id,
+            "period_start": d.period_start,
+            "period_end": d.period_end,
+            "status": "in_review" if d.findings else "issued",
+            "kwh": d.kwh,
+            "total": d.total,
+            "currency": d.currency,
+            "estimated": d.estimated,
+            "due_date": None if d.findings else d.due_date,
+            "issued_at": None if d.findings else now,
+            "prev_reading_id": d.prev_reading_id,
+            "curr_reading_id": d.curr_reading_id,
+            "bill_run_id": run_id,
+            "created_at": now,
+        }
+        for d in drafts
+    ]
+    ids = list(
+        session.execute(
+            insert(BILL).returning(BILL.c.id, sort_by_parameter_order=True), bill_rows
+        ).scalars()
+    )
+    lines = []
+    reviews = []
+    events = []
+    for bill_id, draft in zip(ids, drafts, strict=True):
+        for position, line in enumerate(draft.lines, start=1):
+            lines.append(
+                {
+                    "bill_id": bill_id,
+                    "position": position,
+                    "kind": "charge",
+                    "component": line.component,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "amount": line.amount,
+                }
+            )
+        for finding in draft.findings:
+            reviews.append(
+                {
+                    "bill_id": bill_id,
+                    "rule": str(finding.rule),
+                    "detail": finding.detail[:500],
+                    "status": "open",
+                    "note": "",
+                    "created_at": now,
+                }
+            )
+        if not draft.findings:
+            events.append(
+                bill_issued_event(
+                    bill_id=bill_id,
+                    account_id=draft.account_id,
+                    total=draft.total,
+                    currency=draft.currency,
+                    due_date=draft.due_date,
+                    period_start=draft.period_start,
+                    period_end=draft.period_end,
+                )
+            )
+    if lines:
+        session.execute(insert(LINE), lines)
+    if reviews:
+        session.execute(insert(REVIEW), reviews)
+    record_events(session=session, clock=clock, events=events)
+
+
+def _chunks(items: Sequence[BillDraft], size: int) -> Iterable[Sequence[BillDraft]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, min(day.day, 28))
+
+
+def _local_range_utc(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`) in local time, as UTC instants."""
+    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
+    after = last + timedelta(days=1)
+    end = datetime(after.year, after.month, after.day, tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def load_due_periods(
+    *, session: Session, run_date: date, tz: ZoneInfo, book: str | None
+) -> tuple[list[AccountPeriod], list[tuple[str, str]], int]:
+    """The inputs of every bill due on `run_date`: (periods, missed accounts, already billed)."""
+    due = select(ACCOUNT.c.id).where(
+        ACCOUNT.c.reading_day == run_date.day,
+        ACCOUNT.c.status == AccountStatus.active,
+        ACCOUNT.c.opened_on <= run_date,
+    )
+    if book is not None:
+        due = due.join(BOOK, BOOK.c.id == ACCOUNT.c.reading_book_id).where(BOOK.c.code == book)
+    due_ids = due.subquery()
+    due_in = ACCOUNT.c.id.in_(select(due_ids.c.id))
+
+    accounts = {
+        row.id: row
+        for row in session.execute(
+            select(
+                ACCOUNT.c.id,
+                ACCOUNT.c.number,
+                ACCOUNT.c.status,
+                ACCOUNT.c.payment_terms_days,
+                ACCOUNT.c.opened_on,
+                CUSTOMER.c.kind,
+                CUSTOMER.c.household_size,
+                CUSTOMER.c.timezone,
+            )
+            .join(CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id)
+            .where(due_in)
+        )
+    }
+    if not accounts:
+        return [], [], 0
+
+    tariff_of: dict[int, str] = {}
+    tariff_changed: dict[int, date] = {}
+    for row in session.execute(
+        select(ASSIGNMENT.c.account_id, ASSIGNMENT.c.tariff_code, ASSIGNMENT.c.effective_from)
+        .where(
+            ASSIGNMENT.c.account_id.in_(select(due_ids.c.id)),
+            ASSIGNMENT.c.effective_from <= run_date,
+        )
+        .order_by(ASSIGNMENT.c.account_id, ASSIGNMENT.c.effective_from)
+    ):
+        tariff_of[row.account_id] = row.tariff_code
+        tariff_changed[row.account_id] = row.effective_from
+
+    zones = {None: tz}
+    zone_of_meter: dict[int, ZoneInfo] = {}
+    meters: dict[int, list[Any]] = defaultdict(list)
+    window_floor = _months_before(run_date, 2) - timedelta(days=READING_WINDOW_DAYS)
+    for row in session.execute(
+        select(METER)
+        .where(
+            METER.c.account_id.in_(select(due_ids.c.id)),
+            METER.c.installed_on <= run_date,
+            or_(METER.c.removed_on.is_(None), METER.c.removed_on >= window_floor),
+        )
+        .order_by(METER.c.installed_on)
+    ):
+        meters[row.account_id].append(row)
+        zone = accounts[row.account_id].timezone
+        if zone not in zones:
+            zones[zone] = ZoneInfo(zone)
+        zone_of_meter[row.id] = zones[zone]
+    meter_ids = [m.id for rows in meters.values() for m in rows]
+
+    # Readings in the windows around this reading day and the comparison months, as local
+    # dates in each customer's time zone (the query takes a day more on each side).
+    windows = [(run_date, 0)] + [(_months_before(run_date, k), k) for k in COMPARISON_MONTHS]
+    ranges = []
+    for day, _k in windows:
+        start, end = _local_range_utc(
+            day - timedelta(days=READING_WINDOW_DAYS + 1), day + timedelta(days=1), tz
+        )
+        ranges.append(and_(READING.c.read_at >= start, READING.c.read_at < end))
+    readings: dict[int, dict[int, ReadingValues]] = defaultdict(dict)
+    for part in _id_parts(meter_ids):
+        for row in session.execute(
+            select(
+                READING.c.id,
+                READING.c.meter_id,
+                READING.c.read_at,
+                READING.c.total,
+                READING.c.peak,
+                READING.c.flat,
+                READING.c.valley,
+                READING.c.reactive,
+                READING.c.estimated,
+            )
+            .where(READING.c.meter_id.in_(part), or_(*ranges))
+            .order_by(READING.c.read_at)
+        ):
+            local = row.read_at.astimezone(zone_of_meter[row.meter_id]).date()
+            for day, k in windows:
+                if day - timedelta(days=READING_WINDOW_DAYS) <= local <= day:
+                    readings[row.meter_id][k] = ReadingValues(
+                        id=row.id,
+                        local_date=local,
+                        total=row.total,
+                        peak=row.peak,
+                        flat=row.flat,
+                        valley=row.valley,
+                        reactive=row.reactive,
+                        estimated=row.estimated,
+                    )
+
+    last_bill = _last_live_bills(session, due_ids, run_date)
+    last_pf = _power_factor_adjustments(
+        session, [row.id for aid, row in last_bill.items() if accounts[aid].kind != "residential"]
+    )
+    last_year_amount = _bills_starting_near(session, due_ids, _months_before(run_date, 13))
+    changes: dict[int, list[tuple[str, date]]] = defaultdict(list)
+    for row in session.execute(
+        select(CHANGE.c.account_id, CHANGE.c.kind, CHANGE.c.effective_on).where(
+            CHANGE.c.account_id.in_(select(due_ids.c.id)),
+            CHANGE.c.effective_on > window_floor,
+            CHANGE.c.effective_on <= run_date,
+        )
+    ):
+        changes[row.account_id].append((row.kind, row.effective_on))
+    ytd = _year_to_date_kwh(session, due_ids, run_date)
+
+    periods: list[AccountPeriod] = []
+    missed: list[tuple[str, str]] = []
+    already = 0
+    for account_id, account in accounts.items():
+        account_meters = meters.get(account_id, [])
+        current_meter = next(
+            (
+                m
+                for m in reversed(account_meters)
+                if m.removed_on is None or m.removed_on > run_date
+            ),
+            None,
+        )
+        if current_meter is None:
+            missed.append((account.number, "no meter in service"))
+            continue
+        current = readings[current_meter.id].get(0)
+        if current is None:
+            missed.append(
+                (
+                    account.number,
+                    f"no reading of meter {current_meter.serial} "
+                    f"in the {READING_WINDOW_DAYS + 1} days to "
+                    f"{run_date.isoformat()}",
+                )
+            )
+            continue
+        previous_bill = last_bill.get(account_id)
+        if previous_bill is not None and previous_bill.curr_reading_id == current.id:
+            already += 1
+            continue
+        replacement = None
+        old_meter = next(
+            (m for m in account_meters if m.id != current_meter.id and m.removed_on is not None),
+            None,
+        )
+        previous = readings[current_meter.id].get(1)
+        first_bill = False
+        if old_meter is not None and current_meter.installed_on > window_floor:
+            old_final = _latest(readings[old_meter.id])
+            previous = readings[old_meter.id].get(1)
+            if old_final is not None and previous is not None:
+                replacement = Replacement(
+                    old_final=old_final.total, new_initial=current_meter.initial_total
+                )
+        if previous is None and current_meter.installed_on >= window_floor:
+            previous = ReadingValues(
+                id=None,
+                local_date=current_meter.installed_on,
+                total=current_meter.initial_total,
+                peak=current_meter.initial_peak,
+                flat=current_meter.initial_flat,
+                valley=current_meter.initial_valley,
+            )
+            first_bill = True
+        if previous is None:
+            missed.append((account.number, "no previous reading to bill from"))
+            continue
+        if previous_bill is not None and previous_bill.period_start >= previous.local_date:
+            already += 1
+            continue
+        if account_id not in tariff_of:
+            missed.append((account.number, "no tariff assigned"))
+            continue
+        kinds = tuple(
+            sorted({kind for kind, on in changes.get(account_id, []) if on > previous.local_date})
+        )
+        if tariff_changed.get(account_id, date.min) > previous.local_date:
+            kinds = tuple(sorted({*kinds, "tariff_change"}))
+        if account.opened_on > previous.local_date:
+            first_bill = True
+        before = readings[current_meter.id]
+        periods.append(
+            AccountPeriod(
+                account_id=account_id,
+                account_number=account.number,
+                customer_kind=account.kind,
+                household_size=account.household_size,
+                active=account.status == AccountStatus.active,
+                payment_terms_days=account.payment_terms_days,
+                tariff_code=tariff_of[account_id],
+                meter=MeterPeriod(
+                    meter_id=current_meter.id,
+                    multiplier=current_meter.multiplier,
+                    digits=current_meter.digits,
+                    tou=current_meter.tou,
+                    previous=previous,
+                    current=current,
+                    parent_meter_id=current_meter.parent_meter_id,
+                    replacement=replacement,
+                ),
+                previous_kwh=_advance(before.get(2), before.get(1), current_meter.multiplier),
+                previous_amount=previous_bill.total if previous_bill is not None else None,
+                previous_pf_adjustment=(
+                    last_pf.get(previous_bill.id) if previous_bill is not None else None
+                ),
+                last_year_kwh=_advance(before.get(13), before.get(12), current_meter.multiplier),
+                last_year_amount=last_year_amount.get(account_id),
+                ytd_kwh=ytd.get(account_id, ZERO),
+                is_first_bill=first_bill,
+                business_changes=kinds,
+                meter_replaced_or_faulty=any(
+                    k in ("meter_replacement", "meter_fault") for k in kinds
+                ),
+            )
+        )
+    return periods, missed, already
+
+
+def _latest(by_window: dict[int, ReadingValues]) -> ReadingValues | None:
+    if not by_window:
+        return None
+    return max(by_window.values(), key=lambda r: r.local_date)
+
+
+def _advance(
+    earlier: ReadingValues | None, later: ReadingValues | None, multiplier: Decimal
+) -> Decimal | None:
+    """kWh between two plain readings; None when either is missing or the register went
+    backwards (a comparison is then simply not made)."""
+    if earlier is None or later is None or later.total < earlier.total:
+        return None
+    return (later.total - earlier.total) * multiplier
+
+
+def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _last_live_bills(session: Session, due_ids: Any, run_date: date) -> dict[int, Any]:
+    newest = (
+        select(BILL.c.account_id, func.max(BILL.c.period_start).label("start"))
+        .where(
+            BILL.c.account_id.in_(select(due_ids.c.id)),
+            BILL.c.status != "cancelled",
+            BILL.c.period_start <= run_date,
+        )
+        .group_by(BILL.c.account_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            BILL.c.id, BILL.c.account_id, BILL.c.period_start, BILL.c.total, BILL.c.curr_reading_id
+        )
+        .join(
+            newest,
+            and_(newest.c.account_id == BILL.c.account_id, newest.c.start == BILL.c.period_start),
+        )
+        .where(BILL.c.status != "cancelled")
+    )
+    return {row.account_id: row for row in rows}
+
+
+def _power_factor_adjustments(session: Session, bill_ids: list[int]) -> dict[int, Decimal]:
+    """The power-factor adjustment (力率调整电费) on each of these bills that has one."""
+    found: dict[int, Decimal] = {}
+    for part in _id_parts(bill_ids):
+        for bill_id, amount in session.execute(
+            select(LINE.c.bill_id, func.sum(LINE.c.amount))
+            .where(
+                LINE.c.bill_id.in_(part),
+                LINE.c.component.like(f"{POWER_FACTOR_ADJUSTMENT}%"),
+            )
+            .group_by(LINE.c.bill_id)
+        ):
+            found[bill_id] = amount
+    return found
+
+
+def _bills_starting_near(session: Session, due_ids: Any, day: date) -> dict[int, Decimal]:
+    rows = session.execute(
+        select(BILL.c.account_id, BILL.c.total).where(
+            BILL.c.account_id.in_(select(due_ids.c.id)),
+            BILL.c.status != "cancelled",
+            BILL.c.period_start >= day - timedelta(days=READING_WINDOW_DAYS),
+            BILL.c.period_start <= day,
+        )
+    )
+    return {row.account_id: row.total for row in rows}
+
+
+def _year_to_date_kwh(session: Session, due_ids: Any, run_date: date) -> dict[int, Decimal]:
+    """kWh of this calendar year's live bills, for annual blocks (年阶梯)."""
+    rows = session.execute(
+        select(BILL.c.account_id, func.sum(BILL.c.kwh).label("kwh"))
+        .where(
+            BILL.c.account_id.in_(select(due_ids.c.id)),
+            BILL.c.status != "cancelled",
+            BILL.c.period_start >= date(run_date.year, 1, 1),
+        )
+        .group_by(BILL.c.account_id)
+    )
+    return {row.account_id: row.kwh or ZERO for row in rows}

@@ -1,0 +1,75 @@
+"""A running wattdesk server, started the way an operator starts it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    process: subprocess.Popen[str]
+    data_dir: Path
+    seconds_to_healthy: float
+
+
+def start_server(args: list[str], data_dir: Path, timeout: float = 60.0) -> RunningServer:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
+    env.update({"WATTDESK_DATA_DIR": str(data_dir), "WATTDESK_LOG_FORMAT": "json"})
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", *args, "--port", str(port)],
+        env=env,
+        cwd=data_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"server exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return RunningServer(base_url, process, data_dir, time.monotonic() - started)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"/healthz did not answer within {timeout} s")
+
+
+def stop_server(server: RunningServer) -> str:
+    server.process.terminate()
+    try:
+        output, _ = server.process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        output, _ = server.process.communicate()
+    return output
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_server(["demo"], tmp_path_factory.mktemp("demo"))
+    yield server
+    stop_server(server)
