@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from sqlalchemy import Select, Table, func, select
 
 from api.cli.common import console, fail
 from billing_core.errors import WattdeskError
@@ -135,3 +136,92 @@ def price(
     console.print(f"engine, TOU with tiers ({TOU_TIERED}): {tou_rate:,.0f} bills/s")
     console.print(f"hand-written loop, tiered ({TIERED}): {hand_rate:,.0f} bills/s")
     console.print(f"engine / hand-written (tiered): {ratio:.2f}")
+
+
+BENCH_UNTIL = date(2026, 10, 28)  # the cycle billed: reading days 1..28 of October 2026
+
+
+@app.command("bill-run")
+def bill_run(
+    accounts: Annotated[int, typer.Option(min=100, help="Accounts to seed and bill.")] = 100_000,
+    database_url: Annotated[
+        str | None, typer.Option(help="Default: a SQLite file under var/bench/.")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1)] = 5000,
+) -> None:
+    """Seed (or reuse) a population, bill one whole cycle of it (28 reading days) end to end,
+    then bulk-insert the same bill and line rows bare in the same database; print bills/s for
+    each and the ratio. Leaves the database without bills, ready to measure again."""
+    from datetime import UTC, datetime
+
+    from billing_core.bills import bench
+    from billing_core.bills.model import ReviewThresholds
+    from billing_core.bills.policy import load_review_policy
+    from billing_core.clock import FixedClock
+    from billing_core.customers.tables import Account
+    from billing_core.db import create_db_engine, session_scope
+    from billing_core.db.columns import table_of
+    from billing_core.db.migrate import upgrade
+    from billing_core.seed.service import seed_population
+    from billing_core.settings import load_settings
+
+    config = load_settings()
+    url = database_url or f"sqlite:///{config.data_dir}/bench/bill-run-{accounts}.sqlite3"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    clock = FixedClock(datetime(2026, 10, 29, 2, 0, tzinfo=UTC))
+    account = table_of(Account)
+    with engine.connect() as connection:
+        existing = connection.execute(select_count(account)).scalar_one()
+    if existing == 0:
+        console.print(f"seeding {accounts:,} customers with 13 months of readings …")
+        with session_scope(engine) as session:
+            report = seed_population(
+                session=session,
+                customers=accounts,
+                months=13,
+                seed=1,
+                until=BENCH_UNTIL,
+                clock=clock,
+                timezone=config.timezone,
+            )
+        console.print(f"seeded in {report.elapsed_seconds:.1f} s")
+    else:
+        console.print(f"reusing the {existing:,} accounts already in {engine.url.database}")
+    try:
+        bench.ensure_no_bills(engine)
+        catalog = TariffCatalog.load(config.tariff_dir)
+        thresholds = ReviewThresholds.from_policy(load_review_policy(config.policy_dir))
+    except WattdeskError as exc:
+        fail(escape(str(exc)))
+        return
+    dialect = engine.dialect.name
+    cycle = bench.bill_one_cycle(
+        engine=engine,
+        clock=clock,
+        last_day=BENCH_UNTIL,
+        tz=config.tz,
+        tariffs=catalog,
+        thresholds=thresholds,
+        chunk_size=chunk_size,
+    )
+    bills, lines = bench.stored_rows(engine)
+    bench.delete_bills(engine)
+    bare_seconds = bench.bare_insert(engine=engine, bills=bills, lines=lines, chunk_size=chunk_size)
+    bench.delete_bills(engine)
+    bare_rate = _rate(len(bills), bare_seconds)
+    console.print(f"database: {dialect}; cycle {BENCH_UNTIL:%Y-%m}-01..28, chunk {chunk_size:,}")
+    console.print(
+        f"bill run, end to end: {cycle.bills:,} bills ({cycle.lines:,} lines, "
+        f"{cycle.in_review:,} in review, {cycle.missed:,} missed, "
+        f"{cycle.failed:,} failed) in {cycle.seconds:.2f} s = "
+        f"{cycle.bills_per_second:,.0f} bills/s"
+    )
+    console.print(
+        f"bare bulk insert of the same rows: {bare_seconds:.2f} s = {bare_rate:,.0f} bills/s"
+    )
+    console.print(f"bill run / bare insert: {cycle.bills_per_second / bare_rate:.2f}")
+
+
+def select_count(table: Table) -> Select[int]:
+    return select(func.count()).select_from(table)

@@ -37,7 +37,9 @@ class CorrectBody(BaseModel):
     cause: str
     note: str = Field(min_length=1, max_length=500)
     kwh: Decimal | None = Field(default=None, ge=0, decimal_places=3, max_digits=15)
-    registers: dict[str, Decimal] | None = None
+    registers: (
+        dict[str, Annotated[Decimal, Field(ge=0, decimal_places=3, max_digits=15)]] | None
+    ) = None
     adjustments: list[AdjustmentBody] = Field(default_factory=list, max_length=20)
 
 
@@ -142,8 +144,14 @@ def review_report(
     _user: Reviewer,
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
 ) -> dict[str, Any]:
-    first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a calendar month
-    return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a calendar month
+    except ValueError as exc:  # year 0000
+        raise HTTPException(422, str(exc)) from None
+    try:
+        return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
+    except InvalidInput as exc:
+        raise _translate(exc) from None
 
 
 @router.get("/review-causes")

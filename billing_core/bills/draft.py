@@ -3,9 +3,9 @@ findings and a status. The bill run loads the inputs, calls these functions, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from billing_core.bills.model import Finding, PeriodFacts, ReviewThresholds, review_findings
 from billing_core.readings.vee import (
@@ -26,11 +26,11 @@ from billing_core.tariffs.model import (
 from billing_core.tariffs.power_factor import power_factor_from
 
 ZERO = Decimal(0)
+KWH = Decimal("0.001")  # bills store kWh and line quantities to the watt-hour
 TOU_REGISTERS = ("peak", "flat", "valley")
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingValues:
+class ReadingValues(NamedTuple):
     id: int | None  # None for a meter's initial values (no reading row)
     local_date: date
     total: Decimal
@@ -41,8 +41,7 @@ class ReadingValues:
     estimated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class MeterPeriod:
+class MeterPeriod(NamedTuple):
     meter_id: int
     multiplier: Decimal
     digits: int
@@ -53,8 +52,7 @@ class MeterPeriod:
     replacement: Replacement | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AccountPeriod:
+class AccountPeriod(NamedTuple):
     """Everything one account's bill for one period depends on, as plain values."""
 
     account_id: int
@@ -85,8 +83,7 @@ class AccountPeriod:
         return self.meter.current.local_date - timedelta(days=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """Consumption worked out from registers, before pricing."""
 
     kwh: Decimal
@@ -97,8 +94,7 @@ class Usage:
     estimated: bool
 
 
-@dataclass(frozen=True, slots=True)
-class BillDraft:
+class BillDraft(NamedTuple):
     account_id: int
     period_start: date
     period_end: date
@@ -111,7 +107,7 @@ class BillDraft:
     due_date: date
     prev_reading_id: int | None
     curr_reading_id: int | None
-    pf_adjustment: Decimal | None = field(default=None)
+    pf_adjustment: Decimal | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -227,8 +223,8 @@ def draft_bill(
         account_id=period.account_id,
         period_start=period.period_start,
         period_end=period.period_end,
-        kwh=usage.kwh,
-        lines=priced.lines,
+        kwh=usage.kwh.quantize(KWH, ROUND_HALF_UP),
+        lines=tuple(_stored_line(line) for line in priced.lines),
         total=priced.total,
         currency=priced.currency,
         estimated=usage.estimated,
@@ -238,6 +234,13 @@ def draft_bill(
         curr_reading_id=period.meter.current.id,
         pf_adjustment=pf_adjustment,
     )
+
+
+def _stored_line(line: BillLine) -> BillLine:
+    """The line as stored: the amount is exact to the cent already; a prorated quantity is
+    shown to the watt-hour (the amount was computed from the exact quantity)."""
+    quantity = line.quantity.quantize(KWH, ROUND_HALF_UP)
+    return line if quantity == line.quantity else line._replace(quantity=quantity)
 
 
 def _has_tou(reading: ReadingValues) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from billing_core.customers.model import CustomerKind
 from billing_core.readings.vee import ReverseKind
@@ -52,16 +52,14 @@ _METER_CHANGE_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """A rule that fired, with a short English sentence for staff that carries the numbers."""
 
     rule: ReviewRule
     detail: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeriodFacts:
+class PeriodFacts(NamedTuple):
     """What the review rules need to know about one account's bill for one period.
 
     The bill run computes these; the rules only compare. kWh are after the multiplier. A

@@ -3,7 +3,7 @@ re-bill with adjustment lines, 退补), and the monthly summary by rule and caus
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,11 +19,13 @@ from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.events.service import BILL_CANCELLED, bill_issued_event, record_events
-from billing_core.readings.tables import ReadingBook
+from billing_core.readings.tables import Meter, MeterReading, ReadingBook
+from billing_core.readings.vee import register_delta
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser
 from billing_core.tariffs.model import AccountAttributes, Consumption, Tariff, price_period
+from billing_core.tariffs.power_factor import power_factor_from
 
 REVIEWERS = (Role.reviewer,)
 MONEY = Decimal("0.01")
@@ -175,7 +177,7 @@ def correct_bill(
         raise InvalidInput(f"cause {cause!r} is not one of: {', '.join(causes)}")
     if not note.strip():
         raise InvalidInput("a correction needs a note saying what was wrong")
-    old = session.get(Bill, bill_id)
+    old = session.get(Bill, bill_id, with_for_update=True)
     if old is None:
         raise NotFound(f"bill {bill_id} does not exist")
     if old.status == "cancelled":
@@ -185,6 +187,11 @@ def correct_bill(
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
     consumption = _corrected_consumption(old, kwh, registers)
+    if customer.kind != "residential" and consumption.power_factor is None:
+        # Keep the power-factor adjustment (力率调整电费) the bill run priced with.
+        consumption = replace(
+            consumption, power_factor=_metered_power_factor(session, old, consumption.kwh)
+        )
     priced = price_period(
         tariff,
         start=old.period_start,
@@ -306,6 +313,8 @@ def tariff_code_for(session: Session, bill: Bill) -> str:
 def monthly_summary(*, session: Session, month: date, tz: ZoneInfo) -> dict[str, Any]:
     """Review items raised in a month (按月汇总): counts by rule, by resolution and by cause
     (原因分析)."""
+    if not date.min.year < month.year < date.max.year:  # its bounds would not fit a datetime
+        raise InvalidInput(f"month {month.year:04d}-{month.month:02d} is out of range")
     start = datetime(month.year, month.month, 1, tzinfo=tz)
     end_month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     end = datetime(end_month.year, end_month.month, 1, tzinfo=tz)
@@ -338,7 +347,7 @@ def monthly_summary(*, session: Session, month: date, tz: ZoneInfo) -> dict[str,
 
 
 def _bill_in_review(session: Session, bill_id: int) -> Bill:
-    bill = session.get(Bill, bill_id)
+    bill = session.get(Bill, bill_id, with_for_update=True)
     if bill is None:
         raise NotFound(f"bill {bill_id} does not exist")
     if bill.status != "in_review":
@@ -390,12 +399,40 @@ def _corrected_consumption(
         unknown = set(registers) - set(TOU_REGISTERS)
         if unknown:
             raise InvalidInput(f"unknown registers: {', '.join(sorted(unknown))}")
-        return Consumption.of_registers(registers)
+        consumption = Consumption.of_registers(registers)
+        if kwh is not None and kwh != consumption.kwh:
+            raise InvalidInput(f"kWh {kwh} is not the sum of the registers ({consumption.kwh})")
+        return consumption
     if kwh is None:
         kwh = old.kwh
     if kwh < 0:
         raise InvalidInput("kWh cannot be negative")
     return Consumption.total(kwh)
+
+
+def _metered_power_factor(session: Session, bill: Bill, kwh: Decimal) -> Decimal | None:
+    """The power factor for `kwh` and the reactive energy (kvarh) metered over the bill's
+    period, as the bill run works it out; None when the readings hold no reactive register."""
+    if kwh <= 0 or bill.prev_reading_id is None or bill.curr_reading_id is None:
+        return None
+    previous = session.get(MeterReading, bill.prev_reading_id)
+    current = session.get(MeterReading, bill.curr_reading_id)
+    if (
+        previous is None
+        or current is None
+        or previous.meter_id != current.meter_id
+        or previous.reactive is None
+        or current.reactive is None
+    ):
+        return None
+    meter = session.get(Meter, current.meter_id)
+    assert meter is not None
+    # A register below the previous one on the same meter can only have rolled over.
+    wrap = Decimal(10) ** meter.digits
+    delta = register_delta(
+        previous.reactive, current.reactive, digits=meter.digits, rollover_max=wrap
+    )
+    return power_factor_from(kwh, delta.advance * meter.multiplier)
 
 
 def _ytd_before(session: Session, bill: Bill) -> Decimal:

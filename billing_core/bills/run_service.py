@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
@@ -41,6 +41,13 @@ from billing_core.customers.tables import (
     TariffAssignment,
 )
 from billing_core.db.columns import table_of
+from billing_core.db.fast import (
+    bulk_insert,
+    decimal_reader,
+    instant_reader,
+    raw,
+    required_decimal_reader,
+)
 from billing_core.errors import WattdeskError
 from billing_core.events.service import bill_issued_event, record_events
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
@@ -103,6 +110,33 @@ class BillRunSummary:
             "failed_accounts": [{"account": a, "why": w} for a, w in self.failed[:200]],
             "seconds": round(self.seconds, 3),
         }
+
+
+class _AccountRow(NamedTuple):
+    id: int
+    number: str
+    status: str
+    payment_terms_days: int
+    opened_on: date
+    kind: str
+    household_size: int
+    timezone: str | None
+
+
+class _MeterRow(NamedTuple):
+    id: int
+    account_id: int
+    serial: str
+    multiplier: Decimal
+    digits: int
+    tou: bool
+    parent_meter_id: int | None
+    installed_on: date
+    removed_on: date | None
+    initial_total: Decimal
+    initial_peak: Decimal | None
+    initial_flat: Decimal | None
+    initial_valley: Decimal | None
 
 
 class TariffLookup(Protocol):
@@ -248,7 +282,7 @@ def store_drafts(
     meantime (the unique index says so), those are dropped and the chunk is stored again."""
     pending = list(drafts)
     already = 0
-    for _attempt in range(3):
+    while True:
         try:
             with Session(engine) as session, session.begin():
                 _insert_chunk(session, clock, pending, run_id)
@@ -258,8 +292,9 @@ def store_drafts(
                 billed = _billed_starts(session, pending)
             before = len(pending)
             pending = [d for d in pending if (d.account_id, d.period_start) not in billed]
+            if len(pending) == before:
+                raise  # not a bill stored by another run: a real error
             already += before - len(pending)
-    raise RuntimeError("bill run chunk kept conflicting with another run; run it again")
 
 
 def _billed_starts(session: Session, drafts: Sequence[BillDraft]) -> set[tuple[int, date]]:
@@ -295,55 +330,37 @@ def _insert_chunk(session: Session, clock: Clock, drafts: Sequence[BillDraft], r
         }
         for d in drafts
     ]
-    ids = list(
-        session.execute(
-            insert(BILL).returning(BILL.c.id, sort_by_parameter_order=True), bill_rows
-        ).scalars()
+    # One live bill per account and period: the pair names the new row, so RETURNING need
+    # not keep the parameters' order (which would cost a statement per row on SQLite).
+    returned = session.execute(
+        insert(BILL).returning(BILL.c.id, BILL.c.account_id, BILL.c.period_start), bill_rows
     )
+    id_of = {(account_id, start): bill_id for bill_id, account_id, start in returned}
+    ids = [id_of[(d.account_id, d.period_start)] for d in drafts]
     lines = []
     reviews = []
     events = []
     for bill_id, draft in zip(ids, drafts, strict=True):
         for position, line in enumerate(draft.lines, start=1):
-            lines.append(
-                {
-                    "bill_id": bill_id,
-                    "position": position,
-                    "kind": "charge",
-                    "component": line.component,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "amount": line.amount,
-                }
-            )
+            lines.append((bill_id, position, "charge", *line))
         for finding in draft.findings:
-            reviews.append(
-                {
-                    "bill_id": bill_id,
-                    "rule": str(finding.rule),
-                    "detail": finding.detail[:500],
-                    "status": "open",
-                    "note": "",
-                    "created_at": now,
-                }
-            )
+            reviews.append((bill_id, str(finding.rule), finding.detail[:500], "open", "", now))
         if not draft.findings:
             events.append(
                 bill_issued_event(
-                    bill_id=bill_id,
-                    account_id=draft.account_id,
-                    total=draft.total,
-                    currency=draft.currency,
-                    due_date=draft.due_date,
-                    period_start=draft.period_start,
-                    period_end=draft.period_end,
+                    bill_id=bill_id, account_id=draft.account_id, total=draft.total,
+                    currency=draft.currency, due_date=draft.due_date,
+                    period_start=draft.period_start, period_end=draft.period_end,
                 )
-            )
-    if lines:
-        session.execute(insert(LINE), lines)
-    if reviews:
-        session.execute(insert(REVIEW), reviews)
+            )  # fmt: skip
+    connection = session.connection()
+    bulk_insert(connection, LINE, LINE_COLUMNS, lines)
+    bulk_insert(connection, REVIEW, REVIEW_COLUMNS, reviews)
     record_events(session=session, clock=clock, events=events)
+
+
+LINE_COLUMNS = ("bill_id", "position", "kind", "component", "quantity", "unit_price", "amount")
+REVIEW_COLUMNS = ("bill_id", "rule", "detail", "status", "note", "created_at")
 
 
 def _chunks(items: Sequence[BillDraft], size: int) -> Iterable[Sequence[BillDraft]]:
@@ -382,7 +399,7 @@ def load_due_periods(
     due_in = ACCOUNT.c.id.in_(select(due_ids.c.id))
 
     accounts = {
-        row.id: row
+        row[0]: _AccountRow._make(row)
         for row in session.execute(
             select(
                 ACCOUNT.c.id,
@@ -414,25 +431,27 @@ def load_due_periods(
         tariff_of[row.account_id] = row.tariff_code
         tariff_changed[row.account_id] = row.effective_from
 
-    zones = {None: tz}
+    zones: dict[str | None, ZoneInfo] = {None: tz}
     zone_of_meter: dict[int, ZoneInfo] = {}
     meters: dict[int, list[Any]] = defaultdict(list)
     window_floor = _months_before(run_date, 2) - timedelta(days=READING_WINDOW_DAYS)
+    meter_filter = (
+        METER.c.account_id.in_(select(due_ids.c.id)),
+        METER.c.installed_on <= run_date,
+        or_(METER.c.removed_on.is_(None), METER.c.removed_on >= window_floor),
+    )
+    due_meters = select(METER.c.id).where(*meter_filter)
     for row in session.execute(
-        select(METER)
-        .where(
-            METER.c.account_id.in_(select(due_ids.c.id)),
-            METER.c.installed_on <= run_date,
-            or_(METER.c.removed_on.is_(None), METER.c.removed_on >= window_floor),
-        )
+        select(*(METER.c[name] for name in _MeterRow._fields))
+        .where(*meter_filter)
         .order_by(METER.c.installed_on)
-    ):
-        meters[row.account_id].append(row)
-        zone = accounts[row.account_id].timezone
+    ).all():
+        meter = _MeterRow._make(row)
+        meters[meter.account_id].append(meter)
+        zone = accounts[meter.account_id].timezone
         if zone not in zones:
-            zones[zone] = ZoneInfo(zone)
-        zone_of_meter[row.id] = zones[zone]
-    meter_ids = [m.id for rows in meters.values() for m in rows]
+            zones[zone] = ZoneInfo(zone) if zone else tz
+        zone_of_meter[meter.id] = zones[zone]
 
     # Readings in the windows around this reading day and the comparison months, as local
     # dates in each customer's time zone (the query takes a day more on each side).
@@ -443,36 +462,31 @@ def load_due_periods(
             day - timedelta(days=READING_WINDOW_DAYS + 1), day + timedelta(days=1), tz
         )
         ranges.append(and_(READING.c.read_at >= start, READING.c.read_at < end))
+    window_of = {
+        day - timedelta(days=back): k
+        for day, k in windows
+        for back in range(READING_WINDOW_DAYS + 1)
+    }
     readings: dict[int, dict[int, ReadingValues]] = defaultdict(dict)
-    for part in _id_parts(meter_ids):
-        for row in session.execute(
-            select(
-                READING.c.id,
-                READING.c.meter_id,
-                READING.c.read_at,
-                READING.c.total,
-                READING.c.peak,
-                READING.c.flat,
-                READING.c.valley,
-                READING.c.reactive,
-                READING.c.estimated,
-            )
-            .where(READING.c.meter_id.in_(part), or_(*ranges))
-            .order_by(READING.c.read_at)
-        ):
-            local = row.read_at.astimezone(zone_of_meter[row.meter_id]).date()
-            for day, k in windows:
-                if day - timedelta(days=READING_WINDOW_DAYS) <= local <= day:
-                    readings[row.meter_id][k] = ReadingValues(
-                        id=row.id,
-                        local_date=local,
-                        total=row.total,
-                        peak=row.peak,
-                        flat=row.flat,
-                        valley=row.valley,
-                        reactive=row.reactive,
-                        estimated=row.estimated,
-                    )
+    dialect = session.get_bind().dialect.name
+    kwh, instant = decimal_reader(READING.c.total, dialect), instant_reader(dialect)
+    total_kwh = required_decimal_reader(READING.c.total, dialect)
+    query = select(
+        READING.c.id, READING.c.meter_id, raw(READING.c.read_at), raw(READING.c.total),
+        raw(READING.c.peak), raw(READING.c.flat), raw(READING.c.valley),
+        raw(READING.c.reactive), READING.c.estimated,
+    )  # fmt: skip
+    rows = session.execute(
+        query.where(READING.c.meter_id.in_(due_meters), or_(*ranges)).order_by(READING.c.read_at)
+    ).all()  # fetchall: a row at a time costs more than the rest of this loop
+    for reading_id, meter_id, read_at, total, peak, flat, valley, reactive, estimated in rows:
+        local = instant(read_at).astimezone(zone_of_meter[meter_id]).date()
+        k = window_of.get(local)
+        if k is not None:  # the latest reading in a window wins (rows come in time order)
+            readings[meter_id][k] = ReadingValues(
+                reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
+                kwh(reactive), estimated,
+            )  # fmt: skip
 
     last_bill = _last_live_bills(session, due_ids, run_date)
     last_pf = _power_factor_adjustments(
@@ -673,13 +687,15 @@ def _bills_starting_near(session: Session, due_ids: Any, day: date) -> dict[int,
 
 
 def _year_to_date_kwh(session: Session, due_ids: Any, run_date: date) -> dict[int, Decimal]:
-    """kWh of this calendar year's live bills, for annual blocks (年阶梯)."""
+    """kWh of the live bills of the calendar year the period starts in, for annual blocks
+    (年阶梯)."""
     rows = session.execute(
         select(BILL.c.account_id, func.sum(BILL.c.kwh).label("kwh"))
         .where(
             BILL.c.account_id.in_(select(due_ids.c.id)),
             BILL.c.status != "cancelled",
-            BILL.c.period_start >= date(run_date.year, 1, 1),
+            # the tariff year of the period being billed, which starts a month before
+            BILL.c.period_start >= date(_months_before(run_date, 1).year, 1, 1),
         )
         .group_by(BILL.c.account_id)
     )

@@ -59,7 +59,8 @@ class DecimalType(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+            # scaleb of an integer is exact and already carries `scale` places
+            return Decimal(value).scaleb(-self.scale)
         return Decimal(value).quantize(self._quantum)
 
     def process_literal_param(self, value: Any, dialect: Dialect) -> str:

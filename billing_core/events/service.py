@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
+from billing_core.db.fast import bulk_insert
 from billing_core.events.tables import DomainEvent
 
 BILL_ISSUED = "bill_issued"
@@ -23,21 +23,15 @@ def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]
         return
     now = clock.now()
     rows = [
-        {
-            "kind": e["kind"],
-            "dedupe_key": e["dedupe_key"],
-            "account_id": e.get("account_id"),
-            "payload": e.get("payload", {}),
-            "created_at": now,
-            "consumed_at": None,
-        }
-        for e in events
+        (e["kind"], e["dedupe_key"], e.get("account_id"), e.get("payload", {}), now) for e in events
     ]
-    table = table_of(DomainEvent)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    session.execute(statement, rows)
+    bulk_insert(
+        session.connection(),
+        table_of(DomainEvent),
+        ("kind", "dedupe_key", "account_id", "payload", "created_at"),
+        rows,
+        on_conflict_do_nothing=("dedupe_key",),
+    )
 
 
 def bill_issued_event(

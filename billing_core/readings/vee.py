@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -19,8 +20,7 @@ class ReverseKind(StrEnum):
     error = "error"  # a misread, a swapped meter, a typo: a person must look
 
 
-@dataclass(frozen=True)
-class RegisterDelta:
+class RegisterDelta(NamedTuple):
     """How far a register advanced between two readings, before the multiplier."""
 
     advance: Decimal

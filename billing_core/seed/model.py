@@ -8,7 +8,7 @@ import random
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers.model import (
     AccountStatus,
     Channel,
@@ -59,13 +60,46 @@ SHARE_US = 0.03  # households on the US example tariff
 SHARE_SECOND_ACCOUNT = 0.02  # households with a second account (a second home)
 SHARE_SENSITIVE = 0.01  # residential customers with a sensitivity flag
 SHARE_ROLLOVER_METERS = 0.004  # meters whose register passes 10**digits in the window
-P_ZERO_USAGE = 0.004
-P_USAGE_SWING = 0.005
+P_ZERO_USAGE = 0.002
+P_USAGE_SWING = 0.002
 P_MISSING = 0.004
-P_ESTIMATED = 0.005
+P_ESTIMATED = 0.003
 P_REVERSE = 0.002
 P_CHILD_EXCEEDS_PARENT = 0.25  # per cluster: one period where the tenants exceed the landlord
 P_POWER_FACTOR_DROP = 0.01  # per non-residential reading: power factor falls to 0.60-0.70
+POWER_FACTOR_JITTER = 0.005  # a meter's power factor moves this much month to month
+SHARE_COMPENSATED = 0.7  # non-residential meters whose power factor stays at 0.95 or more
+P_TOU_DRIFT = 0.005  # per TOU meter period: one TOU register lags the total (分时度差)
+TOU_DRIFT_MIN = 2000  # 0.01 kWh: the lagging register must advance 20 kWh (× multiplier)
+# Two-rate (peak/valley) meters would drift in the peak or valley register, but the bill run
+# cannot price such a period yet: draft.work_out_usage turns the gap into a "flat" register
+# that a two-rate tariff has no period for, so the bill fails instead of waiting for review.
+# Switch this on once the bill run holds those bills for review.
+TOU_DRIFT_ON_TWO_RATE_METERS = False
+
+# Events in an account's latest period, the one the next bill run bills: the business changes
+# (业扩变更) that hold a bill for review, and new connections. Rates are per candidate account
+# of a book, planted by `_Quota` (every 1/rate-th candidate, the book's first one included).
+# REFUND_OR_REBILL is not planted: only a reviewer's correction (退补) produces it.
+RATE_NEW_CONNECTION = 0.003  # households and businesses connected inside the period
+RATE_METER_REPLACEMENT = 0.002  # meters without TOU registers (换表)
+RATE_METER_FAULT = 0.001  # a fault recorded on the meter (表计故障)
+RATE_CAPACITY_CHANGE = 0.002  # 增容 / 减容
+RATE_METER_PARAMETER_CHANGE = 0.001  # 计量装置参数变化
+RATE_TARIFF_CHANGE = 0.02  # of accounts that can change tariff (see TARIFF_CHANGES)
+RATE_LAST_TOU_DRIFT = 0.005  # of TOU meters, in the latest period (on top of P_TOU_DRIFT)
+RATE_LAST_POWER_FACTOR_DROP = 0.01  # of non-residential meters, in the latest period
+# Clusters are too rare for one per book: this quota counts them over the whole population.
+RATE_LAST_CHILD_EXCEEDS_PARENT = 0.05  # of clusters, in the latest period
+# The tariff an account may move to while keeping its meter: a Zhejiang household leaving
+# the peak/valley option for the flat tariff (the meter keeps its TOU registers).
+TARIFF_CHANGES = {"zhejiang-residential-tou": "zhejiang-residential"}
+# An old meter's final reading is on the replacement day; the bill run sees it only within its
+# reading window (run_service.READING_WINDOW_DAYS before the reading day), so replacements
+# fall in the last days before the reading day.
+REPLACEMENT_WINDOW_DAYS = 3
+NEW_CONNECTION_MIN_DAYS = 4  # a new connection is read at least this many days after it
+NEW_METER_START_MAX = 5000  # 0.01 kWh: a new meter's register starts near zero
 LATE_PAYER_SHARE = 0.04
 _UP_TO_GROUPS = SHARE_CLUSTER_UNITS + SHARE_GROUP_UNITS
 _UP_TO_BUSINESS = _UP_TO_GROUPS + SHARE_BUSINESS
@@ -79,6 +113,7 @@ TABLE_ORDER = (
     "account",
     "tariff_assignment",
     "contact",
+    "business_change",
     "meter",
     "meter_reading",
 )
@@ -86,7 +121,7 @@ TABLE_ORDER = (
 
 
 class Anomaly(StrEnum):
-    """What later review rules and issues can find in the seeded readings."""
+    """What later review rules and issues can find in the seeded data."""
 
     zero_usage = "zero_usage"
     usage_swing = "usage_swing"
@@ -96,6 +131,25 @@ class Anomaly(StrEnum):
     rollover = "rollover"  # the register passed 10**digits; not an error
     child_exceeds_parent = "child_exceeds_parent"  # tagged on the parent meter's reading
     power_factor_drop = "power_factor_drop"  # reactive energy jumps (力率调整 swings)
+    tou_drift = "tou_drift"  # a TOU register lagged the total register (分时度差)
+    # Business changes (a business_change row each; a replacement also swaps the meter, a
+    # new connection is an account opened in its latest period).
+    new_connection = BusinessChangeKind.new_connection.value
+    capacity_change = BusinessChangeKind.capacity_change.value
+    tariff_change = BusinessChangeKind.tariff_change.value
+    meter_parameter_change = BusinessChangeKind.meter_parameter_change.value
+    meter_replacement = BusinessChangeKind.meter_replacement.value
+    meter_fault = BusinessChangeKind.meter_fault.value
+
+
+CHANGE_NOTES = {
+    Anomaly.new_connection: "seed: 新装 new connection",
+    Anomaly.capacity_change: "seed: 增容 contracted capacity raised",
+    Anomaly.tariff_change: "seed: 用电变更 left the peak/valley option for the flat tariff",
+    Anomaly.meter_parameter_change: "seed: 计量装置参数变化 meter parameters reprogrammed",
+    Anomaly.meter_replacement: "seed: 换表 meter replaced",
+    Anomaly.meter_fault: "seed: 表计故障 meter fault reported, checked on site",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,6 +226,17 @@ class TariffAssignmentRow:
 
 
 @dataclass
+class BusinessChangeRow:
+    TABLE: ClassVar[str] = "business_change"
+    id: int
+    account_id: int
+    kind: str
+    effective_on: date
+    note: str
+    created_at: datetime
+
+
+@dataclass
 class ContactRow:
     TABLE: ClassVar[str] = "contact"
     id: int
@@ -229,6 +294,7 @@ Row = (
     | SensitivityRow
     | AccountRow
     | TariffAssignmentRow
+    | BusinessChangeRow
     | ContactRow
     | MeterRow
     | ReadingRow
@@ -293,7 +359,7 @@ class DemoCustomer:
 # Smooth on purpose: neighbouring months differ by at most ~15 %, so that, with the monthly
 # noise below, the ±30 % usage-swing review rule fires on a few per cent of bills (mostly the
 # planted anomalies), as a utility's real population does.
-MONTHLY_NOISE = 0.06  # sigma of the month-to-month lognormal noise
+MONTHLY_NOISE = 0.05  # sigma of the month-to-month lognormal noise
 SEASON_NORTH = (1.25, 1.20, 1.05, 0.92, 0.88, 1.00, 1.15, 1.20, 1.05, 0.92, 1.00, 1.15)
 SEASON_SOUTH = (1.05, 1.00, 0.92, 0.88, 0.98, 1.12, 1.25, 1.28, 1.12, 0.98, 0.90, 0.98)
 SEASON_US = (1.10, 1.05, 0.95, 0.88, 0.95, 1.08, 1.22, 1.25, 1.10, 0.96, 0.92, 1.02)
@@ -444,6 +510,10 @@ def split_tou(total: int, peak_share: float, valley_share: float) -> tuple[int, 
     return peak, total - peak - valley, valley
 
 
+def _serial(meter_id: int) -> str:
+    return f"WD{meter_id:010d}"
+
+
 def _tou_parts(
     total: int, peak_share: float, valley_share: float, flat_register: bool
 ) -> tuple[int, int, int]:
@@ -475,6 +545,46 @@ class _Meter:
     rollover: bool
     reactive: bool = False  # non-residential: a reactive-energy (kvarh) register too
     flat_register: bool = True  # False: peak and valley only (the flat register stays 0)
+    book_id: int | None = None  # for the per-book quotas of planted events; None: none
+    timezone: str | None = None  # the customer's, None for the utility's
+    # A new meter (a new connection, or a replacement): its registers start near zero and are
+    # stored as its initial values; it has no opening reading.
+    new: bool = False
+    removed_on: date | None = None
+    plain_from: int | None = None  # readings from this index on are never missing or estimated
+
+
+WHOLE_POPULATION = 0  # a quota key that is no book's id: one count for the whole population
+
+
+class _Quota:
+    """Plants one kind of event in every `every`-th candidate of a book, the book's first
+    candidate included: an exact rate, deterministic, and at least one in every book that has a
+    candidate, so that even a small population exercises every review rule. A candidate that
+    is owed an event but cannot take it (it already carries another) leaves it to the next.
+    Keyed by WHOLE_POPULATION instead of a book id, it counts over the whole population."""
+
+    def __init__(self, rate: float) -> None:
+        self.every = max(1, round(1 / rate))
+        self._seen: Counter[int] = Counter()
+        self._owed: Counter[int] = Counter()
+
+    def offer(self, book_id: int) -> bool:
+        """Count one more candidate in the book; True when the book is owed an event."""
+        if self._seen[book_id] % self.every == 0:
+            self._owed[book_id] += 1
+        self._seen[book_id] += 1
+        return self._owed[book_id] > 0
+
+    def take(self, book_id: int) -> None:
+        self._owed[book_id] -= 1
+
+    def pick(self, book_id: int) -> bool:
+        """Offer and, when owed, take at once."""
+        if self.offer(book_id):
+            self.take(book_id)
+            return True
+        return False
 
 
 class SeedPopulation:
@@ -496,6 +606,19 @@ class SeedPopulation:
         self._dates: dict[int, list[date]] = {}
         self._factors: dict[tuple[int, tuple[float, ...]], list[float]] = {}
         self._day_starts: dict[tuple[int, str], list[datetime]] = {}
+        self._quotas = {
+            Anomaly.new_connection: _Quota(RATE_NEW_CONNECTION),
+            Anomaly.meter_replacement: _Quota(RATE_METER_REPLACEMENT),
+            Anomaly.meter_fault: _Quota(RATE_METER_FAULT),
+            Anomaly.capacity_change: _Quota(RATE_CAPACITY_CHANGE),
+            Anomaly.meter_parameter_change: _Quota(RATE_METER_PARAMETER_CHANGE),
+            Anomaly.tariff_change: _Quota(RATE_TARIFF_CHANGE),
+            Anomaly.tou_drift: _Quota(RATE_LAST_TOU_DRIFT),
+            Anomaly.power_factor_drop: _Quota(RATE_LAST_POWER_FACTOR_DROP),
+            Anomaly.child_exceeds_parent: _Quota(RATE_LAST_CHILD_EXCEEDS_PARENT),
+        }
+        # Readings and contacts made for a new connection must not be later than `until`.
+        self._until_start = datetime.combine(config.until, time(0, 0), self.tz).astimezone(UTC)
 
     # -- ids and calendars --------------------------------------------------------------------
 
@@ -537,6 +660,21 @@ class SeedPopulation:
     def _local_instant(self, day: date, at: time, timezone: str | None) -> datetime:
         zone = ZoneInfo(timezone) if timezone else self.tz
         return datetime.combine(day, at, zone).astimezone(UTC)
+
+    def _by_until(self, instant: datetime) -> datetime:
+        """No later than the start of `until` (a new connection's contacts are recent)."""
+        return min(instant, self._until_start)
+
+    def _last_period(self, reading_day: int) -> tuple[date, date]:
+        """The latest period of a reading day: (previous reading date, last reading date)."""
+        dates = self.dates_for(reading_day)
+        return dates[-2], dates[-1]
+
+    def _day_in_last_period(self, reading_day: int, *, days_before_reading: int = 1) -> date:
+        """A day after the previous reading date and at least `days_before_reading` days
+        before the last one."""
+        start, end = self._last_period(reading_day)
+        return start + timedelta(days=self.rng.randint(1, (end - start).days - days_before_reading))
 
     # -- the population -----------------------------------------------------------------------
 
@@ -602,6 +740,11 @@ class SeedPopulation:
         book = self._pick_book()
         timezone = US_TIMEZONE if us else None
         opened_on = self.dates_for(book.reading_day)[0] - timedelta(days=rng.randint(30, 5000))
+        new_connection = self._new_connection(book)
+        if new_connection:
+            opened_on = self._day_in_last_period(
+                book.reading_day, days_before_reading=NEW_CONNECTION_MIN_DAYS
+            )
         customer = self._customer(
             name=self._english_name() if us else self._chinese_name(),
             kind=CustomerKind.residential,
@@ -622,8 +765,9 @@ class SeedPopulation:
             monthly_kwh=monthly,
             opened_on=opened_on,
             timezone=timezone,
+            new_connection=new_connection,
         )
-        if not us and rng.random() < SHARE_SECOND_ACCOUNT:
+        if not us and not new_connection and rng.random() < SHARE_SECOND_ACCOUNT:
             second_book = self._pick_book()
             yield from self._account_with_meter(
                 customer=customer,
@@ -643,6 +787,11 @@ class SeedPopulation:
         region = REGIONS[rng.choice(CN_REGION_KEYS)]
         monthly = min(max(rng.lognormvariate(math.log(2500.0), 0.9), 150.0), 200_000.0)
         opened_on = self.dates_for(book.reading_day)[0] - timedelta(days=rng.randint(30, 5000))
+        new_connection = self._new_connection(book)
+        if new_connection:
+            opened_on = self._day_in_last_period(
+                book.reading_day, days_before_reading=NEW_CONNECTION_MIN_DAYS
+            )
         customer = self._customer(
             name=name or rng.choice(BUSINESS_PREFIXES) + rng.choice(BUSINESS_KINDS),
             kind=CustomerKind.non_residential,
@@ -663,6 +812,7 @@ class SeedPopulation:
             opened_on=opened_on,
             timezone=None,
             multiplier=rng.choice((20, 40, 80)) if monthly > 8000 else 1,
+            new_connection=new_connection,
         )
 
     def _group(self, members: int) -> Iterator[Row]:
@@ -711,11 +861,12 @@ class SeedPopulation:
 
         parent_deltas: list[int] = []
         parent_tags: list[str | None] = []
-        short_period = (
-            rng.randrange(self.config.months)
-            if self.config.anomalies and rng.random() < P_CHILD_EXCEEDS_PARENT
-            else -1
-        )
+        short_period = -1
+        if self.config.anomalies:
+            if self._quotas[Anomaly.child_exceeds_parent].pick(WHOLE_POPULATION):
+                short_period = self.config.months - 1  # the period the next bill run bills
+            elif rng.random() < P_CHILD_EXCEEDS_PARENT:
+                short_period = rng.randrange(self.config.months)
         for index, children in enumerate(child_sum):
             if index == short_period and children > 0:
                 kwh_centi = int(children * rng.uniform(0.80, 0.92))
@@ -931,12 +1082,14 @@ class SeedPopulation:
                 channel=Channel.sms,
                 address=self._us_phone() if country == "US" else self._cn_phone(),
                 verified=verified,
-                verified_at=created + timedelta(minutes=rng.randint(5, 43_200))
+                verified_at=self._by_until(created + timedelta(minutes=rng.randint(5, 43_200)))
                 if verified
                 else None,
                 notify=True,
                 opted_out=opted_out,
-                opted_out_at=created + timedelta(days=rng.randint(1, 25)) if opted_out else None,
+                opted_out_at=self._by_until(created + timedelta(days=rng.randint(1, 25)))
+                if opted_out
+                else None,
                 allowed_from=time(9, 0) if late_hours else time(8, 0),
                 allowed_until=time(20, 0) if late_hours else time(21, 0),
             )
@@ -949,7 +1102,9 @@ class SeedPopulation:
                 channel=Channel.telegram,
                 address=str(TELEGRAM_FIRST_ID + self._telegram_seq),
                 verified=verified,
-                verified_at=created + timedelta(days=rng.randint(1, 25)) if verified else None,
+                verified_at=self._by_until(created + timedelta(days=rng.randint(1, 25)))
+                if verified
+                else None,
                 notify=True,
                 opted_out=False,
                 opted_out_at=None,
@@ -971,7 +1126,9 @@ class SeedPopulation:
                 channel=Channel.email,
                 address=address,
                 verified=verified,
-                verified_at=created + timedelta(days=rng.randint(1, 25)) if verified else None,
+                verified_at=self._by_until(created + timedelta(days=rng.randint(1, 25)))
+                if verified
+                else None,
                 notify=True,
                 opted_out=False,
                 opted_out_at=None,
@@ -1019,41 +1176,168 @@ class SeedPopulation:
         opened_on: date,
         timezone: str | None,
         multiplier: int = 1,
+        new_connection: bool = False,
     ) -> Iterator[Row]:
+        """An account, its tariff and its meter with readings. A new connection (opened in the
+        latest period) has one partial period; an older account may carry a business change
+        in its latest period (see `_account_event`)."""
         rng = self.rng
         account = self._account(customer, book, address, opened_on)
         yield account
-        yield self._tariff(account.id, region.tariff_code, opened_on)
+        tariff = self._tariff(account.id, region.tariff_code, opened_on)
         factors = self._factors_for(book.reading_day, region.season)
+        day_starts = self._starts_for(book.reading_day, timezone)
+        if new_connection:
+            start, end = self._last_period(book.reading_day)
+            factors = [factors[-1] * (end - opened_on).days / (end - start).days]
+            day_starts = [self._local_instant(opened_on, time(9, 0), timezone), day_starts[-1]]
         deltas = self._deltas(monthly_kwh, factors, multiplier)
         anomalies = self.config.anomalies
-        rollover = anomalies and not region.tou and rng.random() < SHARE_ROLLOVER_METERS
+        rollover = (
+            anomalies
+            and not region.tou
+            and not new_connection
+            and rng.random() < SHARE_ROLLOVER_METERS
+        )
+        event = Anomaly.new_connection if new_connection else None
+        if anomalies and not rollover and not new_connection:
+            event = self._account_event(book, region)
+        changed_on = opened_on
+        if event == Anomaly.meter_replacement:
+            changed_on = self._last_period(book.reading_day)[1] - timedelta(
+                days=rng.randint(1, REPLACEMENT_WINDOW_DAYS)
+            )
+        elif event is not None and event != Anomaly.new_connection:
+            changed_on = self._day_in_last_period(book.reading_day)
+        if event == Anomaly.tariff_change:
+            tariff.effective_to = changed_on - timedelta(days=1)  # its last day
+            yield tariff
+            yield TariffAssignmentRow(
+                id=self._take_id("tariff_assignment"),
+                account_id=account.id,
+                tariff_code=TARIFF_CHANGES[region.tariff_code],
+                effective_from=changed_on,
+                effective_to=None,
+                reason=CHANGE_NOTES[Anomaly.tariff_change],
+            )
+        else:
+            yield tariff
+        if event is not None and event != Anomaly.meter_replacement:
+            yield self._business_change(account.id, event, changed_on, timezone)
         tags: list[str | None] = [None] * len(deltas)
-        if anomalies and not rollover:
+        if anomalies and not rollover and not new_connection:
             self._plant_usage_anomalies(deltas, tags)
         if region.tou:
             digits = 6 if multiplier == 1 and monthly_kwh < 5000 else 7
         else:
             digits = 5 if rollover or rng.random() < 0.1 else 6
-        yield from self._meter_rows(
-            _Meter(
-                id=self._take_id("meter"),
-                account_id=account.id,
-                tou=region.tou,
-                flat_register=region.flat_register,
-                digits=digits,
-                multiplier=multiplier,
-                installed_on=opened_on,
-                parent_meter_id=None,
-                source=ReadingSource.smart if region.tou else ReadingSource.reader,
-                reader_id=None if region.tou else f"R{book.id:04d}",
-                day_starts=self._starts_for(book.reading_day, timezone),
-                anomalies=anomalies and not rollover,
-                rollover=rollover,
-                reactive=customer.kind == CustomerKind.non_residential,
-            ),
-            deltas,
-            tags,
+        meter = _Meter(
+            id=self._take_id("meter"),
+            account_id=account.id,
+            tou=region.tou,
+            flat_register=region.flat_register,
+            digits=digits,
+            multiplier=multiplier,
+            installed_on=opened_on,
+            parent_meter_id=None,
+            source=ReadingSource.smart if region.tou else ReadingSource.reader,
+            reader_id=None if region.tou else f"R{book.id:04d}",
+            day_starts=day_starts,
+            anomalies=anomalies and not rollover,
+            rollover=rollover,
+            reactive=customer.kind == CustomerKind.non_residential,
+            book_id=book.id,
+            timezone=timezone,
+            new=new_connection,
+        )
+        if event == Anomaly.meter_replacement:
+            yield from self._replaced_meter_rows(meter, deltas, tags, changed_on)
+        else:
+            yield from self._meter_rows(meter, deltas, tags)
+
+    def _new_connection(self, book: ReadingBookRow) -> bool:
+        """Whether the next customer of this book is a new connection (新装)."""
+        if not self.config.anomalies:
+            return False
+        if self._quotas[Anomaly.new_connection].pick(book.id):
+            self.anomalies[Anomaly.new_connection] += 1
+            return True
+        return False
+
+    def _account_event(self, book: ReadingBookRow, region: Region) -> Anomaly | None:
+        """The business change in this account's latest period, if any: at most one, each kind
+        at its rate among the accounts it can happen to (every quota counts the candidate)."""
+        candidates = (
+            # A replacement is billed from the old meter's total register alone; the bill run
+            # does not price TOU registers across a replacement yet, so only plain meters.
+            (Anomaly.meter_replacement, not region.tou),
+            (Anomaly.meter_fault, True),
+            (Anomaly.capacity_change, True),
+            (Anomaly.meter_parameter_change, True),
+            (Anomaly.tariff_change, region.tariff_code in TARIFF_CHANGES),
+        )
+        event = None
+        for kind, possible in candidates:
+            quota = self._quotas[kind]
+            if possible and quota.offer(book.id) and event is None:
+                quota.take(book.id)
+                event = kind
+        if event is not None:
+            self.anomalies[event] += 1
+        return event
+
+    def _business_change(
+        self, account_id: int, kind: Anomaly, on: date, timezone: str | None, note: str = ""
+    ) -> BusinessChangeRow:
+        return BusinessChangeRow(
+            id=self._take_id("business_change"),
+            account_id=account_id,
+            kind=kind.value,
+            effective_on=on,
+            note=note or CHANGE_NOTES[kind],
+            created_at=self._local_instant(on, time(16, 0), timezone),
+        )
+
+    def _replaced_meter_rows(
+        self, meter: _Meter, deltas: list[int], tags: list[str | None], on: date
+    ) -> Iterator[Row]:
+        """A meter replaced (换表) on `on`, late in its latest period: the old meter's readings
+        end with a final reading that day and it is removed; a new meter (a new serial, its
+        starting register as initial values) is installed the same day and read on the
+        reading day; and the business change records it."""
+        start, end = self._last_period_of(meter)
+        share = (on - start).days / (end - start).days
+        before = round(deltas[-1] * share)
+        at = self._local_instant(on, time(9, 0), meter.timezone)
+        old = replace(
+            meter,
+            removed_on=on,
+            day_starts=[*meter.day_starts[:-1], at],
+            plain_from=len(deltas) - 1,  # the bill needs the previous and final readings
+        )
+        old_tags = [*tags[:-1], tags[-1] or Anomaly.meter_replacement]
+        yield from self._meter_rows(old, [*deltas[:-1], before], old_tags)
+        new = replace(
+            meter,
+            id=self._take_id("meter"),
+            installed_on=on,
+            new=True,
+            anomalies=False,
+            day_starts=[at, meter.day_starts[-1]],
+            removed_on=None,
+            plain_from=None,
+        )
+        yield from self._meter_rows(new, [deltas[-1] - before], [None])
+        note = f"{CHANGE_NOTES[Anomaly.meter_replacement]}: {_serial(old.id)} → {_serial(new.id)}"
+        yield self._business_change(
+            meter.account_id, Anomaly.meter_replacement, on, meter.timezone, note
+        )
+
+    def _last_period_of(self, meter: _Meter) -> tuple[date, date]:
+        zone = ZoneInfo(meter.timezone) if meter.timezone else self.tz
+        return (
+            meter.day_starts[-2].astimezone(zone).date(),
+            meter.day_starts[-1].astimezone(zone).date(),
         )
 
     # -- consumption and readings -------------------------------------------------------------
@@ -1082,10 +1366,17 @@ class SeedPopulation:
     def _meter_rows(
         self, meter: _Meter, deltas: list[int], tags: list[str | None]
     ) -> Iterator[MeterRow | ReadingRow]:
-        """The meter and its readings: an opening reading, then one per period. Registers are
-        cumulative, wrap at 10**digits, and the TOU registers always add up to the total."""
+        """The meter and its readings: an opening reading (none for a new meter, whose
+        starting registers are its initial values), then one per period. Registers are
+        cumulative and wrap at 10**digits; the TOU registers add up to the total except where
+        one lags (Anomaly.tou_drift)."""
         rng = self.rng
-        reactive = self._reactive_deltas(meter, deltas, tags) if meter.reactive else None
+        drop_last = meter.reactive and self._plants_last(Anomaly.power_factor_drop, meter, tags)
+        reactive = (
+            self._reactive_deltas(meter, deltas, tags, drop_last=drop_last)
+            if meter.reactive
+            else None
+        )
         advance = max(sum(deltas), sum(reactive or ()))
         digits = meter.digits
         # A register must hold the whole window (twice over, to leave room for a random start),
@@ -1094,7 +1385,9 @@ class SeedPopulation:
             digits += 1
         cap = 10**digits * 100
         rollover = meter.rollover and advance >= 10
-        if rollover:
+        if meter.new:
+            start = rng.randint(0, NEW_METER_START_MAX)
+        elif rollover:
             start = cap - rng.randint(max(1, advance // 5), max(1, advance * 4 // 5))
         else:
             start = rng.randint(0, max(0, cap - advance - 1))
@@ -1114,61 +1407,123 @@ class SeedPopulation:
                     delta, peak_share + jitter, valley_share - jitter, meter.flat_register
                 )
                 parts.append((peak, flat, valley, 0 if reactive is None else reactive[index]))
-            zero = Decimal(0)
+            lags = self._tou_drifts(meter, parts, tags)
+            initial = [to_kwh(value) for value in registers[:3]] if meter.new else [Decimal(0)] * 3
             yield MeterRow(
                 id=meter.id,
-                serial=f"WD{meter.id:010d}",
+                serial=_serial(meter.id),
                 account_id=meter.account_id,
                 multiplier=Decimal(meter.multiplier),
                 digits=digits,
                 tou=True,
                 parent_meter_id=meter.parent_meter_id,
                 installed_on=meter.installed_on,
-                removed_on=None,
-                initial_total=zero,
-                initial_peak=zero,
-                initial_flat=zero,
-                initial_valley=zero,
+                removed_on=meter.removed_on,
+                initial_total=sum(initial, Decimal(0)),
+                initial_peak=initial[0],
+                initial_flat=initial[1],
+                initial_valley=initial[2],
             )
-            yield from self._tou_readings(meter, registers, parts, tags)
+            yield from self._tou_readings(meter, registers, parts, tags, lags)
             return
 
         yield MeterRow(
             id=meter.id,
-            serial=f"WD{meter.id:010d}",
+            serial=_serial(meter.id),
             account_id=meter.account_id,
             multiplier=Decimal(meter.multiplier),
             digits=digits,
             tou=False,
             parent_meter_id=meter.parent_meter_id,
             installed_on=meter.installed_on,
-            removed_on=None,
-            initial_total=Decimal(0),
+            removed_on=meter.removed_on,
+            initial_total=to_kwh(start) if meter.new else Decimal(0),
             initial_peak=None,
             initial_flat=None,
             initial_valley=None,
         )
         yield from self._total_readings(meter, start, cap, deltas, tags, rollover)
 
-    def _reactive_deltas(
-        self, meter: _Meter, deltas: list[int], tags: list[str | None]
-    ) -> list[int]:
-        """Reactive energy per period from a power factor around the meter's own."""
+    def _plants_last(self, kind: Anomaly, meter: _Meter, tags: list[str | None]) -> bool:
+        """Whether `kind` goes into the meter's latest period by its book's quota. A candidate
+        has both its latest periods free of other anomalies, so that the bill run compares
+        the latest period with a clean previous one (the previous bill, for the power factor);
+        the readings that bound them are then never missing or estimated."""
+        if (
+            not meter.anomalies
+            or meter.book_id is None
+            or meter.new
+            or len(tags) < 2
+            or tags[-1] is not None
+            or tags[-2] is not None
+        ):
+            return False
+        if not self._quotas[kind].pick(meter.book_id):
+            return False
+        meter.plain_from = len(tags) - 1
+        return True
+
+    def _tou_drifts(
+        self, meter: _Meter, parts: list[tuple[int, int, int, int]], tags: list[str | None]
+    ) -> dict[int, tuple[int, int]]:
+        """Periods where one TOU register lags the total register (a stuck or slow register,
+        分时度差 ≥ 3 kWh): {period: (register index, 0.01 kWh it lags by)}. The flat register
+        lags; on a two-rate meter (no flat register) the peak or valley one would."""
+        if not meter.anomalies or not (meter.flat_register or TOU_DRIFT_ON_TWO_RATE_METERS):
+            return {}
         rng = self.rng
-        power_factor = rng.uniform(0.82, 0.97)
+        register = 1 if meter.flat_register else rng.choice((0, 2))
+        lags: dict[int, tuple[int, int]] = {}
+
+        def can_lag(index: int) -> bool:
+            return (
+                tags[index] is None and parts[index][register] * meter.multiplier >= TOU_DRIFT_MIN
+            )
+
+        last = len(parts) - 1
+        forced = can_lag(last) and self._plants_last(Anomaly.tou_drift, meter, tags)
+        for index, part in enumerate(parts):
+            chosen = rng.random() < P_TOU_DRIFT
+            if forced and index >= last - 1:
+                chosen = index == last  # the latest period, against a clean previous one
+            if chosen and can_lag(index):
+                lags[index] = (register, int(part[register] * rng.uniform(0.3, 0.9)))
+                tags[index] = Anomaly.tou_drift
+                self.anomalies[Anomaly.tou_drift] += 1
+        return lags
+
+    def _reactive_deltas(
+        self, meter: _Meter, deltas: list[int], tags: list[str | None], *, drop_last: bool = False
+    ) -> list[int]:
+        """Reactive energy per period from a power factor around the meter's own; with
+        `drop_last`, the power factor drops in the latest period (and not the one before)."""
+        rng = self.rng
+        # Most customers compensate (capacitor banks) to earn the full credit; the others sit
+        # around the standard, where a month's step up or down the table swings the adjustment.
+        compensated = rng.random() < SHARE_COMPENSATED
+        power_factor = rng.uniform(0.95, 0.98) if compensated else rng.uniform(0.80, 0.94)
+        last = len(deltas) - 1
         reactive = []
         for index, delta in enumerate(deltas):
-            if meter.anomalies and tags[index] is None and rng.random() < P_POWER_FACTOR_DROP:
+            if drop_last and index >= last - 1:
+                dropped = index == last
+            else:
+                dropped = (
+                    meter.anomalies and tags[index] is None and rng.random() < P_POWER_FACTOR_DROP
+                )
+            if dropped:
                 period_factor = rng.uniform(0.60, 0.70)
                 tags[index] = Anomaly.power_factor_drop
                 self.anomalies[Anomaly.power_factor_drop] += 1
             else:
-                period_factor = min(0.99, power_factor + rng.uniform(-0.02, 0.02))
+                jitter = rng.uniform(-POWER_FACTOR_JITTER, POWER_FACTOR_JITTER)
+                period_factor = min(0.99, power_factor + jitter)
             reactive.append(round(delta * math.tan(math.acos(period_factor))))
         return reactive
 
-    def _recorded_anomaly(self, meter: _Meter, tou: bool) -> str | None:
-        if not meter.anomalies:
+    def _recorded_anomaly(self, meter: _Meter, tou: bool, index: int) -> str | None:
+        """What happens to reading `index` as recorded: missing, estimated, reversed or None."""
+        if not meter.anomalies or (meter.plain_from is not None and index >= meter.plain_from):
             return None
         draw = self.rng.random()
         if draw < P_MISSING:
@@ -1193,13 +1548,14 @@ class SeedPopulation:
         starts = meter.day_starts
         true = start
         recorded = start  # the last stored value, wrapped
-        opening_at = starts[0] + timedelta(minutes=randrange(480))
-        yield self._reading(meter, opening_at, start, None, None, None, None)
+        if not meter.new:
+            opening_at = starts[0] + timedelta(minutes=randrange(480))
+            yield self._reading(meter, opening_at, start, None, None, None, None)
         for index, delta in enumerate(deltas, start=1):
             true += delta
             read_at = starts[index] + timedelta(minutes=randrange(480))
             tag = tags[index - 1]
-            kind = None if tag else self._recorded_anomaly(meter, tou=False)
+            kind = None if tag else self._recorded_anomaly(meter, False, index)
             if kind == Anomaly.missing_reading:
                 self.anomalies[kind] += 1
                 continue
@@ -1228,19 +1584,27 @@ class SeedPopulation:
         registers: list[int],
         parts: list[tuple[int, int, int, int]],
         tags: list[str | None],
+        lags: dict[int, tuple[int, int]],
     ) -> Iterator[ReadingRow]:
-        """Readings of a TOU meter: registers are [peak, flat, valley, reactive]."""
+        """Readings of a TOU meter: registers are [peak, flat, valley, reactive]; `lags` (see
+        `_tou_drifts`) holds a TOU register back from the period on, the total goes on."""
         rng = self.rng
         randrange = rng.randrange
         starts = meter.day_starts
         true = list(registers)
         recorded = list(registers)
-        yield self._tou_reading(meter, starts[0] + timedelta(minutes=randrange(480)), true, None)
+        lag = [0, 0, 0]
+        if not meter.new:
+            opening_at = starts[0] + timedelta(minutes=randrange(480))
+            yield self._tou_reading(meter, opening_at, true, lag, None)
         for index, part in enumerate(parts, start=1):
             true = [register + delta for register, delta in zip(true, part, strict=True)]
+            if index - 1 in lags:
+                register, behind = lags[index - 1]
+                lag[register] += behind
             read_at = starts[index] + timedelta(minutes=randrange(480))
             tag = tags[index - 1]
-            kind = None if tag else self._recorded_anomaly(meter, tou=True)
+            kind = None if tag else self._recorded_anomaly(meter, True, index)
             if kind == Anomaly.missing_reading:
                 self.anomalies[kind] += 1
                 continue
@@ -1250,23 +1614,31 @@ class SeedPopulation:
                     old + int((new - old) * share) for old, new in zip(recorded, true, strict=True)
                 ]
                 self.anomalies[kind] += 1
-                yield self._tou_reading(meter, read_at, recorded, kind, estimated=True)
+                yield self._tou_reading(meter, read_at, recorded, lag, kind, estimated=True)
                 continue
             recorded = true
-            yield self._tou_reading(meter, read_at, true, tag)
+            yield self._tou_reading(meter, read_at, true, lag, tag)
 
     def _tou_reading(
         self,
         meter: _Meter,
         read_at: datetime,
         registers: list[int],
+        lag: list[int],
         anomaly: str | None,
         *,
         estimated: bool = False,
     ) -> ReadingRow:
         peak, flat, valley, reactive = registers
         reading = self._reading(
-            meter, read_at, peak + flat + valley, peak, flat, valley, anomaly, estimated=estimated
+            meter,
+            read_at,
+            peak + flat + valley,
+            peak - lag[0],
+            flat - lag[1],
+            valley - lag[2],
+            anomaly,
+            estimated=estimated,
         )
         if meter.reactive:
             reading.reactive = to_kwh(reactive)

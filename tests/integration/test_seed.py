@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from billing_core.bills.model import BusinessChangeKind
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Customer
 from billing_core.db import create_db_engine, session_scope
@@ -102,10 +104,19 @@ def test_small_seed_stores_the_expected_rows_and_the_demo_customers(seed_engine:
         report = seed(session)
     assert report.counts == counts(seed_engine)
     rows = report.counts
+    planted = Counter(report.anomalies)
     assert rows["customer"] == CUSTOMERS + len(DEMO_CUSTOMERS)
-    assert rows["account"] == rows["meter"] == rows["tariff_assignment"] >= rows["customer"]
-    missing = report.anomalies.get(Anomaly.missing_reading, 0)
-    assert rows["meter_reading"] == rows["meter"] * (MONTHS + 1) - missing
+    assert rows["account"] >= rows["customer"]
+    # A replacement adds a meter, a tariff change an assignment, each change a row.
+    assert rows["meter"] == rows["account"] + planted[Anomaly.meter_replacement]
+    assert rows["tariff_assignment"] == rows["account"] + planted[Anomaly.tariff_change]
+    changes = [Anomaly(kind.value) for kind in BusinessChangeKind]
+    assert rows["business_change"] == sum(planted[kind] for kind in changes)
+    assert all(planted[kind] > 0 for kind in changes)  # even one book holds each
+    # Each meter has an opening reading and one a month, except a new meter (one reading).
+    new_meters = planted[Anomaly.new_connection] + planted[Anomaly.meter_replacement]
+    missing = planted[Anomaly.missing_reading]
+    assert rows["meter_reading"] == rows["meter"] * (MONTHS + 1) - missing - new_meters * MONTHS
     assert rows["reading_book"] >= 2 and rows["contact"] > CUSTOMERS
 
     customer, contact = store.seed_table("customer"), store.seed_table("contact")

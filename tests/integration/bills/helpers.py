@@ -15,6 +15,7 @@ from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
 from billing_core.db import session_scope
 from billing_core.db.columns import table_of
+from billing_core.seed.model import reading_dates
 from billing_core.seed.service import seed_population
 from billing_core.tariffs.catalog import TariffCatalog
 
@@ -49,6 +50,15 @@ def busiest_reading_date(engine: Engine) -> date:
             .limit(1)
         ).scalar_one()
     return UNTIL.replace(day=day) if day <= UNTIL.day else date(UNTIL.year, UNTIL.month - 1, day)
+
+
+def cycle_reading_dates(engine: Engine, cycles_back: int = 0) -> list[date]:
+    """The reading date of every reading day in use, `cycles_back` monthly cycles before the
+    latest one on or before UNTIL (0: the latest), in date order."""
+    account = table_of(Account)
+    with engine.connect() as connection:
+        days = connection.execute(select(account.c.reading_day).distinct()).scalars().all()
+    return sorted(reading_dates(day, UNTIL, cycles_back)[0] for day in days)
 
 
 def bills_snapshot(engine: Engine) -> tuple[list[tuple[object, ...]], Decimal]:

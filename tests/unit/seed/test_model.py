@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
@@ -19,9 +19,14 @@ from billing_core.errors import InvalidInput
 from billing_core.seed.demo import EMMA_BROWN, LI_NA
 from billing_core.seed.model import (
     FIRST_SYNTHETIC_ACCOUNT,
+    NEW_CONNECTION_MIN_DAYS,
+    NEW_METER_START_MAX,
+    REPLACEMENT_WINDOW_DAYS,
     TABLE_ORDER,
+    TARIFF_CHANGES,
     AccountRow,
     Anomaly,
+    BusinessChangeRow,
     ContactRow,
     CustomerGroupRow,
     CustomerRow,
@@ -32,6 +37,8 @@ from billing_core.seed.model import (
     SeedConfig,
     SeedPopulation,
     SensitivityRow,
+    TariffAssignmentRow,
+    _Quota,
     generate_population,
     is_fictional_phone,
     is_late_payer,
@@ -101,6 +108,8 @@ def test_parents_come_before_the_rows_that_refer_to_them() -> None:
         if isinstance(row, AccountRow):
             assert row.customer_id in seen["customer"]
             assert row.reading_book_id in seen["reading_book"]
+        if isinstance(row, TariffAssignmentRow | BusinessChangeRow):
+            assert row.account_id in seen["account"]
         if isinstance(row, MeterRow):
             assert row.account_id in seen["account"]
             assert row.parent_meter_id is None or row.parent_meter_id in seen["meter"]
@@ -160,22 +169,40 @@ def test_readings_follow_each_accounts_reading_day_in_local_working_hours() -> N
         assert all(reading.read_at.tzinfo is UTC for reading in readings)
         assert all(time(9, 0) <= moment.time() < time(17, 0) for moment in local)
         assert days == sorted(set(days))
+        meter = meters[meter_id]
+        if meter.removed_on is not None:  # replaced: the final reading is on the day it went
+            assert days[-1] == meter.removed_on
+            days = days[:-1]
         assert set(days) <= set(expected)
-        assert days[0] == expected[0]  # the opening reading is never missing
+        if meter.installed_on > expected[0]:  # a new meter: first read on the reading day
+            assert days == [expected[-1]]
+        else:
+            assert days[0] == expected[0]  # the opening reading is never missing
 
 
-def test_tou_registers_add_up_to_the_total_exactly() -> None:
+def test_tou_registers_add_up_to_the_total_except_where_one_lags() -> None:
     meters = {m.id: m for m in rows_of(MeterRow)}
-    tou_readings = 0
-    for reading in rows_of(ReadingRow):
-        if meters[reading.meter_id].tou:
+    tou_readings = drifts = 0
+    for meter_id, readings in readings_by_meter().items():
+        meter = meters[meter_id]
+        if not meter.tou:
+            assert all(r.peak is r.flat is r.valley is None for r in readings)
+            continue
+        gap = Decimal(0)  # total − (peak + flat + valley): grows only where a register lags
+        for reading in readings:
             tou_readings += 1
             assert reading.peak is not None and reading.flat is not None
             assert reading.valley is not None
-            assert reading.peak + reading.flat + reading.valley == reading.total
-        else:
-            assert reading.peak is reading.flat is reading.valley is None
+            now = reading.total - reading.peak - reading.flat - reading.valley
+            if reading.anomaly == Anomaly.tou_drift:
+                drifts += 1
+                assert (now - gap) * meter.multiplier >= 3  # TOU_MISMATCH's 3 kWh
+                assert reading.flat > 0  # only meters with a flat register drift (for now)
+            else:
+                assert now == gap
+            gap = now
     assert tou_readings > 0
+    assert drifts == population()[0].anomalies[Anomaly.tou_drift] > 0
 
 
 @given(
@@ -230,9 +257,14 @@ def test_anomalies_are_one_to_three_percent_of_readings() -> None:
 def test_missing_readings_leave_no_row() -> None:
     generator, _ = population()
     meters = rows_of(MeterRow)
+    # A new meter (a new connection, or a replacement's) has one reading, not MONTHS + 1.
+    new_meters = generator.anomalies[Anomaly.new_connection]
+    new_meters += generator.anomalies[Anomaly.meter_replacement]
     assert (
         len(rows_of(ReadingRow))
-        == len(meters) * (MONTHS + 1) - generator.anomalies[Anomaly.missing_reading]
+        == len(meters) * (MONTHS + 1)
+        - generator.anomalies[Anomaly.missing_reading]
+        - new_meters * MONTHS
     )
 
 
@@ -350,3 +382,148 @@ def test_demo_rows_do_not_depend_on_the_seed() -> None:
     readings = [row for row in rows if isinstance(row, ReadingRow)]
     assert len(readings) == MONTHS + 1
     assert all(r.anomaly is None and not r.estimated for r in readings)
+
+
+# -- events in the latest period, the one the next bill run bills ------------------------------
+
+CHANGE_KINDS = (
+    Anomaly.new_connection,
+    Anomaly.capacity_change,
+    Anomaly.tariff_change,
+    Anomaly.meter_parameter_change,
+    Anomaly.meter_replacement,
+    Anomaly.meter_fault,
+)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def latest_period(account: AccountRow) -> tuple[date, date]:
+    dates = reading_dates(account.reading_day, UNTIL, MONTHS)
+    return dates[-2], dates[-1]
+
+
+def test_business_changes_fall_inside_the_latest_period_one_per_account() -> None:
+    generator, _ = population()
+    accounts = {a.id: a for a in rows_of(AccountRow)}
+    changes = rows_of(BusinessChangeRow)
+    assert Counter(change.kind for change in changes) == {
+        kind: generator.anomalies[kind] for kind in CHANGE_KINDS
+    }
+    assert all(generator.anomalies[kind] > 0 for kind in CHANGE_KINDS)
+    assert len({change.account_id for change in changes}) == len(changes)
+    for change in changes:
+        start, end = latest_period(accounts[change.account_id])
+        assert start < change.effective_on < end
+        assert change.created_at.tzinfo is not None and change.note.startswith("seed: ")
+    # A few per thousand accounts each, as a utility sees them in a month.
+    assert 0.003 * len(accounts) < len(changes) < 0.02 * len(accounts)
+
+
+def test_a_tariff_change_ends_one_assignment_the_day_before_the_next_starts() -> None:
+    assignments: dict[int, list[TariffAssignmentRow]] = defaultdict(list)
+    for row in rows_of(TariffAssignmentRow):
+        assignments[row.account_id].append(row)
+    changed = {c.account_id: c for c in rows_of(BusinessChangeRow) if c.kind == "tariff_change"}
+    assert changed
+    for account_id, rows in assignments.items():
+        if account_id not in changed:
+            assert len(rows) == 1 and rows[0].effective_to is None
+            continue
+        first, second = rows
+        on = changed[account_id].effective_on
+        assert second.tariff_code == TARIFF_CHANGES[first.tariff_code]
+        assert first.effective_to == on - timedelta(days=1)
+        assert second.effective_from == on and second.effective_to is None
+
+
+def test_a_replaced_meter_ends_with_a_final_reading_and_a_new_meter_takes_over() -> None:
+    accounts = {a.id: a for a in rows_of(AccountRow)}
+    meters: dict[int, list[MeterRow]] = defaultdict(list)
+    for meter in rows_of(MeterRow):
+        meters[meter.account_id].append(meter)
+    by_meter = readings_by_meter()
+    replaced = {
+        c.account_id: c for c in rows_of(BusinessChangeRow) if c.kind == "meter_replacement"
+    }
+    assert replaced
+    assert sum(len(m) for m in meters.values()) == len(accounts) + len(replaced)
+    for account_id, change in replaced.items():
+        old, new = meters[account_id]
+        start, end = latest_period(accounts[account_id])
+        on = change.effective_on
+        assert old.removed_on == new.installed_on == on
+        assert end - timedelta(days=REPLACEMENT_WINDOW_DAYS) <= on < end  # in the bill's window
+        assert not old.tou and not new.tou and new.removed_on is None
+        assert old.serial in change.note and new.serial in change.note
+        *_, previous, final = by_meter[old.id]
+        assert previous.read_at.astimezone(SHANGHAI).date() == start
+        assert final.read_at.astimezone(SHANGHAI).date() == on
+        assert not previous.estimated and not final.estimated
+        assert previous.total <= final.total
+        (reading,) = by_meter[new.id]
+        assert reading.read_at.astimezone(SHANGHAI).date() == end
+        assert 0 <= new.initial_total <= Decimal(NEW_METER_START_MAX) / 100
+        assert new.initial_total <= reading.total
+
+
+def test_a_new_connection_opens_in_the_latest_period_from_its_meters_initial_register() -> None:
+    customers = {c.id: c for c in rows_of(CustomerRow)}
+    accounts = {a.id: a for a in rows_of(AccountRow)}
+    meters = {m.account_id: m for m in rows_of(MeterRow)}
+    by_meter = readings_by_meter()
+    connected = [c for c in rows_of(BusinessChangeRow) if c.kind == "new_connection"]
+    assert connected
+    for change in connected:
+        account = accounts[change.account_id]
+        meter = meters[account.id]
+        start, end = latest_period(account)
+        assert start < account.opened_on == meter.installed_on == change.effective_on
+        assert account.opened_on <= end - timedelta(days=NEW_CONNECTION_MIN_DAYS)
+        zone = ZoneInfo(customers[account.customer_id].timezone or "Asia/Shanghai")
+        assert (
+            customers[account.customer_id].created_at.astimezone(zone).date() == change.effective_on
+        )
+        (reading,) = by_meter[meter.id]
+        assert reading.read_at.astimezone(zone).date() == end
+        assert meter.initial_total <= reading.total
+        if meter.tou:
+            assert meter.initial_peak is not None and meter.initial_flat is not None
+            assert meter.initial_valley is not None
+            initial = meter.initial_peak + meter.initial_flat + meter.initial_valley
+            assert initial == meter.initial_total
+    # No contact is verified or opted out after the last day with data.
+    latest = datetime.combine(UNTIL, time(0, 0), SHANGHAI)
+    for contact in rows_of(ContactRow):
+        assert contact.verified_at is None or contact.verified_at <= latest
+        assert contact.opted_out_at is None or contact.opted_out_at <= latest
+
+
+def test_every_book_holds_every_reviewed_event_in_its_latest_period() -> None:
+    """The per-book quotas: even a small population makes every review rule fire."""
+    books = {b.id for b in rows_of(ReadingBookRow)}
+    accounts = {a.id: a for a in rows_of(AccountRow)}
+    meters = {m.id: m for m in rows_of(MeterRow)}
+    found: dict[int, set[str]] = defaultdict(set)
+    for change in rows_of(BusinessChangeRow):
+        found[accounts[change.account_id].reading_book_id or 0].add(change.kind)
+    for meter_id, readings in readings_by_meter().items():
+        book = accounts[meters[meter_id].account_id].reading_book_id or 0
+        if readings[-1].anomaly is not None:
+            found[book].add(readings[-1].anomaly)
+    always = {*CHANGE_KINDS, Anomaly.tou_drift, Anomaly.power_factor_drop}
+    for book in books:
+        assert always <= found[book], book
+    # Clusters are rarer: their quota runs over the whole population.
+    assert any(Anomaly.child_exceeds_parent in kinds for kinds in found.values())
+
+
+def test_a_quota_takes_the_first_candidate_of_each_book_then_every_nth() -> None:
+    quota = _Quota(0.25)
+    assert [quota.pick(1) for _ in range(9)] == [True, False, False, False] * 2 + [True]
+    assert quota.pick(2)  # another book starts with its own first candidate
+    quota = _Quota(1 / 3)
+    assert quota.offer(1)  # owed but not taken (the account carries another event) ...
+    assert quota.offer(1)  # ... so the next candidate is still owed it
+    quota.take(1)
+    assert not quota.offer(1)
+    assert quota.offer(1)
