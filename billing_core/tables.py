@@ -14,6 +14,9 @@ from billing_core.customers.tables import (
     TariffAssignment,
 )
 from billing_core.events.tables import DomainEvent
+from billing_core.ledger.tables import LedgerEntry
+from billing_core.outbox.tables import OutboxMessage
+from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
 from billing_core.staff.tables import StaffUser
 
@@ -26,15 +29,22 @@ __all__ = [
     "BillLine",
     "BillRun",
     "BusinessChange",
+    "CheckoutAttempt",
     "Contact",
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
     "DomainEvent",
+    "LedgerEntry",
     "Meter",
     "MeterReading",
+    "OutboxMessage",
+    "PayLink",
+    "Payment",
+    "ProviderEvent",
     "ReadingBatch",
     "ReadingBook",
+    "Refund",
     "ReviewItem",
     "StaffUser",
     "TariffAssignment",

@@ -19,6 +19,7 @@ from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.events.service import BILL_CANCELLED, bill_issued_event, record_events
+from billing_core.ledger.service import post_bill_charge, reverse_bill_charge
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.readings.vee import register_delta
 from billing_core.staff.model import Role
@@ -152,6 +153,8 @@ def approve_bill(
         reason=note or "approved in review",
     )
     record_events(session=session, clock=clock, events=[_issued_event(bill)])
+    post_bill_charge(session=session, clock=clock, tz=tz, bill=bill,
+                     actor=f"staff:{reviewer.username}")  # fmt: skip
     return bill
 
 
@@ -281,6 +284,9 @@ def correct_bill(
         after=snapshot(new),
         reason=f"re-bill of {old.id} ({cause}): {note}",
     )
+    reverse_bill_charge(session=session, clock=clock, tz=tz, bill=old, actor=actor,
+                        reason=f"bill {old.id} cancelled: {old.cancel_reason}")  # fmt: skip
+    post_bill_charge(session=session, clock=clock, tz=tz, bill=new, actor=actor)
     events = [_issued_event(new)]
     if old_before.get("status") == "issued":
         events.append(

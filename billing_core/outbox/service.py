@@ -1,0 +1,88 @@
+"""Putting messages in the outbox (the dispatcher delivers them), choosing the contact a
+customer is reached on, and cancelling messages a later event made moot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from billing_core.clock import Clock
+from billing_core.customers.model import Channel
+from billing_core.customers.tables import Contact
+from billing_core.db.columns import table_of
+from billing_core.db.fast import bulk_insert
+from billing_core.messages.segments import count_segments
+from billing_core.outbox.tables import OutboxMessage
+
+OUTBOX = table_of(OutboxMessage)
+AUTOMATED = "automated"  # waits for the customer's allowed hours
+REPLY = "reply"  # an answer to the customer's own action: sent at once
+_COLUMNS = ("dedupe_key", "account_id", "customer_id", "channel", "recipient", "template",
+            "language", "body", "segments", "kind", "purpose", "priority", "not_before",
+            "status", "attempts", "error_detail", "cancelled_reason", "created_at")  # fmt: skip
+# Channels a customer is reached on, in order of preference, for messages they did not ask
+# for: the chat app first (free, richer), SMS otherwise.
+CHANNEL_PREFERENCE = (Channel.telegram, Channel.sms)
+
+
+class Recipient(NamedTuple):
+    channel: str
+    address: str
+
+
+def reachable_contact(session: Session, customer_id: int) -> Recipient | None:
+    """The verified contact, wanting notices and not opted out, on the preferred channel."""
+    contacts = session.scalars(
+        select(Contact).where(
+            col(Contact.customer_id) == customer_id, col(Contact.verified).is_(True),
+            col(Contact.notify).is_(True), col(Contact.opted_out).is_(False),
+        ).order_by(col(Contact.id))
+    ).all()  # fmt: skip
+    for channel in CHANNEL_PREFERENCE:
+        for contact in contacts:
+            if contact.channel == channel:
+                return Recipient(contact.channel, contact.address)
+    return None
+
+
+def enqueue_message(
+    *,
+    session: Session,
+    clock: Clock,
+    dedupe_key: str,
+    recipient: Recipient,
+    template: str,
+    language: str,
+    body: str,
+    kind: str = AUTOMATED,
+    purpose: str = "",
+    account_id: int | None = None,
+    customer_id: int | None = None,
+    not_before: datetime | None = None,
+    priority: int = 5,
+) -> None:
+    """One outbox row in the caller's transaction; a second call with the same dedupe key
+    adds nothing (so a job run twice never sends twice)."""
+    now = clock.now()
+    segments = count_segments(body).parts if recipient.channel == Channel.sms else 1
+    row = (dedupe_key, account_id, customer_id, recipient.channel, recipient.address,
+           template, language, body, segments, kind, purpose, priority, not_before or now,
+           "pending", 0, "", "", now)  # fmt: skip
+    bulk_insert(
+        session.connection(), OUTBOX, _COLUMNS, [row], on_conflict_do_nothing=("dedupe_key",)
+    )
+
+
+def cancel_pending(*, session: Session, purposes: list[str], reason: str) -> int:
+    """Cancel messages not yet sent whose purpose is one of these; returns how many."""
+    if not purposes:
+        return 0
+    result = session.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.purpose.in_(purposes), OUTBOX.c.status == "pending")
+        .values(status="cancelled", cancelled_reason=reason[:200])
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,44 @@
+"""The outbox message table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from billing_core.db.columns import foreign_key, instant
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # One message per thing to say: running a job twice never sends twice.
+    dedupe_key: str = Field(max_length=160, unique=True)
+    account_id: int | None = Field(default=None, sa_column=foreign_key("account.id", nullable=True))
+    customer_id: int | None = Field(
+        default=None, sa_column=foreign_key("customer.id", nullable=True)
+    )
+    channel: str = Field(max_length=16)  # sms, telegram, email
+    recipient: str = Field(max_length=128)
+    template: str = Field(max_length=48)  # bill_notice, due_reminder, receipt, code, reply …
+    language: str = Field(max_length=10)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    segments: int = 1  # SMS segments (GSM-7 160/153, UCS-2 70/67)
+    kind: str = Field(default="automated", max_length=16)  # automated (quiet hours) or reply
+    # What the message is about, so a payment can cancel the reminders it makes moot.
+    purpose: str = Field(default="", max_length=64, index=True)
+    priority: int = 5  # lower goes first
+    not_before: datetime = Field(sa_column=instant())
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    error_code: str | None = Field(default=None, max_length=32)
+    error_detail: str = Field(default="", max_length=500)
+    cancelled_reason: str = Field(default="", max_length=200)
+    created_at: datetime = Field(sa_column=instant())
+    sent_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))

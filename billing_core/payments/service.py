@@ -1,0 +1,311 @@
+"""Payment use cases every channel shares: pay links, checkout attempts whose amount the
+server fixes, and `accept_payment` — the ledger entry plus what follows a payment (links
+finished, reminders cancelled, a receipt in the outbox)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from billing_core.bills.tables import Bill
+from billing_core.clock import Clock
+from billing_core.customers.tables import Account, Customer
+from billing_core.errors import Conflict, InvalidInput, NotFound
+from billing_core.ledger.service import RecordedPayment, Statement, account_statement
+from billing_core.ledger.service import record_payment as record_in_ledger
+from billing_core.messages.templates import money, render
+from billing_core.outbox.service import REPLY, cancel_pending, enqueue_message, reachable_contact
+from billing_core.payments.tables import CheckoutAttempt, PayLink
+
+TOKEN_BYTES = 24  # 192 random bits, 32 URL-safe characters
+BALANCE = "balance"
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    """What payment use cases need from the settings and the payments policy."""
+
+    tz: ZoneInfo
+    currency: str
+    public_base_url: str
+    secret_key: str
+    pay_link_ttl: timedelta = timedelta(days=7)
+    duplicate_window: timedelta = timedelta(hours=24)
+
+    def today(self, clock: Clock) -> date:
+        return clock.now().astimezone(self.tz).date()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def purpose_of(bill_id: int | None) -> str:
+    return BALANCE if bill_id is None else f"bill:{bill_id}"
+
+
+def reminder_purposes(bill_ids: list[int]) -> list[str]:
+    """The outbox purposes of reminders about these bills (the arrears ladder uses them)."""
+    return [f"reminder:bill:{bill_id}" for bill_id in bill_ids]
+
+
+# --- pay links -----------------------------------------------------------------------------
+
+
+def create_pay_link(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    account_id: int,
+    bill_id: int | None = None,
+) -> tuple[PayLink, str]:
+    """A new link for the account's balance (or one bill): returns the link and its URL.
+    The token is shown once; only its hash is stored. An earlier active link for the same
+    purpose is replaced, so there is at most one."""
+    if bill_id is not None:
+        bill = session.get(Bill, bill_id)
+        if bill is None or bill.account_id != account_id or bill.status != "issued":
+            raise NotFound(f"no issued bill {bill_id} on this account")
+    purpose = purpose_of(bill_id)
+    now = clock.now()
+    session.execute(
+        update(PayLink)
+        .where(col(PayLink.account_id) == account_id, col(PayLink.purpose) == purpose,
+               col(PayLink.status) == "active")
+        .values(status="replaced", finished_at=now)
+    )  # fmt: skip
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = PayLink(
+        account_id=account_id, purpose=purpose, bill_id=bill_id, token_hash=hash_token(token),
+        status="active", created_at=now, expires_at=now + context.pay_link_ttl,
+    )  # fmt: skip
+    session.add(link)
+    session.flush()
+    return link, f"{context.public_base_url}/p/{token}"
+
+
+def find_pay_link(*, session: Session, clock: Clock, token: str) -> PayLink | None:
+    """The link behind a token, if it is one and still payable. Unknown, expired, replaced
+    and finished links all come back as None: the page says the same for each."""
+    if not token or len(token) > 100:
+        return None
+    link = session.scalars(
+        select(PayLink).where(col(PayLink.token_hash) == hash_token(token))
+    ).first()
+    if link is None or link.status != "active":
+        return None
+    if link.expires_at <= clock.now():
+        link.status, link.finished_at = "expired", clock.now()
+        session.add(link)
+        return None
+    return link
+
+
+@dataclass(frozen=True)
+class AmountDue:
+    account: Account
+    customer: Customer
+    statement: Statement
+    amount: Decimal  # what the link asks for, now
+    bill_ids: tuple[int, ...]  # the bills this pays
+
+
+def amount_due(
+    *, session: Session, clock: Clock, context: PaymentContext, link: PayLink
+) -> AmountDue:
+    """What the link asks for at this moment, computed from the ledger: the balance, or
+    what is open on its bill. Never taken from the URL or a form."""
+    account = session.get(Account, link.account_id)
+    if account is None:
+        raise NotFound("account gone")
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None
+    statement = account_statement(
+        session=session,
+        account_id=account.id or 0,
+        today=context.today(clock),
+        currency=context.currency,
+    )
+    if link.bill_id is None:
+        return AmountDue(
+            account,
+            customer,
+            statement,
+            statement.amount_due,
+            tuple(b.bill_id for b in statement.open_bills),
+        )
+    open_on_bill = next(
+        (b.open_amount for b in statement.bills if b.bill_id == link.bill_id), Decimal(0)
+    )
+    return AmountDue(
+        account, customer, statement, min(open_on_bill, statement.amount_due), (link.bill_id,)
+    )
+
+
+# --- checkout attempts ---------------------------------------------------------------------
+
+
+def start_checkout(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    link: PayLink,
+    provider: str,
+) -> CheckoutAttempt:
+    """An attempt to pay the link now, for the amount due now."""
+    due = amount_due(session=session, clock=clock, context=context, link=link)
+    if due.amount <= 0:
+        raise Conflict("nothing is due on this link")
+    attempt = CheckoutAttempt(
+        pay_link_id=link.id or 0, provider=provider, amount=due.amount,
+        currency=context.currency, status="open", created_at=clock.now(),
+    )  # fmt: skip
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def complete_checkout(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    attempt: CheckoutAttempt,
+    provider_reference: str,
+    received_at: datetime | None = None,
+    source: str = "",
+) -> RecordedPayment:
+    """The provider says the attempt was paid: record the payment once (a second call for
+    the same attempt or reference changes nothing) for the amount fixed at the start."""
+    link = session.get(PayLink, attempt.pay_link_id)
+    assert link is not None
+    recorded = accept_payment(
+        session=session, clock=clock, context=context, account_id=link.account_id,
+        amount=attempt.amount, channel=attempt.provider, provider_reference=provider_reference,
+        received_at=received_at or clock.now(), bill_id=link.bill_id, pay_link_id=link.id,
+        source=source,
+    )  # fmt: skip
+    if attempt.status != "completed":
+        attempt.status, attempt.finished_at = "completed", clock.now()
+        attempt.payment_id = recorded.payment.id
+        session.add(attempt)
+    return recorded
+
+
+def fail_checkout(
+    *, session: Session, clock: Clock, attempt: CheckoutAttempt, status: str = "failed"
+) -> None:
+    if status not in ("failed", "cancelled", "expired"):
+        raise InvalidInput(f"unknown checkout outcome {status!r}")
+    if attempt.status == "open":
+        attempt.status, attempt.finished_at = status, clock.now()
+        session.add(attempt)
+
+
+# --- after a payment -----------------------------------------------------------------------
+
+
+def accept_payment(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    account_id: int,
+    amount: Decimal,
+    channel: str,
+    provider_reference: str,
+    received_at: datetime,
+    bill_id: int | None = None,
+    pay_link_id: int | None = None,
+    source: str = "",
+    actor: str = "system",
+) -> RecordedPayment:
+    """Record a payment from any channel, exactly once, and what follows it in the same
+    transaction: links whose purpose is now paid are finished, reminders about bills now
+    paid are cancelled, and a receipt goes to the customer through the outbox."""
+    recorded = record_in_ledger(
+        session=session, clock=clock, tz=context.tz, account_id=account_id, amount=amount,
+        currency=context.currency, channel=channel, provider_reference=provider_reference,
+        received_at=received_at, bill_id=bill_id, pay_link_id=pay_link_id, source=source,
+        duplicate_window=context.duplicate_window, actor=actor,
+    )  # fmt: skip
+    if not recorded.created:
+        return recorded
+    account = session.get(Account, account_id)
+    assert account is not None
+    statement = account_statement(
+        session=session,
+        account_id=account_id,
+        today=context.today(clock),
+        currency=context.currency,
+    )
+    paid_bills = [b.bill_id for b in statement.bills if b.open_amount <= 0]
+    finished = [BALANCE] if statement.amount_due <= 0 else []
+    finished += [purpose_of(b) for b in paid_bills]
+    if finished:
+        session.execute(
+            update(PayLink)
+            .where(col(PayLink.account_id) == account_id, col(PayLink.status) == "active",
+                   col(PayLink.purpose).in_(finished))
+            .values(status="paid", finished_at=clock.now())
+        )  # fmt: skip
+    cancel_pending(
+        session=session,
+        purposes=reminder_purposes(paid_bills),
+        reason=f"paid (payment {recorded.payment.id})",
+    )
+    _send_receipt(session=session, clock=clock, context=context, account=account,
+                  payment_id=recorded.payment.id or 0, amount=amount,
+                  now_due=statement.amount_due)  # fmt: skip
+    return recorded
+
+
+def receipt_signature(payment_id: int, secret_key: str) -> str:
+    """Makes the e-receipt URL unguessable without storing another token."""
+    digest = hmac.new(secret_key.encode(), f"receipt:{payment_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
+def receipt_url(context: PaymentContext, payment_id: int) -> str:
+    signature = receipt_signature(payment_id, context.secret_key)
+    return f"{context.public_base_url}/receipts/{payment_id}/{signature}"
+
+
+def _send_receipt(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    account: Account,
+    payment_id: int,
+    amount: Decimal,
+    now_due: Decimal,
+) -> None:
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None
+    recipient = reachable_contact(session, customer.id or 0)
+    if recipient is None:
+        return  # no verified, reachable contact: the e-receipt page is the receipt
+    language = customer.language
+    body = render(
+        "receipt", language, account=account.number,
+        amount=money(amount, context.currency, language),
+        balance=money(max(now_due, Decimal(0)), context.currency, language),
+        url=receipt_url(context, payment_id),
+    )  # fmt: skip
+    enqueue_message(
+        session=session, clock=clock, dedupe_key=f"receipt:payment:{payment_id}",
+        recipient=recipient, template="receipt", language=language, body=body, kind=REPLY,
+        purpose=f"receipt:payment:{payment_id}", account_id=account.id,
+        customer_id=customer.id, priority=2,
+    )  # fmt: skip
