@@ -12,11 +12,15 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from api.logging_setup import configure_logging, request_id_var
-from api.routes import health, landing, readings, review
+from api.payments import stripe_webhook
+from api.payments.stripe_provider import make_stripe_provider
+from api.routes import accounts, health, landing, pay, payments, readings, review
 from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine
-from billing_core.settings import Settings
+from billing_core.payments.policy import load_payments_policy, payment_context
+from billing_core.payments.providers import SANDBOX, CheckoutProvider, SandboxProvider
+from billing_core.settings import Settings, SettingsError
 from billing_core.tariffs.catalog import TariffCatalog
 
 log = logging.getLogger("wattdesk.http")
@@ -31,6 +35,11 @@ def create_app(
     clock: Clock | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
+    # Settings copied with model_copy skip their validators: ask again (the sandbox takes no
+    # real money, so it must never start in production).
+    problems = settings.payment_provider_problems()
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
     if configure_logs:
         configure_logging(settings)
     app = FastAPI(
@@ -44,13 +53,27 @@ def create_app(
     # Policies and tariffs are loaded and validated once, at start: a bad file stops start-up.
     app.state.tariffs = TariffCatalog.load(settings.tariff_dir)
     app.state.review_policy = load_review_policy(settings.policy_dir)
+    app.state.payment_context = payment_context(settings, load_payments_policy(settings.policy_dir))
+    app.state.checkout_provider = _checkout_provider(settings, app.state.clock)
 
     app.middleware("http")(_request_id_and_access_log)
     app.include_router(health.router)
     app.include_router(landing.router)
     app.include_router(review.router)
     app.include_router(readings.router)
+    app.include_router(payments.router)
+    app.include_router(stripe_webhook.router)
+    app.include_router(accounts.router)
+    app.include_router(pay.router)
+    if settings.payment_provider == SANDBOX:
+        app.include_router(pay.sandbox_router)
     return app
+
+
+def _checkout_provider(settings: Settings, clock: Clock) -> CheckoutProvider:
+    if settings.payment_provider == SANDBOX:
+        return SandboxProvider(settings.public_base_url)
+    return make_stripe_provider(settings, clock=clock)
 
 
 async def _request_id_and_access_log(

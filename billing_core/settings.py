@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-insecure-secret-change-me"),
         description="Signs staff sessions; must be set in production.",
     )
+    # Payments: the provider behind the pay links. The sandbox is wattdesk's own test checkout
+    # (the embedded default); it takes no money and is refused in production.
+    payment_provider: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Stripe's API base URL; tests point it at a fake server on loopback.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -109,6 +118,30 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _usable_payment_provider(self) -> Settings:
+        problems = self.payment_provider_problems()
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def payment_provider_problems(self) -> list[str]:
+        """Why the payment provider cannot start with these settings (none: it can). The
+        model validator and `create_app` both ask, so a copied Settings cannot skip it."""
+        problems = []
+        if self.payment_provider == "sandbox" and self.env == Environment.production:
+            problems.append(
+                "WATTDESK_PAYMENT_PROVIDER: the sandbox takes no real money; "
+                "set WATTDESK_PAYMENT_PROVIDER=stripe"
+            )
+        if self.payment_provider == "stripe":
+            for name in ("stripe_api_key", "stripe_webhook_secret"):
+                if not getattr(self, name).get_secret_value():
+                    problems.append(
+                        f"WATTDESK_{name.upper()}: required when WATTDESK_PAYMENT_PROVIDER=stripe"
+                    )
+        return problems
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -155,5 +188,6 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"WATTDESK_{field.upper()}: {message}")
+            # A rule across fields (a model validator) has no field: its message names them.
+            lines.append(f"WATTDESK_{field.upper()}: {message}" if field else message)
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -12,6 +12,8 @@ from api.cli import (
     config_cmd,
     db_cmd,
     demo_cmd,
+    ledger_cmd,
+    payments_cmd,
     plan_cmd,
     readings_cmd,
     seed_cmd,
@@ -32,6 +34,8 @@ app.add_typer(tariff_cmd.app, name="tariff")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(readings_cmd.app, name="readings")
+app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(payments_cmd.app, name="payments")
 demo_cmd.register(app)
 seed_cmd.register(app)
 bills_cmd.register(app)

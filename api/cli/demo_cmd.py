@@ -14,7 +14,10 @@ from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.run_service import run_bills
 from billing_core.db import migrate
-from billing_core.seed.demo import ensure_demo_customers
+from billing_core.ledger.backfill import post_missing_charges
+from billing_core.payments.pages import create_pay_link_for_number
+from billing_core.payments.policy import load_payments_policy, payment_context
+from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.seed.service import seed_is_needed, seed_population
 from billing_core.settings import Environment
 from billing_core.staff.demo import DEMO_STAFF, ensure_demo_staff
@@ -40,8 +43,8 @@ def demo(
     """Migrate the database, seed demo data if it is empty, then serve. Idempotent."""
     if settings().env == Environment.production:
         fail("`wattdesk demo` seeds demo data and published passwords; it is refused in production")
-    prepare_demo()
-    print_welcome(host, port)
+    pay_url = prepare_demo()
+    print_welcome(host, port, pay_url=pay_url)
     if not prepare_only:
         _serve(host, port)
 
@@ -59,9 +62,10 @@ def serve(
     _serve(host, port)
 
 
-def prepare_demo() -> None:
-    """Migrate, seed an empty database, create the demo staff, and bill the last month's
-    reading days so the demo customers have issued bills. Every step is idempotent."""
+def prepare_demo() -> str:
+    """Migrate, seed an empty database, create the demo staff, bill the last month's reading
+    days so the demo customers have issued bills, and post those bills' charges. Every step
+    is idempotent. Returns a fresh pay link for 李娜 (an earlier one stops working)."""
     config = settings()
     migrate.upgrade(engine())
     with unit_of_work() as session:
@@ -80,6 +84,16 @@ def prepare_demo() -> None:
         ensure_demo_customers(session=session, clock=clock(), timezone=config.timezone)
         ensure_demo_staff(session=session, clock=clock(), settings=config)
     bill_last_cycle()
+    context = payment_context(config, load_payments_policy(config.policy_dir))
+    with unit_of_work() as session:
+        # Until the bill run posts its own charges, bills it issued have none in the ledger.
+        posted = post_missing_charges(session=session, clock=clock(), tz=config.tz)
+        if posted:
+            console.print(f"posted {posted} bill charges to the ledger")
+        _, pay_url = create_pay_link_for_number(
+            session=session, clock=clock(), context=context, account_number=LI_NA.account_number
+        )
+    return pay_url
 
 
 def bill_last_cycle() -> None:
@@ -104,10 +118,18 @@ def bill_last_cycle() -> None:
         console.print(f"billed the last cycle: {issued} bills issued, {in_review} held in review")
 
 
-def print_welcome(host: str, port: int) -> None:
+def print_welcome(host: str, port: int, *, pay_url: str | None = None) -> None:
     base = f"http://{host}:{port}"
     console.print(f"\n[bold green]wattdesk is ready[/] — open [link={base}/]{base}/[/link]")
     console.print(f"  API docs: {base}/docs    health: {base}/healthz    ready: {base}/readyz")
+    if pay_url:
+        console.print(f"  Pay {LI_NA.name}'s bill (sandbox, test mode): ", end="")
+        console.print(pay_url, soft_wrap=True, markup=False, highlight=False)
+        if not pay_url.startswith(f"{base}/"):
+            console.print(
+                f"  (links use WATTDESK_PUBLIC_BASE_URL; set it to {base} to open them here)",
+                style="dim", markup=False,
+            )  # fmt: skip
     table = Table("username", "role", "demo password", title="demo staff (development only)")
     for staff in DEMO_STAFF:
         table.add_row(staff.username, staff.role.value, staff.password)

@@ -23,13 +23,15 @@ from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.errors import Conflict
 from billing_core.events.tables import DomainEvent
+from billing_core.ledger.tables import LedgerEntry
 
-BILL, LINE, REVIEW, RUN, EVENT = (
+BILL, LINE, REVIEW, RUN, EVENT, LEDGER = (
     table_of(Bill),
     table_of(BillLine),
     table_of(ReviewItem),
     table_of(BillRun),
     table_of(DomainEvent),
+    table_of(LedgerEntry),
 )
 
 
@@ -116,7 +118,7 @@ def stored_rows(engine: Engine) -> tuple[list[dict[str, Any]], list[list[dict[st
 
 def delete_bills(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
-        for table in (EVENT, REVIEW, LINE, BILL, RUN):
+        for table in (LEDGER, EVENT, REVIEW, LINE, BILL, RUN):
             session.execute(delete(table))
 
 

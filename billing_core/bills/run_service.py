@@ -50,6 +50,7 @@ from billing_core.db.fast import (
 )
 from billing_core.errors import WattdeskError
 from billing_core.events.service import bill_issued_event, record_events
+from billing_core.ledger.service import post_bill_charges
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.readings.vee import Replacement
 from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT, Tariff
@@ -69,6 +70,12 @@ METER = table_of(Meter)
 READING = table_of(MeterReading)
 BOOK = table_of(ReadingBook)
 CHANGE = table_of(BusinessChange)
+# A reading as the run loads it (read_at and the registers converted by the loop itself).
+READING_COLUMNS = (
+    READING.c.id, READING.c.meter_id, raw(READING.c.read_at), raw(READING.c.total),
+    raw(READING.c.peak), raw(READING.c.flat), raw(READING.c.valley),
+    raw(READING.c.reactive), READING.c.estimated,
+)  # fmt: skip
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -189,7 +196,10 @@ def run_bills(
     )
     stored = 0
     for chunk in _chunks(drafts, chunk_size):
-        counted = store_drafts(engine=engine, clock=clock, drafts=chunk, run_id=run_id)
+        counted = store_drafts(
+            engine=engine, clock=clock, drafts=chunk, run_id=run_id,
+            issued_on=clock.now().astimezone(tz).date(),
+        )  # fmt: skip
         summary.already_billed += counted.already_billed
         for draft in counted.stored:
             if draft.needs_review:
@@ -254,6 +264,7 @@ def draft_all(
             continue
         try:
             tariff = tariffs.get(period.tariff_code)
+            changes = [(on, tariffs.get(code)) for on, code in period.tariff_changes]
             drafts.append(
                 draft_bill(
                     period,
@@ -262,6 +273,7 @@ def draft_all(
                     thresholds=thresholds,
                     run_date=run_date,
                     children_kwh=children.get(period.meter.meter_id),
+                    tariff_changes=changes,
                 )
             )
         except WattdeskError as exc:
@@ -276,7 +288,7 @@ class StoredChunk:
 
 
 def store_drafts(
-    *, engine: Engine, clock: Clock, drafts: Sequence[BillDraft], run_id: int
+    *, engine: Engine, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
 ) -> StoredChunk:
     """Store one chunk in one transaction. If another run stored some of these bills in the
     meantime (the unique index says so), those are dropped and the chunk is stored again."""
@@ -285,7 +297,7 @@ def store_drafts(
     while True:
         try:
             with Session(engine) as session, session.begin():
-                _insert_chunk(session, clock, pending, run_id)
+                _insert_chunk(session, clock, pending, run_id, issued_on)
             return StoredChunk(pending, already)
         except IntegrityError:
             with Session(engine) as session:
@@ -307,7 +319,9 @@ def _billed_starts(session: Session, drafts: Sequence[BillDraft]) -> set[tuple[i
     return {(row[0], row[1]) for row in rows}
 
 
-def _insert_chunk(session: Session, clock: Clock, drafts: Sequence[BillDraft], run_id: int) -> None:
+def _insert_chunk(
+    session: Session, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
+) -> None:
     if not drafts:
         return
     now = clock.now()
@@ -357,6 +371,13 @@ def _insert_chunk(session: Session, clock: Clock, drafts: Sequence[BillDraft], r
     bulk_insert(connection, LINE, LINE_COLUMNS, lines)
     bulk_insert(connection, REVIEW, REVIEW_COLUMNS, reviews)
     record_events(session=session, clock=clock, events=events)
+    # An issued bill's charge enters the ledger in the same transaction as the bill.
+    post_bill_charges(
+        connection,
+        bills=[(bill_id, d.account_id, d.total, d.currency, issued_on)
+               for bill_id, d in zip(ids, drafts, strict=True) if not d.findings],
+        now=now,
+    )  # fmt: skip
 
 
 LINE_COLUMNS = ("bill_id", "position", "kind", "component", "quantity", "unit_price", "amount")
@@ -418,8 +439,9 @@ def load_due_periods(
     if not accounts:
         return [], [], 0
 
-    tariff_of: dict[int, str] = {}
-    tariff_changed: dict[int, date] = {}
+    # Every tariff assignment up to the date, oldest first: the period is priced at the one in
+    # force on its first day and split at each one that takes effect inside it.
+    assignments: dict[int, list[tuple[date, str]]] = defaultdict(list)
     for row in session.execute(
         select(ASSIGNMENT.c.account_id, ASSIGNMENT.c.tariff_code, ASSIGNMENT.c.effective_from)
         .where(
@@ -428,8 +450,7 @@ def load_due_periods(
         )
         .order_by(ASSIGNMENT.c.account_id, ASSIGNMENT.c.effective_from)
     ):
-        tariff_of[row.account_id] = row.tariff_code
-        tariff_changed[row.account_id] = row.effective_from
+        assignments[row.account_id].append((row.effective_from, row.tariff_code))
 
     zones: dict[str | None, ZoneInfo] = {None: tz}
     zone_of_meter: dict[int, ZoneInfo] = {}
@@ -471,13 +492,10 @@ def load_due_periods(
     dialect = session.get_bind().dialect.name
     kwh, instant = decimal_reader(READING.c.total, dialect), instant_reader(dialect)
     total_kwh = required_decimal_reader(READING.c.total, dialect)
-    query = select(
-        READING.c.id, READING.c.meter_id, raw(READING.c.read_at), raw(READING.c.total),
-        raw(READING.c.peak), raw(READING.c.flat), raw(READING.c.valley),
-        raw(READING.c.reactive), READING.c.estimated,
-    )  # fmt: skip
     rows = session.execute(
-        query.where(READING.c.meter_id.in_(due_meters), or_(*ranges)).order_by(READING.c.read_at)
+        select(*READING_COLUMNS)
+        .where(READING.c.meter_id.in_(due_meters), or_(*ranges))
+        .order_by(READING.c.read_at)
     ).all()  # fetchall: a row at a time costs more than the rest of this loop
     for reading_id, meter_id, read_at, total, peak, flat, valley, reactive, estimated in rows:
         local = instant(read_at).astimezone(zone_of_meter[meter_id]).date()
@@ -487,6 +505,23 @@ def load_due_periods(
                 reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
                 kwh(reactive), estimated,
             )  # fmt: skip
+
+    # The final reading of each meter removed in the period (换表), wherever it falls: the last
+    # one on or before the day it was removed.
+    period_floor = _months_before(run_date, 1) - timedelta(days=READING_WINDOW_DAYS)
+    finals = _final_readings(
+        session,
+        {
+            meter.id: meter.removed_on
+            for account_meters in meters.values()
+            for meter in account_meters
+            if meter.removed_on and period_floor <= meter.removed_on <= run_date
+        },
+        zone_of_meter,
+        period_floor,
+        run_date,
+        tz,
+    )
 
     last_bill = _last_live_bills(session, due_ids, run_date)
     last_pf = _power_factor_adjustments(
@@ -536,19 +571,50 @@ def load_due_periods(
             already += 1
             continue
         replacement = None
-        old_meter = next(
-            (m for m in account_meters if m.id != current_meter.id and m.removed_on is not None),
-            None,
-        )
         previous = readings[current_meter.id].get(1)
         first_bill = False
-        if old_meter is not None and current_meter.installed_on > window_floor:
-            old_final = _latest(readings[old_meter.id])
+        old_meter = None
+        if previous is None and current_meter.installed_on > window_floor:
+            # No reading of this meter a month ago: it replaced one inside the period (换表),
+            # or the account is a new connection.
+            old_meter = max(
+                (
+                    m
+                    for m in account_meters
+                    if m.id != current_meter.id and m.removed_on and m.removed_on >= period_floor
+                ),
+                key=lambda m: m.removed_on or date.min,
+                default=None,
+            )
+        if old_meter is not None:
             previous = readings[old_meter.id].get(1)
-            if old_final is not None and previous is not None:
-                replacement = Replacement(
-                    old_final=old_final.total, new_initial=current_meter.initial_total
+            if previous is None:
+                why = f"no reading of replaced meter {old_meter.serial} to bill from"
+                missed.append((account.number, why))
+                continue
+            final = finals.get(old_meter.id)
+            removed_on = old_meter.removed_on or previous.local_date
+            if final is None or (
+                final.local_date <= previous.local_date < removed_on  # nothing read since
+            ):
+                missed.append(
+                    (
+                        account.number,
+                        f"no final reading of replaced meter {old_meter.serial} "
+                        f"on or before {old_meter.removed_on}",
+                    )
                 )
+                continue
+            replacement = Replacement(
+                old_final=final.total,
+                new_initial=current_meter.initial_total,
+                old_final_peak=final.peak,
+                old_final_flat=final.flat,
+                old_final_valley=final.valley,
+                new_initial_peak=current_meter.initial_peak,
+                new_initial_flat=current_meter.initial_flat,
+                new_initial_valley=current_meter.initial_valley,
+            )
         if previous is None and current_meter.installed_on >= window_floor:
             previous = ReadingValues(
                 id=None,
@@ -565,13 +631,16 @@ def load_due_periods(
         if previous_bill is not None and previous_bill.period_start >= previous.local_date:
             already += 1
             continue
-        if account_id not in tariff_of:
+        tariffs = _tariffs_in_period(
+            assignments.get(account_id, []), previous.local_date, current.local_date
+        )
+        if tariffs is None:
             missed.append((account.number, "no tariff assigned"))
             continue
         kinds = tuple(
             sorted({kind for kind, on in changes.get(account_id, []) if on > previous.local_date})
         )
-        if tariff_changed.get(account_id, date.min) > previous.local_date:
+        if assignments[account_id][-1][0] > previous.local_date:
             kinds = tuple(sorted({*kinds, "tariff_change"}))
         if account.opened_on > previous.local_date:
             first_bill = True
@@ -584,7 +653,7 @@ def load_due_periods(
                 household_size=account.household_size,
                 active=account.status == AccountStatus.active,
                 payment_terms_days=account.payment_terms_days,
-                tariff_code=tariff_of[account_id],
+                tariff_code=tariffs[0],
                 meter=MeterPeriod(
                     meter_id=current_meter.id,
                     multiplier=current_meter.multiplier,
@@ -608,15 +677,69 @@ def load_due_periods(
                 meter_replaced_or_faulty=any(
                     k in ("meter_replacement", "meter_fault") for k in kinds
                 ),
+                tariff_changes=tariffs[1],
             )
         )
     return periods, missed, already
 
 
-def _latest(by_window: dict[int, ReadingValues]) -> ReadingValues | None:
-    if not by_window:
+def _tariffs_in_period(
+    assignments: Sequence[tuple[date, str]], start: date, current: date
+) -> tuple[str, tuple[tuple[date, str], ...]] | None:
+    """The tariff in force on the period's first day, and (effective date, tariff) of each one
+    that takes effect inside it (the period ends the day before the current reading). An
+    account whose first tariff starts later is priced at that one from the start; None when
+    it has no tariff at all."""
+    if not assignments:
         return None
-    return max(by_window.values(), key=lambda r: r.local_date)
+    at_start: str | None = None
+    inside: list[tuple[date, str]] = []
+    for on, code in assignments:
+        if on <= start:
+            at_start = code
+        elif on < current:
+            inside.append((on, code))
+    if at_start is None:
+        if not inside:
+            return assignments[-1][1], ()
+        at_start = inside.pop(0)[1]
+    return at_start, tuple(inside)
+
+
+def _final_readings(
+    session: Session,
+    removed_on: dict[int, date],
+    zone_of_meter: dict[int, ZoneInfo],
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+) -> dict[int, ReadingValues]:
+    """The last reading of each of these meters on or before the (local) day it was removed
+    (`removed_on`: meter id → day), among its readings from `first` to `last`: one query for
+    all of them (few: a meter replaced in the period is rare)."""
+    dialect = session.get_bind().dialect.name
+    kwh, instant = decimal_reader(READING.c.total, dialect), instant_reader(dialect)
+    total_kwh = required_decimal_reader(READING.c.total, dialect)
+    start, end = _local_range_utc(first - timedelta(days=1), last + timedelta(days=1), tz)
+    finals: dict[int, ReadingValues] = {}
+    for part in _id_parts(sorted(removed_on)):
+        rows = session.execute(
+            select(*READING_COLUMNS)
+            .where(
+                READING.c.meter_id.in_(part),
+                READING.c.read_at >= start,
+                READING.c.read_at < end,
+            )
+            .order_by(READING.c.read_at)
+        ).all()
+        for reading_id, meter_id, read_at, total, peak, flat, valley, reactive, estimated in rows:
+            local = instant(read_at).astimezone(zone_of_meter[meter_id]).date()
+            if local <= removed_on[meter_id]:  # in time order: the last one wins
+                finals[meter_id] = ReadingValues(
+                    reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
+                    kwh(reactive), estimated,
+                )  # fmt: skip
+    return finals
 
 
 def _advance(

@@ -17,12 +17,14 @@ from sqlmodel import Session, col
 
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
+from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import RecordedPayment, Statement, account_statement
 from billing_core.ledger.service import record_payment as record_in_ledger
 from billing_core.messages.templates import money, render
 from billing_core.outbox.service import REPLY, cancel_pending, enqueue_message, reachable_contact
+from billing_core.payments.providers import SANDBOX
 from billing_core.payments.tables import CheckoutAttempt, PayLink
 
 TOKEN_BYTES = 24  # 192 random bits, 32 URL-safe characters
@@ -266,7 +268,7 @@ def accept_payment(
     )
     _send_receipt(session=session, clock=clock, context=context, account=account,
                   payment_id=recorded.payment.id or 0, amount=amount,
-                  now_due=statement.amount_due)  # fmt: skip
+                  now_due=statement.amount_due, test_mode=channel == SANDBOX)  # fmt: skip
     return recorded
 
 
@@ -290,6 +292,7 @@ def _send_receipt(
     payment_id: int,
     amount: Decimal,
     now_due: Decimal,
+    test_mode: bool,
 ) -> None:
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
@@ -303,6 +306,8 @@ def _send_receipt(
         balance=money(max(now_due, Decimal(0)), context.currency, language),
         url=receipt_url(context, payment_id),
     )  # fmt: skip
+    if test_mode:  # a sandbox payment moved no money: say so wherever it appears
+        body = ("【测试】" if language == Language.zh_cn else "[TEST] ") + body
     enqueue_message(
         session=session, clock=clock, dedupe_key=f"receipt:payment:{payment_id}",
         recipient=recipient, template="receipt", language=language, body=body, kind=REPLY,

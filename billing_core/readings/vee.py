@@ -41,12 +41,34 @@ def register_delta(
     return RegisterDelta(ZERO, ReverseKind.error)
 
 
+TOU_REGISTER_NAMES = ("peak", "flat", "valley")
+
+
 @dataclass(frozen=True)
 class Replacement:
-    """A meter replacement (换表) inside the period."""
+    """A meter replacement (换表) inside the period: the old meter's final reading and the new
+    meter's initial values, for the total register and, on TOU meters, for each TOU register
+    (None where a meter has no such register)."""
 
     old_final: Decimal
     new_initial: Decimal
+    old_final_peak: Decimal | None = None
+    old_final_flat: Decimal | None = None
+    old_final_valley: Decimal | None = None
+    new_initial_peak: Decimal | None = None
+    new_initial_flat: Decimal | None = None
+    new_initial_valley: Decimal | None = None
+
+    def register(self, name: str) -> Replacement | None:
+        """The replacement as one TOU register (`peak`, `flat` or `valley`) sees it, to pass to
+        `meter_consumption` with that register's readings; None when either meter lacks it."""
+        if name not in TOU_REGISTER_NAMES:
+            raise ValueError(f"not a TOU register: {name!r}")
+        old_final = getattr(self, f"old_final_{name}")
+        new_initial = getattr(self, f"new_initial_{name}")
+        if old_final is None or new_initial is None:
+            return None
+        return Replacement(old_final=old_final, new_initial=new_initial)
 
 
 def meter_consumption(

@@ -71,18 +71,16 @@ POWER_FACTOR_JITTER = 0.005  # a meter's power factor moves this much month to m
 SHARE_COMPENSATED = 0.7  # non-residential meters whose power factor stays at 0.95 or more
 P_TOU_DRIFT = 0.005  # per TOU meter period: one TOU register lags the total (分时度差)
 TOU_DRIFT_MIN = 2000  # 0.01 kWh: the lagging register must advance 20 kWh (× multiplier)
-# Two-rate (peak/valley) meters would drift in the peak or valley register, but the bill run
-# cannot price such a period yet: draft.work_out_usage turns the gap into a "flat" register
-# that a two-rate tariff has no period for, so the bill fails instead of waiting for review.
-# Switch this on once the bill run holds those bills for review.
-TOU_DRIFT_ON_TWO_RATE_METERS = False
+# Two-rate (peak/valley) meters drift in the peak or valley register too: the bill run prices
+# the valley as total − peak (谷 = 总 − 峰) and holds the bill for review (TOU_MISMATCH).
+TOU_DRIFT_ON_TWO_RATE_METERS = True
 
 # Events in an account's latest period, the one the next bill run bills: the business changes
 # (业扩变更) that hold a bill for review, and new connections. Rates are per candidate account
 # of a book, planted by `_Quota` (every 1/rate-th candidate, the book's first one included).
 # REFUND_OR_REBILL is not planted: only a reviewer's correction (退补) produces it.
 RATE_NEW_CONNECTION = 0.003  # households and businesses connected inside the period
-RATE_METER_REPLACEMENT = 0.002  # meters without TOU registers (换表)
+RATE_METER_REPLACEMENT = 0.002  # 换表, TOU meters included
 RATE_METER_FAULT = 0.001  # a fault recorded on the meter (表计故障)
 RATE_CAPACITY_CHANGE = 0.002  # 增容 / 减容
 RATE_METER_PARAMETER_CHANGE = 0.001  # 计量装置参数变化
@@ -1268,9 +1266,8 @@ class SeedPopulation:
         """The business change in this account's latest period, if any: at most one, each kind
         at its rate among the accounts it can happen to (every quota counts the candidate)."""
         candidates = (
-            # A replacement is billed from the old meter's total register alone; the bill run
-            # does not price TOU registers across a replacement yet, so only plain meters.
-            (Anomaly.meter_replacement, not region.tou),
+            # On a TOU meter the bill run carries every register across the replacement.
+            (Anomaly.meter_replacement, True),
             (Anomaly.meter_fault, True),
             (Anomaly.capacity_change, True),
             (Anomaly.meter_parameter_change, True),

@@ -10,6 +10,7 @@ from billing_core.bills.tables import Bill, ReviewItem
 from billing_core.db.columns import table_of
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
+from billing_core.ledger.tables import LedgerEntry
 from tests.integration.bills.helpers import (
     CLOCK,
     TARIFFS,
@@ -62,6 +63,9 @@ def test_every_due_account_is_billed_held_or_listed(fresh_engine: Engine) -> Non
         assert status in {"issued", "in_review"}
     issued_events = count(fresh_engine, DomainEvent, table_of(DomainEvent).c.kind == BILL_ISSUED)
     assert issued_events == summary.issued
+    # each issued bill's charge entered the ledger with it, and only those
+    charges = count(fresh_engine, LedgerEntry, table_of(LedgerEntry).c.kind == "charge")
+    assert charges == summary.issued
     held = count(fresh_engine, Bill, table_of(Bill).c.status == "in_review")
     assert held == summary.in_review
     assert count(fresh_engine, ReviewItem) >= held

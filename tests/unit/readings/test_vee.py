@@ -148,3 +148,35 @@ def test_a_wrap_advances_from_previous_through_10_to_the_digits_to_current(
 
     assert delta.reverse is ReverseKind.rollover
     assert delta.advance + previous - top == current
+
+
+def test_replacement_gives_each_tou_register_its_own_final_and_initial_values() -> None:
+    replacement = Replacement(
+        old_final=D(1100),
+        new_initial=D(9),
+        old_final_peak=D(500),
+        old_final_flat=D(0),
+        old_final_valley=D(600),
+        new_initial_peak=D(4),
+        new_initial_flat=D(0),
+        new_initial_valley=D(5),
+    )
+
+    assert replacement.register("peak") == Replacement(old_final=D(500), new_initial=D(4))
+    delta = meter_consumption(
+        D(450),
+        D(30),
+        multiplier=D(1),
+        digits=6,
+        rollover_max=D(1000),
+        replacement=replacement.register("valley"),
+    )
+    # valley: (600 − 450) + (30 − 5)
+    assert delta == RegisterDelta(D(175), ReverseKind.meter_replaced)
+
+
+def test_replacement_without_a_registers_values_has_none_for_it() -> None:
+    replacement = Replacement(old_final=D(1100), new_initial=D(9), old_final_peak=D(500))
+
+    assert replacement.register("peak") is None  # the new meter's initial peak is unknown
+    assert replacement.register("flat") is None

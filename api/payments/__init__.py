@@ -1,0 +1,1 @@
+"""Payment adapters: checkout providers and their webhooks (Stripe), mounted by `api.app`."""

@@ -1,0 +1,97 @@
+"""The staff API for an account's ledger: its statement (any staff role) and late fee waivers
+(the roles the late fee policy names: collections and admin by default)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import StaffDep
+from api.deps import ClockDep, SessionDep, SettingsDep
+from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from billing_core.ledger import late_fee_service
+from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
+
+router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+
+
+class WaiveBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=300)
+    entry_ids: list[int] | None = Field(default=None, max_length=1000)
+
+
+@cache
+def _policy(directory: Path) -> LateFeePolicy:
+    # Read once per policy directory, then kept: the file does not change under a running app.
+    return load_late_fee_policy(directory)
+
+
+def _translate(exc: Exception) -> HTTPException:
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, Conflict):
+        return HTTPException(409, str(exc))
+    return HTTPException(422, str(exc))
+
+
+@router.get("/{number}/statement")
+def statement(
+    number: str,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    _user: StaffDep,
+    entries: Annotated[int, Query(ge=0, le=500)] = 20,
+) -> dict[str, Any]:
+    try:
+        ledger = late_fee_service.account_ledger(
+            session=session,
+            number=number,
+            today=clock.now().astimezone(settings.tz).date(),
+            currency=settings.currency,
+            policy=_policy(settings.policy_dir),
+            recent=entries,
+        )
+    except NotFound as exc:
+        raise _translate(exc) from None
+    return ledger.as_json()
+
+
+@router.post("/{number}/late-fees/waive")
+def waive_late_fees(
+    number: str,
+    body: WaiveBody,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: StaffDep,
+) -> dict[str, Any]:
+    # Who may waive is the policy's to say, so the role is checked by the service.
+    try:
+        account = late_fee_service.account_by_number(session, number)
+        assert account.id is not None
+        waivers = late_fee_service.waive_late_fees(
+            session=session,
+            clock=clock,
+            tz=settings.tz,
+            actor=user,
+            account_id=account.id,
+            reason=body.reason,
+            entry_ids=body.entry_ids,
+            policy=_policy(settings.policy_dir),
+        )
+    except (PermissionDenied, NotFound, Conflict, InvalidInput) as exc:
+        raise _translate(exc) from None
+    return {
+        "account": number,
+        "waived": [
+            {"entry_id": w.id, "late_fee_entry_id": w.related_entry_id, "amount": str(-w.amount)}
+            for w in waivers
+        ],
+    }

@@ -1,0 +1,267 @@
+"""The staff API for payments from other channels and refunds (role collections or admin):
+import a batch of payments, list probable duplicates, and take a refund through its workflow
+(request → approve → refunded, or reject)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.auth import actor_name, staff_with_role
+from api.deps import ClockDep, SessionDep, SettingsDep
+from billing_core.errors import Conflict, NotFound, PermissionDenied, WattdeskError
+from billing_core.payments import refunds
+from billing_core.payments.importing import ApiPayment, parse_api_json
+from billing_core.payments.policy import load_payments_policy, payment_context
+from billing_core.payments.reconcile import import_payments
+from billing_core.payments.service import PaymentContext
+from billing_core.staff.tables import StaffUser
+
+router = APIRouter(prefix="/api/v1", tags=["payments"])
+
+MAX_PAYMENTS = 10_000  # a larger batch is split by the caller; each part is reported alone
+
+Collections = Annotated[StaffUser, Depends(staff_with_role(*refunds.REFUND_ROLES))]
+
+
+def app_payment_context(request: Request) -> PaymentContext:
+    """The app's PaymentContext (settings joined with policies/payments.yaml), made once."""
+    context: PaymentContext | None = getattr(request.app.state, "payment_context", None)
+    if context is None:
+        settings = request.app.state.settings
+        context = payment_context(settings, load_payments_policy(settings.policy_dir))
+        request.app.state.payment_context = context
+    return context
+
+
+ContextDep = Annotated[PaymentContext, Depends(app_payment_context)]
+
+
+def _translate(exc: WattdeskError) -> HTTPException:
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
+    if isinstance(exc, NotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, Conflict):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    return HTTPException(422, str(exc))
+
+
+def _exact_json(model: type[BaseModel]) -> Any:
+    """A dependency reading the body with numbers as Decimal, never binary floats."""
+
+    async def body(request: Request) -> BaseModel:
+        try:
+            data = json.loads(await request.body(), parse_float=Decimal)
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]
+            ) from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in errors]
+            ) from None
+
+    return body
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+# --- a batch of payments ----------------------------------------------------------------------
+
+
+class PaymentsBody(BaseModel):
+    """The request body. Each item of `payments` is checked on its own (see ApiPayment), so
+    one bad item is reported in the batch, not answered with 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=200)
+    payments: list[Any] = Field(min_length=1, max_length=MAX_PAYMENTS)
+
+
+_PAYMENTS_SCHEMA = {
+    "type": "object",
+    "required": ["source", "payments"],
+    "properties": {
+        "source": {"type": "string", "minLength": 1, "maxLength": 200},
+        "payments": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_PAYMENTS,
+            "items": ApiPayment.model_json_schema(),
+        },
+    },
+}
+
+
+@router.post(
+    "/payments",
+    summary="Record a batch of payments from a bank, counter, ATM, kiosk, phone or platform",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _PAYMENTS_SCHEMA}},
+        }
+    },
+)
+def post_payments(
+    user: Collections,  # first: credentials are checked before the body is read
+    body: Annotated[PaymentsBody, Depends(_exact_json(PaymentsBody))],
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    context: ContextDep,
+) -> dict[str, Any]:
+    """Each acceptable payment is recorded once per (channel, reference): sending the same
+    batch again records nothing twice and reports those lines as already recorded."""
+    parsed = parse_api_json(
+        body.payments, tz=settings.tz, currency=settings.currency, now=clock.now()
+    )
+    report = import_payments(
+        session=session,
+        clock=clock,
+        context=context,
+        parsed=parsed,
+        source=f"api:{body.source}",
+        actor=actor_name(user),
+    )
+    return report.to_json()
+
+
+@router.get("/payments/duplicates", summary="Probable duplicate payments to act on")
+def get_duplicates(
+    session: SessionDep,
+    _user: Collections,
+    include_settled: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> dict[str, Any]:
+    found = refunds.probable_duplicates(
+        session=session, include_settled=include_settled, limit=limit
+    )
+    return {"duplicates": [item.to_json() for item in found]}
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+class RefundRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal = Field(gt=0, max_digits=18, decimal_places=2)
+    reason: str = Field(min_length=1, max_length=refunds.MAX_REASON)
+
+
+class RefundedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider_reference: str = Field(min_length=1, max_length=refunds.MAX_PROVIDER_REFERENCE)
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=refunds.MAX_REASON)
+
+
+@router.post(
+    "/payments/{payment_id}/refunds",
+    status_code=status.HTTP_201_CREATED,
+    summary="Request a refund (退费) of (part of) a payment",
+    openapi_extra=_schema(RefundRequestBody),
+)
+def post_refund(
+    payment_id: int,
+    user: Collections,
+    body: Annotated[RefundRequestBody, Depends(_exact_json(RefundRequestBody))],
+    session: SessionDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    try:
+        refund = refunds.request_refund(
+            session=session,
+            clock=clock,
+            payment_id=payment_id,
+            amount=body.amount,
+            reason=body.reason,
+            actor=user,
+        )
+    except WattdeskError as exc:
+        raise _translate(exc) from None
+    return refunds.refund_json(refund)
+
+
+@router.post("/refunds/{refund_id}/approve", summary="Approve a refund (not one's own)")
+def approve(
+    refund_id: int, user: Collections, session: SessionDep, clock: ClockDep
+) -> dict[str, Any]:
+    try:
+        refund = refunds.approve_refund(
+            session=session, clock=clock, refund_id=refund_id, actor=user
+        )
+    except WattdeskError as exc:
+        raise _translate(exc) from None
+    return refunds.refund_json(refund)
+
+
+@router.post(
+    "/refunds/{refund_id}/refunded",
+    summary="Say an approved refund was paid out",
+    openapi_extra=_schema(RefundedBody),
+)
+def refunded(
+    refund_id: int,
+    user: Collections,
+    body: Annotated[RefundedBody, Depends(_exact_json(RefundedBody))],
+    session: SessionDep,
+    clock: ClockDep,
+    context: ContextDep,
+) -> dict[str, Any]:
+    try:
+        refund = refunds.mark_refunded(
+            session=session,
+            clock=clock,
+            context=context,
+            refund_id=refund_id,
+            actor=user,
+            provider_reference=body.provider_reference,
+        )
+    except WattdeskError as exc:
+        raise _translate(exc) from None
+    return refunds.refund_json(refund)
+
+
+@router.post(
+    "/refunds/{refund_id}/reject",
+    summary="Reject a refund not yet paid out",
+    openapi_extra=_schema(RejectBody),
+)
+def reject(
+    refund_id: int,
+    user: Collections,
+    body: Annotated[RejectBody, Depends(_exact_json(RejectBody))],
+    session: SessionDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    try:
+        refund = refunds.reject_refund(
+            session=session, clock=clock, refund_id=refund_id, actor=user, reason=body.reason
+        )
+    except WattdeskError as exc:
+        raise _translate(exc) from None
+    return refunds.refund_json(refund)

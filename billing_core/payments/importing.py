@@ -1,0 +1,377 @@
+"""Parsing of payments from other channels (bank direct debit, counter, ATM, kiosk, phone,
+third-party platforms): a CSV file or the API's JSON items become plain values; each bad line
+or item becomes a Rejection with its reason. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from billing_core.errors import InvalidInput
+
+CENT = Decimal("0.01")
+# The money column holds NUMERIC(18, 2): at most 16 digits before the point.
+MAX_AMOUNT = Decimal(10) ** 16
+# A channel's clock may run a little ahead of ours; further ahead is a wrong date.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_REFERENCE = 128  # payment.provider_reference
+MAX_ACCOUNT_NUMBER = 20  # account.number
+MAX_PAYER_NOTE = 300
+
+
+class PaymentChannel(StrEnum):
+    """The channels other than pay links (DOMAIN.md §4)."""
+
+    bank = "bank"  # bank direct debit (银行划扣) and bank transfers
+    counter = "counter"  # a service hall's cashier (营业厅柜台)
+    atm = "atm"
+    kiosk = "kiosk"  # self-service terminal (自助缴费终端)
+    phone = "phone"  # telephone banking / hotline payments
+    third_party = "third_party"  # third-party platforms (第三方代收平台)
+
+
+REQUIRED_CSV_COLUMNS = ("channel", "reference", "account_number", "amount", "paid_at")
+OPTIONAL_CSV_COLUMNS = ("currency", "bill_id", "payer_note")
+KNOWN_CSV_COLUMNS = (*REQUIRED_CSV_COLUMNS, *OPTIONAL_CSV_COLUMNS)
+
+
+class ImportRefused(InvalidInput):
+    """The whole file or body is refused (no header, unknown columns): nothing is read."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One line (CSV) or item (API) that cannot be imported, and why."""
+
+    where: str  # "line 7", "payments[2]"
+    reason: str
+    position: int = 0  # the line number or item index, to keep the file's order
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ParsedPayment:
+    """A payment as the file gave it, checked for shape but not yet matched to an account."""
+
+    where: str
+    position: int
+    channel: PaymentChannel
+    reference: str
+    account_number: str
+    amount: Decimal
+    currency: str
+    paid_at: datetime  # aware, UTC
+    bill_id: int | None = None
+    payer_note: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedPayments:
+    payments: tuple[ParsedPayment, ...] = ()
+    rejections: tuple[Rejection, ...] = ()
+
+    @property
+    def received(self) -> int:
+        return len(self.payments) + len(self.rejections)
+
+
+# --- field checks ---------------------------------------------------------------------------
+
+
+def _amount(raw: str, problems: list[str]) -> Decimal | None:
+    """A plain decimal, positive, with at most two places: more places are refused, never
+    rounded (money received is what it is)."""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        problems.append(f"amount {raw!r} is not a number")
+        return None
+    if not value.is_finite():
+        problems.append(f"amount {raw!r} is not a number")
+    elif value <= 0:
+        problems.append(f"amount {raw!r} must be more than zero")
+    elif value >= MAX_AMOUNT:
+        problems.append(f"amount {raw!r} is too large")
+    elif _places(value) > 2:
+        problems.append(f"amount {raw!r} has more than 2 decimal places")
+    else:
+        return value.quantize(CENT)
+    return None
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _instant(raw: str, *, tz: tzinfo, now: datetime, problems: list[str]) -> datetime | None:
+    """An ISO 8601 date and time; without an offset it is local time in `tz`."""
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"paid_at {raw!r} is not an ISO 8601 date and time")
+        return None
+    if "T" not in raw.upper() and " " not in raw.strip():
+        # The 24-hour duplicate window needs the time, not just the day.
+        problems.append(f"paid_at {raw!r} needs a time of day, e.g. {raw}T09:30")
+        return None
+    if parsed.tzinfo is None:
+        local = parsed.replace(tzinfo=tz)
+        try:
+            back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        except OverflowError:
+            problems.append(f"paid_at {raw!r} is out of range")
+            return None
+        if back != parsed:
+            problems.append(f"paid_at {raw!r} does not exist in {tz} (clocks went forward)")
+            return None
+        parsed = local
+    try:
+        at = parsed.astimezone(UTC)
+    except OverflowError:
+        problems.append(f"paid_at {raw!r} is out of range")
+        return None
+    if at > now + FUTURE_TOLERANCE:
+        problems.append(f"paid_at {raw!r} is in the future")
+        return None
+    return at
+
+
+def _text(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
+    value = raw.strip()
+    if len(value) > max_length:
+        problems.append(f"{name} {value[:40]!r} is longer than {max_length} characters")
+        return None
+    if any(not ch.isprintable() for ch in value):
+        problems.append(f"{name} {value[:40]!r} holds control characters")
+        return None
+    return value or None
+
+
+def _check_row(
+    values: Mapping[str, str | None],
+    *,
+    where: str,
+    position: int,
+    tz: tzinfo,
+    currency: str,
+    now: datetime,
+) -> ParsedPayment | Rejection:
+    """The checks the CSV and the API share, over string fields."""
+    problems: list[str] = []
+
+    def raw(name: str) -> str:
+        return (values.get(name) or "").strip()
+
+    channel = None
+    if raw("channel"):
+        try:
+            channel = PaymentChannel(raw("channel").lower())
+        except ValueError:
+            choices = ", ".join(c.value for c in PaymentChannel)
+            problems.append(f"channel {raw('channel')!r} is not one of {choices}")
+    else:
+        problems.append("channel is missing")
+
+    reference = _text("reference", raw("reference"), MAX_REFERENCE, problems)
+    if not reference and not raw("reference"):
+        problems.append("reference is missing")
+    account_number = _text("account_number", raw("account_number"), MAX_ACCOUNT_NUMBER, problems)
+    if not account_number and not raw("account_number"):
+        problems.append("account_number is missing")
+
+    amount = _amount(raw("amount"), problems) if raw("amount") else None
+    if not raw("amount"):
+        problems.append("amount is missing")
+
+    if raw("currency") and raw("currency").upper() != currency:
+        problems.append(f"currency {raw('currency')!r} is not {currency}, the utility's currency")
+
+    paid_at = None
+    if raw("paid_at"):
+        paid_at = _instant(raw("paid_at"), tz=tz, now=now, problems=problems)
+    else:
+        problems.append("paid_at is missing")
+
+    bill_id = None
+    if raw("bill_id"):
+        text = raw("bill_id")
+        if text.isascii() and text.isdigit() and 0 < int(text) < 2**31:
+            bill_id = int(text)
+        else:
+            problems.append(f"bill_id {text[:40]!r} is not a bill number")
+
+    payer_note = _text("payer_note", raw("payer_note"), MAX_PAYER_NOTE, problems)
+
+    if (
+        problems
+        or channel is None
+        or reference is None
+        or account_number is None
+        or amount is None
+        or paid_at is None
+    ):
+        return Rejection(where, "; ".join(problems), position)
+    return ParsedPayment(
+        where=where,
+        position=position,
+        channel=channel,
+        reference=reference,
+        account_number=account_number,
+        amount=amount,
+        currency=currency,
+        paid_at=paid_at,
+        bill_id=bill_id,
+        payer_note=payer_note,
+    )
+
+
+def _collect(items: Sequence[ParsedPayment | Rejection]) -> ParsedPayments:
+    return ParsedPayments(
+        tuple(i for i in items if isinstance(i, ParsedPayment)),
+        tuple(i for i in items if isinstance(i, Rejection)),
+    )
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def parse_csv(text: str, *, tz: tzinfo, currency: str, now: datetime) -> ParsedPayments:
+    """Payments from a CSV file with a header row (see docs/payments.md for the columns).
+
+    Raises ImportRefused when the header is missing, repeats or lacks a column, or names an
+    unknown one; every bad data line becomes a Rejection("line N", reason). A reference
+    repeated in the file is not refused here: the import reports it as already recorded."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRefused("the file is empty: a header row is required") from None
+    except csv.Error as exc:
+        raise ImportRefused(f"line 1: {exc}") from None
+    columns = [name.strip().lower() for name in header]
+    _check_header(columns)
+
+    items: list[ParsedPayment | Rejection] = []
+    while True:
+        first = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # Bad quoting: this record is refused and reading goes on after it.
+            hint = " (an unclosed quote?)" if "end of data" in str(exc) else ""
+            items.append(Rejection(_lines(first, reader.line_num), f"{exc}{hint}", first))
+            continue
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        where = _lines(first, reader.line_num)
+        if len(row) != len(columns):
+            reason = f"{len(row)} fields, the header has {len(columns)}"
+            items.append(Rejection(where, reason, first))
+            continue
+        items.append(
+            _check_row(
+                dict(zip(columns, row, strict=True)),
+                where=where,
+                position=first,
+                tz=tz,
+                currency=currency,
+                now=now,
+            )
+        )
+    return _collect(items)
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first >= last else f"lines {first}–{last}"
+
+
+def _check_header(columns: Sequence[str]) -> None:
+    if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
+        raise ImportRefused("line 1: the header is not comma-separated; separate columns by ','")
+    unknown = [name for name in columns if name not in KNOWN_CSV_COLUMNS]
+    if unknown:
+        raise ImportRefused(
+            f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; "
+            f"known columns: {', '.join(KNOWN_CSV_COLUMNS)}"
+        )
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise ImportRefused(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+    missing = [name for name in REQUIRED_CSV_COLUMNS if name not in columns]
+    if missing:
+        raise ImportRefused(f"line 1: the header lacks {', '.join(missing)}")
+
+
+# --- API JSON -------------------------------------------------------------------------------
+
+
+class ApiPayment(BaseModel):
+    """One payment in `POST /api/v1/payments`: the CSV's columns as fields. The amount is a
+    string or an exact JSON number (parsed as Decimal); binary floats are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    channel: str
+    reference: str
+    account_number: str
+    amount: str | int | Decimal
+    currency: str | None = None
+    paid_at: str
+    bill_id: int | str | None = None
+    payer_note: str | None = None
+
+
+def parse_api_json(payload: Any, *, tz: tzinfo, currency: str, now: datetime) -> ParsedPayments:
+    """Payments from the API body's `payments` list: one Rejection("payments[i]", reason) per
+    item that is not acceptable. Raises ImportRefused when `payload` is not a list."""
+    if not isinstance(payload, list):
+        raise ImportRefused("payments must be a list of objects")
+    items: list[ParsedPayment | Rejection] = []
+    for index, item in enumerate(payload):
+        where = f"payments[{index}]"
+        if not isinstance(item, dict):
+            items.append(Rejection(where, "not an object", index))
+            continue
+        try:
+            payment = ApiPayment.model_validate(item)
+        except ValidationError as exc:
+            items.append(Rejection(where, _pydantic_reasons(exc), index))
+            continue
+        fields = {
+            name: None if value is None else str(value)
+            for name, value in payment.model_dump().items()
+        }
+        items.append(
+            _check_row(fields, where=where, position=index, tz=tz, currency=currency, now=now)
+        )
+    return _collect(items)
+
+
+def _pydantic_reasons(exc: ValidationError) -> str:
+    reasons: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "payment"
+        if error["type"] == "missing":
+            reasons[name] = f"{name} is missing"
+        elif error["type"] == "extra_forbidden":
+            reasons[name] = f"unknown field {name!r}"
+        elif name == "amount":
+            reasons[name] = "amount must be a string or an exact number (not a float)"
+        elif name == "bill_id":
+            reasons[name] = "bill_id must be a whole number"
+        else:
+            reasons[name] = f"{name} must be a string"
+    return "; ".join(reasons.values())

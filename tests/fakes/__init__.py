@@ -1,0 +1,1 @@
+"""Fake provider servers on loopback, for the real client libraries to talk to."""
