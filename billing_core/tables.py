@@ -4,6 +4,12 @@ from sqlmodel import SQLModel
 
 from billing_core.audit.tables import AuditEntry
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
+from billing_core.conversations.tables import (
+    Conversation,
+    ConversationMessage,
+    OptOut,
+    VerificationCode,
+)
 from billing_core.customers.tables import (
     Account,
     BusinessChange,
@@ -31,6 +37,8 @@ __all__ = [
     "BusinessChange",
     "CheckoutAttempt",
     "Contact",
+    "Conversation",
+    "ConversationMessage",
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
@@ -38,6 +46,7 @@ __all__ = [
     "LedgerEntry",
     "Meter",
     "MeterReading",
+    "OptOut",
     "OutboxMessage",
     "PayLink",
     "Payment",
@@ -48,5 +57,6 @@ __all__ = [
     "ReviewItem",
     "StaffUser",
     "TariffAssignment",
+    "VerificationCode",
     "metadata",
 ]

@@ -1,0 +1,88 @@
+"""Tables for conversations, their messages, verification codes and opt-outs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from billing_core.db.columns import foreign_key, instant
+
+
+class Conversation(SQLModel, table=True):
+    """One sender on one channel (an E.164 number on SMS, a user id on Telegram)."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    customer_id: int | None = Field(
+        default=None, sa_column=foreign_key("customer.id", nullable=True)
+    )
+    selected_account_id: int | None = Field(
+        default=None, sa_column=foreign_key("account.id", nullable=True, index=False)
+    )
+    language: str = Field(max_length=10)
+    state: str = Field(default="bot", max_length=16)  # bot, queued (for an agent), agent
+    agent_username: str | None = Field(default=None, max_length=64)
+    unrecognised_streak: int = 0
+    created_at: datetime = Field(sa_column=instant())
+    last_message_at: datetime = Field(sa_column=instant(index=True))
+
+
+class ConversationMessage(SQLModel, table=True):
+    """A message in or out, with its author and delivery status. An inbound message is
+    stored once per provider id (providers retry)."""
+
+    __tablename__ = "conversation_message"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(sa_column=foreign_key("conversation.id"))
+    direction: str = Field(max_length=8)  # in, out
+    author: str = Field(max_length=16)  # customer, bot, agent, system
+    channel: str = Field(max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    intent: str | None = Field(default=None, max_length=24)
+    provider_message_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="received", max_length=16)
+    outbox_message_id: int | None = Field(
+        default=None, sa_column=foreign_key("outbox_message.id", nullable=True, index=False)
+    )
+    agent_username: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=instant(index=True))
+
+
+class VerificationCode(SQLModel, table=True):
+    """A one-time code sent to an account's registered number (LINK). Only its hash is
+    stored; it expires, and it allows a few attempts."""
+
+    __tablename__ = "verification_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128, index=True)  # who asked
+    account_id: int = Field(sa_column=foreign_key("account.id"))
+    sent_to: str = Field(max_length=32)  # the registered number the code went to
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=instant(index=True))
+    expires_at: datetime = Field(sa_column=instant())
+    used_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+
+
+class OptOut(SQLModel, table=True):
+    """An address that said STOP (or that the provider reports opted out): no automated
+    message goes to it until it says START."""
+
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    source: str = Field(max_length=32)  # keyword, provider (21610, OptOutType)
+    created_at: datetime = Field(sa_column=instant())
