@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db import session_scope
+from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
 
 
@@ -38,3 +39,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_payment_context(request: Request) -> PaymentContext:
+    """The app's PaymentContext (settings joined with policies/payments.yaml), made at start."""
+    context: PaymentContext = request.app.state.payment_context
+    return context
+
+
+PaymentContextDep = Annotated[PaymentContext, Depends(get_payment_context)]

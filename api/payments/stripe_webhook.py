@@ -17,16 +17,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from api.deps import ClockDep, EngineDep, SettingsDep
+from api.deps import ClockDep, EngineDep, PaymentContextDep, SettingsDep
 from api.payments.stripe_provider import ATTEMPT_REFERENCE_PREFIX, STRIPE, minor_units
 from billing_core.clock import Clock
 from billing_core.db import session_scope
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
-from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.service import PaymentContext, complete_checkout, fail_checkout
 from billing_core.payments.tables import CheckoutAttempt, PayLink, ProviderEvent
-from billing_core.settings import Settings
 
 log = logging.getLogger("wattdesk.payments.stripe")
 
@@ -47,23 +45,13 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def app_payment_context(request: Request) -> PaymentContext:
-    """The app's PaymentContext (settings joined with policies/payments.yaml), made once."""
-    context: PaymentContext | None = getattr(request.app.state, "payment_context", None)
-    if context is None:
-        settings: Settings = request.app.state.settings
-        context = payment_context(settings, load_payments_policy(settings.policy_dir))
-        request.app.state.payment_context = context
-    return context
-
-
 @router.post("/payments/stripe/webhook")
 def stripe_webhook(
     payload: Annotated[bytes, Depends(raw_body)],
     settings: SettingsDep,
     engine: EngineDep,
     clock: ClockDep,
-    context: Annotated[PaymentContext, Depends(app_payment_context)],
+    context: PaymentContextDep,
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     secret = settings.stripe_webhook_secret.get_secret_value()

@@ -7,11 +7,12 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.auth import StaffDep
 from api.deps import ClockDep, SessionDep, SettingsDep
+from api.errors import http_error
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from billing_core.ledger import late_fee_service
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
@@ -28,16 +29,6 @@ class WaiveBody(BaseModel):
 def _policy(directory: Path) -> LateFeePolicy:
     # Read once per policy directory, then kept: the file does not change under a running app.
     return load_late_fee_policy(directory)
-
-
-def _translate(exc: Exception) -> HTTPException:
-    if isinstance(exc, PermissionDenied):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, Conflict):
-        return HTTPException(409, str(exc))
-    return HTTPException(422, str(exc))
 
 
 @router.get("/{number}/statement")
@@ -59,7 +50,7 @@ def statement(
             recent=entries,
         )
     except NotFound as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return ledger.as_json()
 
 
@@ -87,7 +78,7 @@ def waive_late_fees(
             policy=_policy(settings.policy_dir),
         )
     except (PermissionDenied, NotFound, Conflict, InvalidInput) as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return {
         "account": number,
         "waived": [

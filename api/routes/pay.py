@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ClockDep, SessionDep
+from api.deps import ClockDep, PaymentContextDep, SessionDep
 from api.routes.pay_text import (
     CHANNELS,
     DESCRIPTIONS,
@@ -37,7 +37,6 @@ from billing_core.payments.pages import (
     settle_sandbox_checkout,
 )
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, ProviderUnavailable
-from billing_core.payments.service import PaymentContext
 
 router = APIRouter(include_in_schema=False)
 # Mounted only when the sandbox is the provider (never in production: start-up refuses it).
@@ -61,17 +60,11 @@ templates.env.filters.update(money=money, day=day, when=_when)
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
-def get_payment_context(request: Request) -> PaymentContext:
-    context: PaymentContext = request.app.state.payment_context
-    return context
-
-
 def get_checkout_provider(request: Request) -> CheckoutProvider:
     provider: CheckoutProvider = request.app.state.checkout_provider
     return provider
 
 
-PaymentContextDep = Annotated[PaymentContext, Depends(get_payment_context)]
 ProviderDep = Annotated[CheckoutProvider, Depends(get_checkout_provider)]
 
 

@@ -8,18 +8,17 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import actor_name, staff_with_role
-from api.deps import ClockDep, SessionDep, SettingsDep
-from billing_core.errors import Conflict, NotFound, PermissionDenied, WattdeskError
+from api.deps import ClockDep, PaymentContextDep, SessionDep, SettingsDep
+from api.errors import http_error
+from billing_core.errors import WattdeskError
 from billing_core.payments import refunds
 from billing_core.payments.importing import ApiPayment, parse_api_json
-from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.reconcile import import_payments
-from billing_core.payments.service import PaymentContext
 from billing_core.staff.tables import StaffUser
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
@@ -27,29 +26,6 @@ router = APIRouter(prefix="/api/v1", tags=["payments"])
 MAX_PAYMENTS = 10_000  # a larger batch is split by the caller; each part is reported alone
 
 Collections = Annotated[StaffUser, Depends(staff_with_role(*refunds.REFUND_ROLES))]
-
-
-def app_payment_context(request: Request) -> PaymentContext:
-    """The app's PaymentContext (settings joined with policies/payments.yaml), made once."""
-    context: PaymentContext | None = getattr(request.app.state, "payment_context", None)
-    if context is None:
-        settings = request.app.state.settings
-        context = payment_context(settings, load_payments_policy(settings.policy_dir))
-        request.app.state.payment_context = context
-    return context
-
-
-ContextDep = Annotated[PaymentContext, Depends(app_payment_context)]
-
-
-def _translate(exc: WattdeskError) -> HTTPException:
-    if isinstance(exc, PermissionDenied):
-        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
-    if isinstance(exc, NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    if isinstance(exc, Conflict):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(422, str(exc))
 
 
 def _exact_json(model: type[BaseModel]) -> Any:
@@ -126,7 +102,7 @@ def post_payments(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    context: ContextDep,
+    context: PaymentContextDep,
 ) -> dict[str, Any]:
     """Each acceptable payment is recorded once per (channel, reference): sending the same
     batch again records nothing twice and reports those lines as already recorded."""
@@ -202,7 +178,7 @@ def post_refund(
             actor=user,
         )
     except WattdeskError as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return refunds.refund_json(refund)
 
 
@@ -215,7 +191,7 @@ def approve(
             session=session, clock=clock, refund_id=refund_id, actor=user
         )
     except WattdeskError as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return refunds.refund_json(refund)
 
 
@@ -230,7 +206,7 @@ def refunded(
     body: Annotated[RefundedBody, Depends(_exact_json(RefundedBody))],
     session: SessionDep,
     clock: ClockDep,
-    context: ContextDep,
+    context: PaymentContextDep,
 ) -> dict[str, Any]:
     try:
         refund = refunds.mark_refunded(
@@ -242,7 +218,7 @@ def refunded(
             provider_reference=body.provider_reference,
         )
     except WattdeskError as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return refunds.refund_json(refund)
 
 
@@ -263,5 +239,5 @@ def reject(
             session=session, clock=clock, refund_id=refund_id, actor=user, reason=body.reason
         )
     except WattdeskError as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return refunds.refund_json(refund)

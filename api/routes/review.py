@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep
+from api.errors import http_error
 from billing_core.bills import review_service
 from billing_core.bills.policy import ReviewPolicy
 from billing_core.bills.tables import Bill
@@ -41,14 +42,6 @@ class CorrectBody(BaseModel):
         dict[str, Annotated[Decimal, Field(ge=0, decimal_places=3, max_digits=15)]] | None
     ) = None
     adjustments: list[AdjustmentBody] = Field(default_factory=list, max_length=20)
-
-
-def _translate(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, Conflict):
-        return HTTPException(409, str(exc))
-    return HTTPException(422, str(exc))
 
 
 @router.get("/review-items")
@@ -95,7 +88,7 @@ def approve(
             note=body.note,
         )
     except (NotFound, Conflict, InvalidInput) as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return _bill_json(bill)
 
 
@@ -133,7 +126,7 @@ def correct(
             ),
         )
     except (NotFound, Conflict, InvalidInput) as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
     return _bill_json(bill)
 
 
@@ -151,7 +144,7 @@ def review_report(
     try:
         return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
     except InvalidInput as exc:
-        raise _translate(exc) from None
+        raise http_error(exc) from None
 
 
 @router.get("/review-causes")
