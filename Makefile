@@ -31,6 +31,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers: the suite runs each database test on SQLite and PostgreSQL.
+PYTEST_ARGS ?= -n 2
+
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 

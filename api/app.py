@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api.logging_setup import configure_logging, request_id_var
 from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
-from api.routes import accounts, health, landing, pay, payments, readings, review
+from api.routes import accounts, health, landing, pay, payments, readings, review, simulator
 from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine
@@ -22,6 +22,8 @@ from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, SandboxProvider
 from billing_core.settings import Settings, SettingsError
 from billing_core.tariffs.catalog import TariffCatalog
+from sms import inbound
+from sms import status as sms_status
 
 log = logging.getLogger("wattdesk.http")
 
@@ -65,6 +67,9 @@ def create_app(
     app.include_router(stripe_webhook.router)
     app.include_router(accounts.router)
     app.include_router(pay.router)
+    app.include_router(sms_status.router)
+    app.include_router(inbound.router)
+    app.include_router(simulator.router)
     if settings.payment_provider == SANDBOX:
         app.include_router(pay.sandbox_router)
     return app

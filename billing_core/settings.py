@@ -17,6 +17,10 @@ from sqlalchemy.exc import ArgumentError
 from billing_core.policies import DEFAULT_POLICY_DIR, DEFAULT_TARIFF_DIR
 
 DEFAULT_DATA_DIR = Path("var")
+# Development without Twilio credentials: the SMS webhook checks signatures against this
+# published token (the simulator signs with it). Refused in production.
+DEMO_TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
+TWILIO_VARIABLES = ("twilio_account_sid", "twilio_auth_token")
 
 
 class Environment(StrEnum):
@@ -70,6 +74,25 @@ class Settings(BaseSettings):
         default="https://api.stripe.com",
         description="Stripe's API base URL; tests point it at a fake server on loopback.",
     )
+    # Outbound messages: the outbox dispatcher and the scheduler (DOMAIN.md §3).
+    sms_rate_per_second: float = Field(
+        default=10.0, gt=0, description="SMS sent per second, per sender number or service."
+    )
+    dispatcher_batch: int = Field(default=100, ge=1, le=10_000)
+    dispatcher_interval_seconds: float = Field(default=1.0, gt=0)
+    scheduler_enabled: bool = True
+    # SMS: Twilio. Without credentials (development only) replies and notices go to the
+    # offline transport and the webhook checks signatures with DEMO_TWILIO_AUTH_TOKEN.
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from: str = Field(default="", description="The sending number (E.164).")
+    twilio_messaging_service_sid: str = Field(
+        default="", description="A Messaging Service to send from, instead of twilio_from."
+    )
+    twilio_api_base: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio's API base URL; tests point it at a fake server on loopback.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -118,12 +141,57 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("twilio_api_base")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _usable_payment_provider(self) -> Settings:
         problems = self.payment_provider_problems()
         if problems:
             raise ValueError("\n  ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _usable_twilio(self) -> Settings:
+        problems = self.twilio_problems()
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def twilio_problems(self) -> list[str]:
+        """Why SMS cannot run with these settings (none: it can). Production sends and
+        receives real SMS, so it needs real credentials and a sender; the demo token is
+        refused there."""
+        if self.env != Environment.production:
+            return []
+        problems = [
+            f"WATTDESK_{name.upper()}: required in production (SMS goes through Twilio)"
+            for name in TWILIO_VARIABLES
+            if not _value(getattr(self, name))
+        ]
+        if not self.twilio_from and not self.twilio_messaging_service_sid:
+            problems.append(
+                "WATTDESK_TWILIO_FROM or WATTDESK_TWILIO_MESSAGING_SERVICE_SID: one is "
+                "required in production (who SMS are sent from)"
+            )
+        if self.twilio_auth_token.get_secret_value() == DEMO_TWILIO_AUTH_TOKEN:
+            problems.append(
+                "WATTDESK_TWILIO_AUTH_TOKEN: the published demo token is refused in production"
+            )
+        return problems
+
+    @property
+    def twilio_configured(self) -> bool:
+        """Real Twilio credentials and a sender: SMS go through Twilio, not offline."""
+        return bool(
+            self.twilio_account_sid
+            and self.twilio_auth_token.get_secret_value()
+            and (self.twilio_from or self.twilio_messaging_service_sid)
+        )
 
     def payment_provider_problems(self) -> list[str]:
         """Why the payment provider cannot start with these settings (none: it can). The
@@ -177,6 +245,10 @@ class Settings(BaseSettings):
             else:
                 shown[name] = str(value) if not isinstance(value, str | int | bool) else value
         return shown
+
+
+def _value(value: str | SecretStr) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -12,6 +12,7 @@ from api.cli import (
     config_cmd,
     db_cmd,
     demo_cmd,
+    dispatch_cmd,
     ledger_cmd,
     payments_cmd,
     plan_cmd,
@@ -37,6 +38,7 @@ app.add_typer(readings_cmd.app, name="readings")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(payments_cmd.app, name="payments")
 demo_cmd.register(app)
+dispatch_cmd.register(app)
 seed_cmd.register(app)
 bills_cmd.register(app)
 

@@ -225,3 +225,125 @@ def bill_run(
 
 def select_count(table: Table) -> Select[int]:
     return select(func.count()).select_from(table)
+
+
+@app.command("sms-inbound")
+def sms_inbound(
+    requests: Annotated[int, typer.Option(min=100, help="Requests per measurement.")] = 3000,
+    rate: Annotated[float, typer.Option(min=1, help="Fixed rate, requests/s.")] = 300,
+    concurrency: Annotated[int, typer.Option(min=1, help="Connections.")] = 16,
+    customers: Annotated[int, typer.Option(min=10, help="Customers to seed.")] = 300,
+) -> None:
+    """Seed a fresh SQLite database under var/bench/, start the app (uvicorn, one worker) on
+    loopback, send REQUESTS signed 'BILL' webhooks from verified numbers at RATE/s (open
+    loop), then as fast as CONCURRENCY connections get answers; the same for /healthz.
+    Prints req/s, p50 and p99 for each, and BILL / healthz at saturation."""
+    import asyncio
+
+    from api.cli import bench_sms
+    from billing_core.settings import load_settings
+
+    config = load_settings()
+    bench_dir = (config.data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    url = bench_sms.fresh_database(bench_dir)
+    console.print(f"seeding {customers:,} customers, billing the last cycle …")
+    started = time.perf_counter()
+    defaults = load_settings(data_dir=bench_dir, _env_file=None)  # what the server runs with
+    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
+    if not phones:
+        fail("the seeded database has no verified numbers with a bill")
+    console.print(f"ready in {time.perf_counter() - started:.1f} s: {len(phones):,} verified "
+                  "numbers with an issued bill")  # fmt: skip
+    before = bench_sms.counts(url)
+    log_path = bench_dir / "sms-inbound-server.log"
+    with bench_sms.running_server(url, bench_dir, bench_sms.free_port(), log_path) as base_url:
+        console.print(f"server: {base_url} (uvicorn, one worker, SQLite); log: {log_path}")
+        report = asyncio.run(
+            bench_sms.measure(
+                base_url, phones, requests=requests, rate=rate, concurrency=concurrency
+            )
+        )
+    after = bench_sms.counts(url)
+    messages, links = after[0] - before[0], after[1] - before[1]
+    bill_sent = 2 * requests + bench_sms.WARM_UP
+    console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
+    console.print("  " + bench_sms.describe("BILL webhook", report.bill_fixed))
+    console.print("  " + bench_sms.describe("/healthz    ", report.trivial_fixed))
+    console.print(f"saturation ({concurrency} connections, closed loop):")
+    console.print("  " + bench_sms.describe("BILL webhook", report.bill_saturated))
+    console.print("  " + bench_sms.describe("/healthz    ", report.trivial_saturated))
+    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
+    console.print(f"ratio BILL / healthz, req/s at saturation: {ratio:.2f}")
+    with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
+    console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
+                  f"{bill_sent:,} BILL webhooks; {with_link:,} of {2 * requests:,} measured "
+                  "replies carry a pay link")  # fmt: skip
+    p99 = report.bill_fixed.percentile(99)
+    achieved = report.bill_fixed.rate
+    console.print(
+        f"goals: p99 ≤ 25 ms at {rate:,.0f} req/s: "
+        f"{'met' if p99 <= 25 and achieved >= 0.97 * rate else 'NOT met'} "
+        f"({p99:.1f} ms at {achieved:,.0f} req/s); ratio ≥ 0.4: "
+        f"{'met' if ratio >= 0.4 else 'NOT met'} ({ratio:.2f})"
+    )
+
+
+@app.command("dispatch")
+def dispatch(
+    messages: Annotated[int, typer.Option(min=1, help="Outbox messages to drain.")] = 100_000,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Rate limit R, SMS/s per sender (default: none).")
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="Dispatcher processes (default: 2; 1 with --rate)."),
+    ] = None,
+    senders: Annotated[int, typer.Option(min=1, max=32, help="Sending threads each.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, help="Messages per claim.")] = 100,
+) -> None:
+    """Fill a fresh SQLite outbox (under var/bench/) with MESSAGES pending replies and drain
+    it with the dispatcher through the real twilio client to a fake Twilio API on loopback.
+    Prints msgs/s, lost and duplicated messages, and with --rate the measured rate vs R."""
+    import os
+
+    from api.cli import bench_dispatch
+    from billing_core.settings import load_settings
+
+    # A rate limit is per process: one process measures it without splitting R.
+    processes = processes or (1 if rate else 2)
+    bench_dir = (load_settings().data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = bench_dispatch.run(
+            path=bench_dir / f"dispatch-{messages}.sqlite3", messages=messages,
+            processes=processes, senders=senders, rate=rate, batch=batch,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        fail(str(exc))
+        return
+    console.print(
+        f"drained {result.messages:,} messages with {processes} dispatcher process(es) x "
+        f"{senders} sending thread(s), batch {batch}, the twilio client to a fake API on loopback"
+    )
+    console.print(f"{result.seconds:.2f} s = {result.rate:,.0f} msgs/s")
+    console.print(
+        f"lost: {result.lost:,}   duplicates: {result.duplicates:,}   "
+        f"(fake API accepted {result.accepted:,}; outbox rows sent with a provider id: "
+        f"{result.sent_rows:,}, distinct provider ids {result.distinct_provider_ids:,}"
+        + (f"; other rows {result.other_rows}" if result.other_rows else "")
+        + ")"
+    )
+    per_message = (result.dispatcher_cpu + result.fake_cpu) / result.messages
+    console.print(
+        f"CPU per message: dispatchers {result.dispatcher_cpu / result.messages * 1000:.2f} ms, "
+        f"fake Twilio API {result.fake_cpu / result.messages * 1000:.2f} ms "
+        f"(on {os.cpu_count()} idle cores that bounds the rate at "
+        f"{(os.cpu_count() or 1) / per_message:,.0f} msgs/s)"
+    )
+    if rate:
+        deviation = (result.paced_rate - rate) / rate * 100
+        console.print(
+            f"rate limit R = {rate:g}/s: measured {result.paced_rate:,.2f}/s between the first "
+            f"and last send ({deviation:+.2f} %), {result.rate:,.2f}/s overall"
+        )

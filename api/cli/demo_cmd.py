@@ -137,5 +137,15 @@ def print_welcome(host: str, port: int, *, pay_url: str | None = None) -> None:
 
 
 def _serve(host: str, port: int) -> None:
-    app = create_app(settings(), engine=engine(), clock=clock())
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    from api.cli.dispatch_cmd import start_scheduler
+
+    config = settings()
+    app = create_app(config, engine=engine(), clock=clock())
+    # The timed jobs and the outbox dispatcher run beside the server (WATTDESK_SCHEDULER_
+    # ENABLED=false for a web worker at scale, with `wattdesk dispatch` elsewhere).
+    jobs = start_scheduler(config, engine(), clock()) if config.scheduler_enabled else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        if jobs is not None:
+            jobs.shutdown()

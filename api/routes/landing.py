@@ -24,6 +24,7 @@ LINKS = [
     {"href": "/docs", "title": "API documentation", "text": "OpenAPI, try the staff API"},
     {"href": "/healthz", "title": "/healthz", "text": "is the process up"},
     {"href": "/readyz", "title": "/readyz", "text": "database reachable, migrations current"},
+    {"href": "/simulator", "title": "Customer simulator", "text": "text wattdesk as a customer"},
 ]
 
 

@@ -21,3 +21,4 @@ class Outcome(NamedTuple):
     reply: str | None  # the answer to send at once; None: stay silent (an agent owns it)
     language: str
     duplicate: bool = False  # the provider id was seen before: nothing new happened
+    intent: str | None = None  # what the message was recognised as (IntentKind value)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import BindParameter, Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -242,26 +242,51 @@ class Statement:
         return tuple(b for b in self.bills if b.open_amount > ZERO)
 
 
+_ENTRY_COLUMNS = (LEDGER.c.id, LEDGER.c.kind, LEDGER.c.amount, LEDGER.c.effective_on,
+                  LEDGER.c.bill_id, LEDGER.c.related_entry_id)  # fmt: skip
+_ACCOUNT_ID: BindParameter[int] = bindparam("account_id")
+_LEDGER_ENTRIES = (
+    select(*_ENTRY_COLUMNS).where(LEDGER.c.account_id == _ACCOUNT_ID).order_by(LEDGER.c.id)
+)
+BILLS = table_of(Bill)
+# The entries and, beside each charge, its bill: one round trip for a statement.
+_ENTRIES_WITH_BILLS = (
+    select(*_ENTRY_COLUMNS, BILLS.c.status, BILLS.c.period_start, BILLS.c.period_end,
+           BILLS.c.total, BILLS.c.due_date)
+    .select_from(LEDGER.outerjoin(
+        BILLS, (BILLS.c.id == LEDGER.c.bill_id) & (LEDGER.c.kind == EntryKind.charge.value)
+    ))
+    .where(LEDGER.c.account_id == _ACCOUNT_ID)
+    .order_by(LEDGER.c.id)
+)  # fmt: skip
+
+
+class _BillRow(NamedTuple):
+    status: str
+    period_start: date
+    period_end: date
+    total: Decimal
+    due_date: date | None
+
+
 def ledger_entries(session: Session, account_id: int) -> list[Entry]:
-    rows = session.execute(
-        select(LEDGER.c.id, LEDGER.c.kind, LEDGER.c.amount, LEDGER.c.effective_on,
-               LEDGER.c.bill_id, LEDGER.c.related_entry_id)
-        .where(LEDGER.c.account_id == account_id).order_by(LEDGER.c.id)
-    ).all()  # fmt: skip
+    rows = session.execute(_LEDGER_ENTRIES, {"account_id": account_id}).all()
     return [Entry(*row) for row in rows]
 
 
 def account_statement(
     *, session: Session, account_id: int, today: date, currency: str, late_fees_last: bool = True
 ) -> Statement:
-    entries = ledger_entries(session, account_id)
+    entries: list[Entry] = []
+    bills: dict[int, _BillRow] = {}
+    rows = session.connection().execute(_ENTRIES_WITH_BILLS, {"account_id": account_id})
+    for row in rows:
+        entry = Entry(*row[:6])
+        entries.append(entry)
+        if entry.kind == EntryKind.charge and entry.bill_id and row[6] is not None:
+            bills[entry.bill_id] = _BillRow(*row[6:])
     allocation: Allocation = allocate(entries, late_fees_last=late_fees_last)
     bill_ids = sorted({e.bill_id for e in entries if e.kind == EntryKind.charge and e.bill_id})
-    bills = (
-        {bill.id: bill for bill in session.scalars(select(Bill).where(col(Bill.id).in_(bill_ids)))}
-        if bill_ids
-        else {}
-    )
     lines = []
     for bill_id in bill_ids:
         bill = bills[bill_id]

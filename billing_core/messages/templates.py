@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 from billing_core.customers.model import Language
 from billing_core.errors import NotFound
@@ -26,6 +26,117 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: we have refunded {amount} for account {account}; it returns "
                      "to how you paid within a few working days. Reply AGENT for help.",
     },
+    # --- conversations: answers to a customer's own message (billing_core.conversations) ---
+    "bill_reply": {
+        Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}，截止{due}，"
+                        "应缴{balance}。缴费：{url}",
+        Language.en: "wattdesk: account {account}, bill for {period}: {amount}, due {due}. "
+                     "Now due: {balance}. Pay: {url}",
+    },
+    "bill_paid": {
+        Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}（截止{due}），"
+                        "当前无应缴费用，谢谢！",
+        Language.en: "wattdesk: account {account}, bill for {period}: {amount} (due {due}). "
+                     "Nothing is due now, thank you!",
+    },
+    "no_bill": {
+        Language.zh_cn: "【wattdesk】户号{account}暂无已出账单。如有疑问请回复“人工”。",
+        Language.en: "wattdesk: account {account} has no bill yet. Reply AGENT with any "
+                     "question.",
+    },
+    "pay_reply": {
+        Language.zh_cn: "【wattdesk】户号{account}当前应缴{amount}。缴费：{url}",
+        Language.en: "wattdesk: account {account}, now due: {amount}. Pay: {url}",
+    },
+    "nothing_due": {
+        Language.zh_cn: "【wattdesk】户号{account}当前无应缴费用，谢谢！",
+        Language.en: "wattdesk: nothing is due on account {account} now, thank you!",
+    },
+    "usage_reply": {
+        Language.zh_cn: "【wattdesk】户号{account}近期用电：\n{lines}",
+        Language.en: "wattdesk: recent usage, account {account}:\n{lines}",
+    },
+    "help": {
+        Language.zh_cn: "【wattdesk】回复：账单（查电费）、缴费、用电、人工（转人工）、"
+                        "退订（停止通知）、LANG EN（English）。绑定户号：回复LINK+户号。",
+        Language.en: "wattdesk: reply BILL for your bill, PAY to pay, USAGE for kWh, AGENT "
+                     "for a person, STOP to opt out, LANG ZH for Chinese. To link an "
+                     "account: LINK and its number.",
+    },
+    "stop_confirm": {
+        Language.zh_cn: "【wattdesk】已退订，您将不再收到自动通知。回复START可恢复。",
+        Language.en: "wattdesk: you are unsubscribed and will get no more automated "
+                     "messages. Reply START to resubscribe.",
+    },
+    "start_confirm": {
+        Language.zh_cn: "【wattdesk】已恢复通知，您将收到账单和缴费提醒。回复“退订”可随时退订。",
+        Language.en: "wattdesk: you are resubscribed to bill notices and reminders. Reply "
+                     "STOP to opt out at any time.",
+    },
+    "lang_confirm": {
+        Language.zh_cn: "【wattdesk】好的，今后将用中文回复您。",
+        Language.en: "wattdesk: OK, we will reply in English from now on.",
+    },
+    "lang_choose": {
+        Language.zh_cn: "【wattdesk】回复“中文”或“LANG EN”（English）选择语言。",
+        Language.en: "wattdesk: reply LANG EN for English or LANG ZH for Chinese.",
+    },
+    "agent_queued": {
+        Language.zh_cn: "【wattdesk】已为您转接人工客服，工作人员会尽快在此回复您。",
+        Language.en: "wattdesk: thank you, a member of our team will reply here as soon as "
+                     "they can.",
+    },
+    "unrecognised": {
+        Language.zh_cn: "【wattdesk】抱歉，没有理解您的消息。回复“帮助”查看可用指令。",
+        Language.en: "wattdesk: sorry, we did not understand that. Reply HELP to see what "
+                     "you can ask.",
+    },
+    "choose_account": {
+        Language.zh_cn: "【wattdesk】您的号码绑定了多个户号：{choices}。请回复如“{example}”。",
+        Language.en: "wattdesk: your number is on several accounts: {choices}. Reply e.g. "
+                     "{example}.",
+    },
+    "link_sent": {
+        Language.zh_cn: "【wattdesk】如该户号登记了手机号，验证码已发送至该号码，"
+                        "请在{minutes}分钟内回复6位验证码。",
+        Language.en: "wattdesk: if that account has a registered phone, we have texted it a "
+                     "code. Reply with the 6-digit code within {minutes} minutes.",
+    },
+    "link_code": {
+        Language.zh_cn: "【wattdesk】验证码{code}，用于将{requester}绑定到户号{account}，"
+                        "{minutes}分钟内有效。如非您本人申请，请勿告知他人。",
+        Language.en: "wattdesk: code {code} links {requester} to account {account}; valid "
+                     "{minutes} minutes. If you did not ask for it, do not share it.",
+    },
+    "link_ok": {
+        Language.zh_cn: "【wattdesk】验证成功，已绑定户号{account}。回复“账单”查询电费。",
+        Language.en: "wattdesk: verified, your number is linked to account {account}. Reply "
+                     "BILL for your bill.",
+    },
+    "link_bad_code": {
+        Language.zh_cn: "【wattdesk】验证码不正确或已失效。请核对后重试，或回复LINK+户号重新获取。",
+        Language.en: "wattdesk: that code is not right or has expired. Check it and try "
+                     "again, or send LINK and your account number for a new one.",
+    },
+    "not_linked": {
+        Language.zh_cn: "【wattdesk】为保护您的信息，请先验证号码：回复LINK+户号，"
+                        "验证码将发送到户号登记的手机。",
+        Language.en: "wattdesk: to protect your details we first verify your number. Reply "
+                     "LINK and your account number; we text a code to the phone on file.",
+    },
+    # --- automated notices (scheduler/dispatcher); a typical one fits in 2 SMS segments ---
+    "bill_notice": {
+        Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}，请于{due}前缴纳。"
+                        "缴费：{url}",
+        Language.en: "wattdesk: your bill for account {account}, {period}, is {amount}, due "
+                     "{due}. Pay: {url} Reply HELP for help.",
+    },
+    "due_reminder": {
+        Language.zh_cn: "【wattdesk】温馨提示：户号{account}电费{amount}将于{due}到期。"
+                        "缴费：{url} 如需帮助请回复“人工”。",
+        Language.en: "wattdesk: a friendly reminder, {amount} on account {account} is due "
+                     "{due}. Pay: {url} Need help? Reply AGENT.",
+    },
 }  # fmt: skip
 
 
@@ -39,6 +150,20 @@ def money(amount: Decimal, currency: str, language: str) -> str:
 
 def day(value: date, language: str) -> str:
     return format_date(value, format="medium", locale=babel_locale(language))
+
+
+def period(start: date, end: date, language: str) -> str:
+    """A bill's period, short: 10月10日-11月10日, 10 Oct-10 Nov (the due date gives the year)."""
+    pattern = "M月d日" if language == Language.zh_cn else "d MMM"
+    locale = babel_locale(language)
+    first, last = (format_date(d, pattern, locale=locale) for d in (start, end))
+    return f"{first}-{last}"
+
+
+def kwh(value: Decimal, language: str) -> str:
+    """Energy for a customer: 180度, 1,234.5 kWh."""
+    number = format_decimal(value, format="#,##0.##", locale=babel_locale(language))
+    return f"{number}度" if language == Language.zh_cn else f"{number} kWh"
 
 
 def render(template: str, language: str, **values: Any) -> str:

@@ -12,7 +12,11 @@ from billing_core.db.columns import foreign_key, instant
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "not_before"),
+        # The dispatcher's claim order (billing_core.outbox.dispatch.claim_batch).
+        Index("ix_outbox_message_claim", "status", "priority", "not_before", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # One message per thing to say: running a job twice never sends twice.

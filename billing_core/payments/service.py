@@ -10,15 +10,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
+from billing_core.db.columns import table_of
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import RecordedPayment, Statement, account_statement
 from billing_core.ledger.service import record_payment as record_in_ledger
@@ -77,22 +81,58 @@ def create_pay_link(
         bill = session.get(Bill, bill_id)
         if bill is None or bill.account_id != account_id or bill.status != "issued":
             raise NotFound(f"no issued bill {bill_id} on this account")
+    session.flush()  # as the ORM update's autoflush did; nothing when the session is clean
+    link_id, values, url = issue_pay_link(
+        session=session, clock=clock, context=context, account_id=account_id, bill_id=bill_id
+    )
+    # The row is written already: the object joins the session as loaded, without a flush.
+    link = PayLink(id=link_id, **values)
+    make_transient_to_detached(link)
+    session.add(link)
+    return link, url
+
+
+def issue_pay_link(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    account_id: int,
+    bill_id: int | None = None,
+) -> tuple[int, dict[str, Any], str]:
+    """create_pay_link's writes, without ORM objects: one UPDATE (the earlier active link for
+    the purpose is replaced) and one INSERT. Returns the new link's id, its column values
+    and its URL. The caller checks the bill; pending ORM changes are not flushed first."""
     purpose = purpose_of(bill_id)
     now = clock.now()
-    session.execute(
-        update(PayLink)
-        .where(col(PayLink.account_id) == account_id, col(PayLink.purpose) == purpose,
-               col(PayLink.status) == "active")
-        .values(status="replaced", finished_at=now)
-    )  # fmt: skip
+    connection = session.connection()
+    connection.execute(
+        _REPLACE_ACTIVE, {"b_account_id": account_id, "b_purpose": purpose, "b_now": now}
+    )
+    for held in list(session.identity_map.values()):  # links this session holds, kept true
+        if (isinstance(held, PayLink) and held.account_id == account_id
+                and held.purpose == purpose and held.status == "active"):  # fmt: skip
+            set_committed_value(held, "status", "replaced")
+            set_committed_value(held, "finished_at", now)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    link = PayLink(
-        account_id=account_id, purpose=purpose, bill_id=bill_id, token_hash=hash_token(token),
-        status="active", created_at=now, expires_at=now + context.pay_link_ttl,
-    )  # fmt: skip
-    session.add(link)
-    session.flush()
-    return link, f"{context.public_base_url}/p/{token}"
+    values: dict[str, Any] = {
+        "account_id": account_id, "purpose": purpose, "bill_id": bill_id,
+        "token_hash": hash_token(token), "status": "active", "created_at": now,
+        "expires_at": now + context.pay_link_ttl, "finished_at": None,
+    }  # fmt: skip
+    inserted = connection.execute(_INSERT_LINK, values)
+    link_id: int = inserted.inserted_primary_key[0]  # type: ignore[index]
+    return link_id, values, f"{context.public_base_url}/p/{token}"
+
+
+_PAY_LINKS = table_of(PayLink)
+_REPLACE_ACTIVE = (
+    update(_PAY_LINKS)
+    .where(_PAY_LINKS.c.account_id == bindparam("b_account_id"),
+           _PAY_LINKS.c.purpose == bindparam("b_purpose"), _PAY_LINKS.c.status == "active")
+    .values(status="replaced", finished_at=bindparam("b_now"))
+)  # fmt: skip
+_INSERT_LINK = insert(_PAY_LINKS)
 
 
 def find_pay_link(*, session: Session, clock: Clock, token: str) -> PayLink | None:

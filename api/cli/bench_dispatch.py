@@ -1,0 +1,239 @@
+"""`wattdesk bench dispatch`: drain an outbox of N messages through the real twilio client to a
+fake Twilio API on loopback (its own process), with P dispatcher processes of T sending
+threads each, as a deployment at scale runs them; then count what arrived.
+
+The fake server lives in the source tree (tests/fakes/twilio_api.py), so the benchmark runs
+from a checkout, like the test suite."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, select
+
+from billing_core.clock import FixedClock
+from billing_core.db import create_db_engine
+from billing_core.db.fast import bulk_insert
+from billing_core.db.migrate import upgrade
+from billing_core.outbox.service import OUTBOX
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FAKE_MODULE = "tests.fakes.twilio_api"
+ACCOUNT_SID = "AC" + "0" * 30 + "01"  # the fake's (tests/fakes/twilio_api.py)
+AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
+FROM = "+15005550006"
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+CHUNK = 5000
+COLUMNS = (
+    "dedupe_key",
+    "channel",
+    "recipient",
+    "template",
+    "language",
+    "body",
+    "segments",
+    "kind",
+    "purpose",
+    "priority",
+    "not_before",
+    "status",
+    "attempts",
+    "error_detail",
+    "cancelled_reason",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    messages: int
+    seconds: float  # from the start signal to the last dispatcher done
+    first_to_last: float  # between the first and the last message the fake API accepted
+    accepted: int
+    duplicates: int
+    sent_rows: int  # outbox rows `sent` with a provider id
+    distinct_provider_ids: int
+    other_rows: dict[str, int]
+    dispatcher_cpu: float  # seconds of CPU the dispatcher processes used draining
+    fake_cpu: float  # seconds of CPU the fake Twilio API used
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else float("inf")
+
+    @property
+    def paced_rate(self) -> float:
+        """Messages per second between the first and the last accepted (what a rate limit
+        governs; the start-up of the first claim is outside it)."""
+        return (self.accepted - 1) / self.first_to_last if self.first_to_last else float("inf")
+
+    @property
+    def lost(self) -> int:
+        return self.messages - self.sent_rows
+
+
+def fresh_database(path: Path) -> Engine:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    return engine
+
+
+def fill_outbox(engine: Engine, messages: int) -> None:
+    """N pending replies (sent at once: no quiet hours), each to its own number."""
+    with engine.begin() as connection:
+        for start in range(0, messages, CHUNK):
+            rows = [
+                (
+                    f"bench:{i}",
+                    "sms",
+                    f"+8613{i:09d}",
+                    "bench",
+                    "en",
+                    f"wattdesk bench message {i}",
+                    1,
+                    "reply",
+                    "",
+                    5,
+                    NOW,
+                    "pending",
+                    0,
+                    "",
+                    "",
+                    NOW,
+                )
+                for i in range(start, min(start + CHUNK, messages))
+            ]
+            bulk_insert(connection, OUTBOX, COLUMNS, rows)
+
+
+def start_fake_twilio() -> tuple[subprocess.Popen[str], str]:
+    if not (PROJECT_ROOT / "tests" / "fakes" / "twilio_api.py").exists():
+        raise RuntimeError("the fake Twilio API is in the source tree: run from a checkout")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", FAKE_MODULE],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    if not url.startswith("http://"):
+        process.kill()
+        raise RuntimeError("the fake Twilio API did not start")
+    return process, url
+
+
+def _dispatcher_process(
+    database: str,
+    api_base: str,
+    senders: int,
+    rate: float | None,
+    batch: int,
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
+    """One dispatcher process: the real twilio client, its own engine, T sending threads."""
+    from scheduler.dispatcher import Dispatcher
+    from sms.transport import TwilioTransport
+
+    engine = create_db_engine(database)
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM, api_base=api_base
+    )
+    dispatcher = Dispatcher(
+        engine=engine,
+        clock=FixedClock(NOW),
+        transports=[transport],
+        tz=ZoneInfo("Asia/Shanghai"),
+        batch=batch,
+        rate_per_second=rate,
+        senders=senders,
+    )
+    ready.set()
+    go.wait()
+    started = time.process_time()
+    report = dispatcher.drain()
+    results.put((report.claimed, dict(report.results), time.process_time() - started))
+    engine.dispose()
+
+
+def run(
+    *, path: Path, messages: int, processes: int, senders: int, rate: float | None, batch: int
+) -> Result:
+    engine = fresh_database(path)
+    fill_outbox(engine, messages)
+    fake, url = start_fake_twilio()
+    try:
+        spawn = multiprocessing.get_context("spawn")
+        go, results = spawn.Event(), spawn.Queue()
+        # The rate limit is per process: P processes share the sender's R.
+        per_process = rate / processes if rate else None
+        workers, readies = [], []
+        for _ in range(processes):
+            ready = spawn.Event()
+            worker = spawn.Process(
+                target=_dispatcher_process,
+                args=(str(engine.url), url, senders, per_process, batch, ready, go, results),
+            )
+            worker.start()
+            workers.append(worker)
+            readies.append(ready)
+        for ready in readies:
+            ready.wait(120)
+        started = time.perf_counter()
+        go.set()
+        dispatcher_cpu = 0.0
+        for _ in workers:
+            dispatcher_cpu += results.get(timeout=24 * 3600)[2]
+        seconds = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        with urllib.request.urlopen(f"{url}/_fake/stats", timeout=10) as response:
+            stats = json.load(response)
+    finally:
+        fake.kill()
+        fake.wait()
+    with engine.connect() as connection:
+        sent_rows = connection.execute(
+            select(func.count()).where(OUTBOX.c.status == "sent", OUTBOX.c.provider_id.is_not(None))
+        ).scalar_one()
+        distinct = connection.execute(
+            select(func.count(func.distinct(OUTBOX.c.provider_id)))
+        ).scalar_one()
+        others: dict[str, int] = dict(
+            connection.execute(
+                select(OUTBOX.c.status, func.count())
+                .where(OUTBOX.c.status != "sent")
+                .group_by(OUTBOX.c.status)
+            ).all()
+        )
+    engine.dispose()
+    first, last = stats["first_at"] or 0.0, stats["last_at"] or 0.0
+    return Result(
+        messages=messages,
+        seconds=seconds,
+        first_to_last=last - first,
+        accepted=stats["accepted"],
+        duplicates=stats["duplicates"],
+        sent_rows=sent_rows,
+        distinct_provider_ids=distinct,
+        other_rows={str(k): int(v) for k, v in others.items()},
+        dispatcher_cpu=dispatcher_cpu,
+        fake_cpu=float(stats.get("cpu_seconds") or 0.0),
+    )

@@ -1,0 +1,106 @@
+"""`wattdesk dispatch`: deliver the outbox (without serving), and the wiring the server shares:
+the SMS transport chosen from the settings, the dispatcher and the scheduled jobs."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+from sqlalchemy import Engine
+
+from api.cli.common import clock, console, engine, fail, settings
+from billing_core.clock import Clock
+from billing_core.ledger.policy import load_late_fee_policy
+from billing_core.notices.policy import load_notices_policy
+from billing_core.outbox.dispatch import Transport
+from billing_core.payments.policy import load_payments_policy, payment_context
+from billing_core.settings import Environment, Settings, SettingsError
+from scheduler.dispatcher import Dispatcher
+from scheduler.jobs import JobContext, Scheduler
+from sms.transport import STATUS_PATH, OfflineTransport, TwilioTransport
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dispatch")(dispatch)
+
+
+def sms_transport(config: Settings) -> Transport:
+    """Twilio when its credentials and a sender are configured; otherwise the offline
+    transport of the embedded default, which production refuses."""
+    if config.twilio_configured:
+        return TwilioTransport(
+            account_sid=config.twilio_account_sid,
+            auth_token=config.twilio_auth_token.get_secret_value(),
+            from_=config.twilio_from,
+            messaging_service_sid=config.twilio_messaging_service_sid,
+            api_base=config.twilio_api_base,
+            status_callback=config.public_base_url + STATUS_PATH,
+        )
+    if config.env == Environment.production:
+        raise SettingsError(
+            "invalid settings:\n  WATTDESK_TWILIO_ACCOUNT_SID, WATTDESK_TWILIO_AUTH_TOKEN and "
+            "WATTDESK_TWILIO_FROM (or _MESSAGING_SERVICE_SID): production sends real SMS"
+        )
+    return OfflineTransport()
+
+
+def build_dispatcher(config: Settings, db: Engine, now: Clock, *, senders: int = 1) -> Dispatcher:
+    return Dispatcher(
+        engine=db,
+        clock=now,
+        transports=[sms_transport(config)],
+        tz=config.tz,
+        batch=config.dispatcher_batch,
+        rate_per_second=config.sms_rate_per_second,
+        senders=senders,
+    )
+
+
+def start_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
+    """The timed jobs and the dispatcher, in background threads of this process."""
+    context = JobContext(
+        engine=db,
+        clock=now,
+        tz=config.tz,
+        payments_context=payment_context(config, load_payments_policy(config.policy_dir)),
+        notices_policy=load_notices_policy(config.policy_dir),
+        late_fee_policy=load_late_fee_policy(config.policy_dir),
+    )
+    dispatcher = build_dispatcher(config, db, now)
+    return Scheduler(
+        context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds
+    ).start()
+
+
+def dispatch(
+    once: bool = typer.Option(False, "--once", help="Send what is due now, then stop."),
+    senders: int = typer.Option(1, "--senders", min=1, max=32, help="Sending threads."),
+) -> None:
+    """Deliver outbox messages (quiet hours, opt-outs, rate limit, retries) until stopped."""
+    config = settings()
+    try:
+        dispatcher = build_dispatcher(config, engine(), clock(), senders=senders)
+    except SettingsError as exc:
+        fail(str(exc))
+        return
+    transport = ", ".join(type(t).__name__ for t in dispatcher.transports.values())
+    if once:
+        report = dispatcher.drain()
+        console.print(f"{report.claimed} claimed via {transport}: {dict(report.results)}")
+        return
+    console.print(
+        f"dispatching via {transport} every {config.dispatcher_interval_seconds:g} s, "
+        f"{config.sms_rate_per_second:g} SMS/s per sender; Ctrl-C stops"
+    )
+    stopped = threading.Event()
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    dispatcher.start(config.dispatcher_interval_seconds)
+    stopped.wait()
+    dispatcher.stop()

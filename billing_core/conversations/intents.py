@@ -1,0 +1,162 @@
+"""What a customer's message asks for, in English or Chinese: pure functions over text.
+Recognition ignores case, full-width forms, punctuation (Chinese too) and spacing, so
+`ＢＩＬＬ`, `bill!` and `账单 2` all mean what they seem to."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+from billing_core.customers.model import Language
+
+
+class IntentKind(StrEnum):
+    bill = "bill"  # latest bill, balance, due date, pay link
+    pay = "pay"  # a pay link
+    usage = "usage"  # the last periods' kWh
+    help = "help"
+    stop = "stop"  # opt out of automated messages
+    start = "start"  # opt back in
+    lang = "lang"  # reply language
+    agent = "agent"  # a person, please
+    complaint = "complaint"  # a complaint word: a person, at once
+    link = "link"  # LINK <account number> [code]: verify this number for an account
+    code = "code"  # a one-time code on its own
+    unknown = "unknown"
+
+
+# Kinds that take an account index ("BILL 2") when a number is on several accounts.
+INDEXED = frozenset({IntentKind.bill, IntentKind.pay, IntentKind.usage})
+
+# Whole-message keywords, after `normalise` and with spaces removed. Opt-out and opt-in words
+# are the carriers' (CTIA) and Twilio's standard ones plus the Chinese 退订/TD convention.
+KEYWORDS: dict[str, IntentKind] = {
+    **dict.fromkeys(
+        ["bill", "bills", "balance", "账单", "查询", "电费", "查电费", "查询电费", "电费查询",
+         "查账单", "账单查询", "余额", "查余额"],
+        IntentKind.bill,
+    ),
+    **dict.fromkeys(["pay", "缴费", "交费", "付款", "支付", "缴电费", "交电费"], IntentKind.pay),
+    **dict.fromkeys(["usage", "kwh", "用电", "用电量", "查用电", "用量"], IntentKind.usage),
+    **dict.fromkeys(["help", "info", "帮助", "菜单"], IntentKind.help),
+    **dict.fromkeys(
+        ["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "退订", "td"],
+        IntentKind.stop,
+    ),
+    **dict.fromkeys(["start", "unstop", "订阅", "恢复订阅"], IntentKind.start),
+    **dict.fromkeys(
+        ["agent", "human", "person", "operator", "人工", "人工服务", "转人工", "客服"],
+        IntentKind.agent,
+    ),
+}  # fmt: skip
+
+# A complaint anywhere in a message hands the conversation to a person (DOMAIN.md §6).
+# 12398 is the energy regulator's complaints line, 95598 the grid's service line and 12345
+# the city government's hotline: naming one is a complaint in all but word.
+COMPLAINT_WORDS = ("投诉", "举报", "曝光", "12398", "95598", "12345", "complain", "ombudsman",
+                   "regulator")  # fmt: skip
+
+LANGUAGE_WORDS: dict[str, str] = {
+    **dict.fromkeys(["en", "eng", "english", "英文", "英语"], Language.en),
+    **dict.fromkeys(["zh", "cn", "zhcn", "zh cn", "chinese", "中文", "汉语", "简体中文"],
+                    Language.zh_cn),
+}  # fmt: skip
+# Said on its own, these choose a language too ("中文", "English").
+BARE_LANGUAGE_WORDS = frozenset({"english", "英文", "中文", "简体中文"})
+
+_LANG = re.compile(r"(?:language|lang|语言)(?:\s?(?P<language>.+))?")
+_LINK = re.compile(r"(?:link|绑定)\s?(?P<number>\d{4,20})(?:\s(?P<code>\d{6}))?")
+_LINK_BARE = re.compile(r"(?:link|绑定)")
+_CODE = re.compile(r"(?:(?:code|验证码)\s?)?(?P<code>\d{6})")
+_INDEXED = re.compile(r"(?P<word>\D+?)(?P<index>\d{1,2})?")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
+_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+
+
+def _complaint_pattern(word: str) -> str:
+    if word.isdigit():  # a hotline number, not part of an account number
+        return rf"(?<!\d){word}(?!\d)"
+    if word.isascii():  # "complain" catches "complaint", "complaining"
+        return rf"\b{word}"
+    return word
+
+
+_COMPLAINT = re.compile("|".join(_complaint_pattern(w) for w in COMPLAINT_WORDS))
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: IntentKind
+    account_index: int | None = None  # "BILL 2": the second account in the numbered list
+    account_number: str | None = None  # LINK <number>
+    code: str | None = None  # the 6-digit one-time code
+    language: str | None = None  # LANG EN / 中文
+
+    @classmethod
+    def unknown(cls) -> Intent:
+        return cls(IntentKind.unknown)
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width to half-width), casefolded; punctuation and symbols (Chinese ones
+    too), control and invisible characters become spaces; runs of spaces become one."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    chars = []
+    for ch in folded:
+        category = unicodedata.category(ch)
+        if category == "Cf":  # zero-width joiners, BOMs, direction marks
+            continue
+        if category[0] in "PSZC":
+            chars.append(" ")
+        else:
+            chars.append(ch)
+    return " ".join("".join(chars).split())
+
+
+def recognise(text: str) -> Intent:
+    """The intent of a whole message; `Intent.unknown()` when it is none of them."""
+    words = normalise(text)
+    if not words:
+        return Intent.unknown()
+    if match := _CODE.fullmatch(words):
+        return Intent(IntentKind.code, code=match["code"])
+    if match := _LINK.fullmatch(words):
+        return Intent(IntentKind.link, account_number=match["number"], code=match["code"])
+    if _LINK_BARE.fullmatch(words):
+        return Intent(IntentKind.link)
+    if match := _LANG.fullmatch(words):
+        said = match["language"] or ""
+        language = LANGUAGE_WORDS.get(said) or LANGUAGE_WORDS.get(said.replace(" ", ""))
+        if language is not None or not said:  # a bare LANG: the service says how to choose
+            return Intent(IntentKind.lang, language=language)
+    if words in BARE_LANGUAGE_WORDS:
+        return Intent(IntentKind.lang, language=LANGUAGE_WORDS[words])
+    compact = words.replace(" ", "")
+    if match := _INDEXED.fullmatch(compact):
+        kind = KEYWORDS.get(match["word"])
+        if kind is not None and match["index"] is None:
+            return Intent(kind)
+        if kind is not None and kind in INDEXED:
+            return Intent(kind, account_index=int(match["index"]))
+    if _COMPLAINT.search(words):
+        return Intent(IntentKind.complaint)
+    return Intent.unknown()
+
+
+def provider_intent(opt_out_type: str | None) -> Intent | None:
+    """What the provider already recognised (Twilio's OptOutType: STOP, START, HELP)."""
+    kind = {"stop": IntentKind.stop, "start": IntentKind.start, "help": IntentKind.help}.get(
+        (opt_out_type or "").strip().casefold()
+    )
+    return Intent(kind) if kind is not None else None
+
+
+def script_language(text: str) -> str | None:
+    """zh-CN when the text has Chinese characters; None when the script says nothing."""
+    return Language.zh_cn if _CJK.search(text) else None
+
+
+def has_latin(text: str) -> bool:
+    return bool(_LATIN.search(text))

@@ -1,0 +1,721 @@
+"""Receiving a customer's message on any channel: stored once per provider id, the sender
+identified, opt-out and opt-in applied, the intent answered (or the conversation handed to
+the agents' queue), and the answer stored beside it. Plus what agents do in the console:
+take a conversation over, write in it, give it back to the bot."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from billing_core.audit.service import record_change
+from billing_core.bills.tables import Bill
+from billing_core.clock import Clock
+from billing_core.conversations.identity import (
+    CodeStatus,
+    LinkStatus,
+    SenderAccount,
+    check_code,
+    normalise_phone,
+    sender_accounts,
+    start_link,
+)
+from billing_core.conversations.intents import (
+    Intent,
+    IntentKind,
+    provider_intent,
+    recognise,
+    script_language,
+)
+from billing_core.conversations.model import InboundMessage, Outcome
+from billing_core.conversations.policy import (
+    DEFAULT_CONVERSATIONS_POLICY,
+    ConversationsPolicy,
+    load_conversations_policy,
+)
+from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
+from billing_core.customers.model import Channel, Language
+from billing_core.customers.tables import Account, Contact, Customer
+from billing_core.db.columns import table_of
+from billing_core.errors import Conflict, InvalidInput, NotFound
+from billing_core.ledger.service import account_statement
+from billing_core.messages.templates import day, kwh, money, period, render
+from billing_core.outbox.service import REPLY, Recipient, enqueue_message
+from billing_core.outbox.tables import OutboxMessage
+from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
+from billing_core.payments.service import PaymentContext, issue_pay_link
+from billing_core.settings import Settings
+
+# Conversation states: the bot answers; queued for an agent; an agent owns it.
+BOT, QUEUED, AGENT = "bot", "queued", "agent"
+CHANNELS = frozenset({Channel.sms, Channel.telegram, Channel.email})
+MAX_BODY = 4000  # an SMS is at most 1,600 characters; anything longer is cut, not refused
+MAX_ADDRESS = 128
+MAX_PROVIDER_ID = 64
+MAX_AGENT_BODY = 1600
+# While the conversation waits for or is owned by an agent, the bot answers only these.
+ALWAYS_ANSWERED = frozenset({IntentKind.help, IntentKind.stop, IntentKind.start})
+_CODE_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
+_EXAMPLES = {
+    IntentKind.bill: ("BILL 2", "账单 2"),
+    IntentKind.pay: ("PAY 2", "缴费 2"),
+    IntentKind.usage: ("USAGE 2", "用电 2"),
+}
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    """What the conversation layer needs from the settings and the policies."""
+
+    tz: ZoneInfo
+    currency: str
+    phone_region: str
+    default_language: str
+    payments: PaymentContext
+    policy: ConversationsPolicy = field(default=DEFAULT_CONVERSATIONS_POLICY)
+
+
+def conversation_context(
+    settings: Settings,
+    policy: ConversationsPolicy | None = None,
+    payments_policy: PaymentsPolicy | None = None,
+) -> ConversationContext:
+    """The context from the settings; the policies are read from settings.policy_dir unless
+    given."""
+    if policy is None:
+        policy = load_conversations_policy(settings.policy_dir)
+    if payments_policy is None:
+        payments_policy = load_payments_policy(settings.policy_dir)
+    return ConversationContext(
+        tz=settings.tz,
+        currency=settings.currency,
+        phone_region=settings.phone_region,
+        default_language=language_of(settings.default_locale),
+        payments=payment_context(settings, payments_policy),
+        policy=policy,
+    )
+
+
+def language_of(locale: str) -> str:
+    """The template language for a locale: zh-CN for any Chinese, English otherwise."""
+    return Language.zh_cn if locale.lower().startswith("zh") else Language.en
+
+
+# --- receiving a message -------------------------------------------------------------------
+
+
+def receive_message(
+    *, session: Session, clock: Clock, context: ConversationContext, inbound: InboundMessage
+) -> Outcome:
+    """Store the message, identify the sender, answer it; in the caller's transaction.
+
+    The same provider message id twice returns `duplicate=True` and changes nothing. The
+    reply is None when the bot stays silent (an agent has the conversation, or a STOP was
+    confirmed already). Never raises for what a customer can type or send from."""
+    if inbound.channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel {inbound.channel!r}")
+    now = clock.now()
+    channel = inbound.channel
+    address, identifiable = sender_address(channel, inbound.sender, context.phone_region)
+    body = clean_text(inbound.body or "")[:MAX_BODY]
+    provider_id = clean_provider_id(inbound.provider_message_id)
+    if provider_id is not None:
+        seen = _message_by_provider_id(session, channel, provider_id)
+        if seen is not None:
+            return _duplicate(session, seen, context)
+
+    from_provider = provider_intent(inbound.opt_out_type)
+    intent = from_provider or recognise(body)
+    conversation = _conversation(
+        session, clock, channel, address, script_language(body) or context.default_language
+    )
+    received_at = inbound.received_at if inbound.received_at.tzinfo is not None else now
+    values = {
+        "conversation_id": conversation.id or 0, "direction": "in", "author": "customer",
+        "channel": channel, "body": _redacted(body, intent), "intent": intent.kind.value,
+        "provider_message_id": provider_id, "status": "received", "created_at": received_at,
+    }  # fmt: skip
+    if not _store_inbound(session, values):  # stored a moment ago by a concurrent retry
+        seen = _message_by_provider_id(session, channel, provider_id or "")
+        if seen is None:
+            _store_message(session, **values)  # raises what the database says
+        else:
+            return _duplicate(session, seen, context)
+
+    accounts = sender_accounts(session, channel, address) if identifiable else []
+    customers = _customers_of(accounts)
+    if customers:
+        conversation.customer_id = customers[0].id
+        conversation.language = customers[0].language
+    else:
+        conversation.customer_id = None
+        conversation.language = script_language(body) or conversation.language
+    turn = _Turn(
+        session=session, clock=clock, context=context, conversation=conversation,
+        accounts=accounts, customers=customers, identifiable=identifiable,
+        from_provider=from_provider is not None,
+    )  # fmt: skip
+    reply = _answer(turn, intent)
+    if reply is not None:
+        _store_message(
+            session, conversation_id=conversation.id or 0, direction="out", author="bot",
+            channel=channel, body=reply, intent=intent.kind.value, provider_message_id=None,
+            status="replied", created_at=now,
+        )  # fmt: skip
+    _save(session, conversation, now)
+    session.flush()  # what the turn changed through the ORM (a customer's language, ...)
+    return Outcome(conversation.id or 0, reply, conversation.language, intent=intent.kind)
+
+
+def sender_address(channel: str, sender: str, region: str) -> tuple[str, bool]:
+    """How the sender is stored (E.164 on SMS) and whether it identifies anyone: an SMS
+    sender that is not a valid phone number is kept as given but linked to nothing."""
+    raw = clean_text(sender or "").strip()
+    if channel == Channel.sms:
+        phone = normalise_phone(raw, region)
+        if phone is not None:
+            return phone, True
+        return raw[:MAX_ADDRESS], False
+    return raw[:MAX_ADDRESS], bool(raw) and len(raw) <= MAX_ADDRESS
+
+
+def clean_text(text: str) -> str:
+    """Text the databases accept: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_provider_id(provider_id: str | None) -> str | None:
+    """The provider's id as stored: a longer one than the column holds is hashed, so two
+    different ids never collide by truncation."""
+    if provider_id is None:
+        return None
+    cleaned = clean_text(provider_id).strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > MAX_PROVIDER_ID:
+        return hashlib.sha256(cleaned.encode()).hexdigest()
+    return cleaned
+
+
+def _redacted(body: str, intent: Intent) -> str:
+    """A one-time code is not kept in the conversation staff can read."""
+    if intent.kind in (IntentKind.code, IntentKind.link) and intent.code is not None:
+        return _CODE_DIGITS.sub("******", body)
+    return body
+
+
+_MESSAGES, _CONVERSATIONS = table_of(ConversationMessage), table_of(Conversation)
+_SEEN = (
+    select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language)
+    .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+    .where(_MESSAGES.c.channel == bindparam("channel"),
+           _MESSAGES.c.provider_message_id == bindparam("provider_id"))
+    .limit(1)
+)  # fmt: skip
+_INSERT_MESSAGE = insert(_MESSAGES)
+_CONVERSATION_OF = (
+    select(Conversation)
+    .where(col(Conversation.channel) == bindparam("channel"),
+           col(Conversation.address) == bindparam("address"))
+    .with_for_update()
+)  # fmt: skip
+
+
+class _Seen(NamedTuple):
+    conversation_id: int
+    intent: str | None
+    language: str | None
+
+
+def _message_by_provider_id(session: Session, channel: str, provider_id: str) -> _Seen | None:
+    params = {"channel": channel, "provider_id": provider_id}
+    row = session.connection().execute(_SEEN, params).first()
+    return _Seen(*row) if row is not None else None
+
+
+def _duplicate(session: Session, seen: _Seen, context: ConversationContext) -> Outcome:
+    language = seen.language if seen.language is not None else context.default_language
+    return Outcome(seen.conversation_id, None, language, duplicate=True, intent=seen.intent)
+
+
+_INSERT_NEW_MESSAGE = {  # a provider id stored already inserts nothing (no savepoint)
+    name: dialect_insert(_MESSAGES)
+    .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+    .returning(_MESSAGES.c.id)
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
+def _store_inbound(session: Session, values: dict[str, object]) -> bool:
+    """Store the inbound message; False when its provider id is stored already."""
+    values = {"outbox_message_id": None, "agent_username": None, **values}
+    statement = _INSERT_NEW_MESSAGE.get(session.connection().dialect.name)
+    if statement is not None:
+        return session.connection().execute(statement, values).first() is not None
+    try:
+        with session.begin_nested():
+            session.connection().execute(_INSERT_MESSAGE, values)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _store_message(session: Session, **values: object) -> None:
+    """One conversation_message row, written at once without an ORM object."""
+    values.setdefault("outbox_message_id", None)
+    values.setdefault("agent_username", None)
+    session.connection().execute(_INSERT_MESSAGE, values)
+
+
+@dataclass
+class _ConversationRow:
+    """A conversation as this message reads and changes it (written back in one UPDATE)."""
+
+    id: int
+    channel: str
+    address: str
+    customer_id: int | None
+    selected_account_id: int | None
+    language: str
+    state: str
+    unrecognised_streak: int
+
+
+_CONVERSATION_ROW = (
+    select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.channel, _CONVERSATIONS.c.address,
+           _CONVERSATIONS.c.customer_id, _CONVERSATIONS.c.selected_account_id,
+           _CONVERSATIONS.c.language, _CONVERSATIONS.c.state,
+           _CONVERSATIONS.c.unrecognised_streak)
+    .where(_CONVERSATIONS.c.channel == bindparam("channel"),
+           _CONVERSATIONS.c.address == bindparam("address"))
+    .with_for_update()
+)  # fmt: skip
+_SAVE_CONVERSATION = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(customer_id=bindparam("b_customer_id"),
+            selected_account_id=bindparam("b_selected_account_id"),
+            language=bindparam("b_language"), state=bindparam("b_state"),
+            unrecognised_streak=bindparam("b_unrecognised_streak"),
+            last_message_at=bindparam("b_last_message_at"))
+)  # fmt: skip
+
+
+def _conversation(
+    session: Session, clock: Clock, channel: str, address: str, language: str
+) -> _ConversationRow:
+    """The sender's conversation on this channel, locked for this message; created on the
+    first message (a concurrent first message makes the same one)."""
+    params = {"channel": channel, "address": address}
+    found = session.connection().execute(_CONVERSATION_ROW, params).first()
+    if found is not None:
+        return _ConversationRow(*found)
+    now = clock.now()
+    conversation = Conversation(
+        channel=channel, address=address, language=language, state=BOT,
+        created_at=now, last_message_at=now,
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+            session.flush()
+    except IntegrityError:
+        return _ConversationRow(*session.connection().execute(_CONVERSATION_ROW, params).one())
+    session.expunge(conversation)  # from here on, the row is written back by _save
+    return _ConversationRow(conversation.id or 0, channel, address, None, None, language, BOT, 0)
+
+
+def _save(session: Session, conversation: _ConversationRow, last_message_at: datetime) -> None:
+    session.connection().execute(_SAVE_CONVERSATION, {
+        "b_id": conversation.id, "b_customer_id": conversation.customer_id,
+        "b_selected_account_id": conversation.selected_account_id,
+        "b_language": conversation.language, "b_state": conversation.state,
+        "b_unrecognised_streak": conversation.unrecognised_streak,
+        "b_last_message_at": last_message_at,
+    })  # fmt: skip
+
+
+class _SenderCustomer(NamedTuple):
+    id: int
+    language: str
+
+
+def _customers_of(accounts: list[SenderAccount]) -> list[_SenderCustomer]:
+    """The senders' customers, in the order of their first account (read with the accounts)."""
+    found = {a.customer_id: a.customer_language for a in accounts}
+    return [_SenderCustomer(i, lang) for i, lang in found.items()]
+
+
+# --- answering -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    """One inbound message being answered."""
+
+    session: Session
+    clock: Clock
+    context: ConversationContext
+    conversation: _ConversationRow
+    accounts: list[SenderAccount]
+    customers: list[_SenderCustomer]
+    identifiable: bool
+    from_provider: bool  # the provider recognised the keyword (and confirmed it itself)
+
+    @property
+    def language(self) -> str:
+        return self.conversation.language
+
+    @property
+    def address(self) -> str:
+        return self.conversation.address
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.channel
+
+    def say(self, template: str, **values: object) -> str:
+        return render(template, self.language, **values)
+
+
+def _answer(turn: _Turn, intent: Intent) -> str | None:
+    conversation = turn.conversation
+    if intent.kind == IntentKind.stop:
+        return _stop(turn)
+    if intent.kind == IntentKind.start:
+        return _start(turn)
+    if intent.kind == IntentKind.help:
+        if conversation.state == BOT:
+            conversation.unrecognised_streak = 0
+        return turn.say("help")
+    if conversation.state != BOT:
+        return None  # an agent has it, or it waits for one: the bot stays silent
+    if intent.kind == IntentKind.unknown:
+        conversation.unrecognised_streak += 1
+        if conversation.unrecognised_streak >= turn.context.policy.unrecognised_before_handoff:
+            return _queue(turn)
+        return turn.say("unrecognised")
+    conversation.unrecognised_streak = 0
+    match intent.kind:
+        case IntentKind.agent | IntentKind.complaint:
+            return _queue(turn)
+        case IntentKind.lang:
+            return _lang(turn, intent.language)
+        case IntentKind.bill | IntentKind.pay | IntentKind.usage:
+            return _account_answer(turn, intent)
+        case IntentKind.link:
+            return _link(turn, intent)
+        case IntentKind.code:
+            return _code(turn, intent.code or "", None)
+    return turn.say("unrecognised")  # pragma: no cover - every kind is handled above
+
+
+def _queue(turn: _Turn) -> str:
+    turn.conversation.state = QUEUED
+    turn.conversation.unrecognised_streak = 0
+    return turn.say("agent_queued")
+
+
+def _stop(turn: _Turn) -> str | None:
+    created = record_opt_out(
+        session=turn.session, clock=turn.clock, channel=turn.channel, address=turn.address,
+        source="provider" if turn.from_provider else "keyword",
+    )  # fmt: skip
+    if not created or turn.from_provider:
+        return None  # confirmed once already (by us, or by the provider just now)
+    return turn.say("stop_confirm")
+
+
+def _start(turn: _Turn) -> str | None:
+    record_opt_in(session=turn.session, channel=turn.channel, address=turn.address)
+    return None if turn.from_provider else turn.say("start_confirm")
+
+
+def _lang(turn: _Turn, language: str | None) -> str:
+    if language is None:
+        return turn.say("lang_choose")
+    turn.conversation.language = language
+    for sender_customer in turn.customers:  # a verified sender's choice is the customer's
+        if sender_customer.language == language:  # language
+            continue
+        customer = turn.session.get(Customer, sender_customer.id)
+        if customer is not None and customer.language != language:
+            record_change(
+                session=turn.session, clock=turn.clock,
+                actor=f"{turn.channel}:{turn.address}"[:100], action="customer.language",
+                entity="customer", entity_id=customer.id,
+                before={"language": customer.language}, after={"language": language},
+                reason="LANG by message",
+            )  # fmt: skip
+            customer.language = language
+            turn.session.add(customer)
+    return turn.say("lang_confirm")
+
+
+def _account_answer(turn: _Turn, intent: Intent) -> str:
+    if not turn.accounts:
+        return turn.say("not_linked")  # the same words for every unverified sender
+    account = _chosen(turn.accounts, intent.account_index)
+    if account is None:
+        return turn.say(
+            "choose_account", choices=choices(turn.accounts), example=_example(turn, intent)
+        )
+    turn.conversation.selected_account_id = account.id
+    if intent.kind == IntentKind.usage:
+        return _usage(turn, account)
+    return _bill_or_pay(turn, account, intent.kind)
+
+
+def _chosen(accounts: list[SenderAccount], index: int | None) -> SenderAccount | None:
+    if len(accounts) == 1:
+        return accounts[0]
+    if index is not None and 1 <= index <= len(accounts):
+        return accounts[index - 1]
+    return None
+
+
+def choices(accounts: Sequence[Account | SenderAccount]) -> str:
+    """1) ...0001 2) ...0002: the last four digits, or the whole number where those repeat
+    (ASCII dots keep an English SMS in GSM-7)."""
+    tails = [account.number[-4:] for account in accounts]
+    shown = [
+        f"...{tail}" if tails.count(tail) == 1 else account.number
+        for tail, account in zip(tails, accounts, strict=True)
+    ]
+    return " ".join(f"{n}) {label}" for n, label in enumerate(shown, start=1))
+
+
+def _example(turn: _Turn, intent: Intent) -> str:
+    english, chinese = _EXAMPLES.get(intent.kind, _EXAMPLES[IntentKind.bill])
+    return chinese if turn.language == Language.zh_cn else english
+
+
+# The same amounts and dates are formatted over and over (babel is slow): remembered.
+_money, _period, _day = lru_cache(4096)(money), lru_cache(1024)(period), lru_cache(1024)(day)
+
+
+def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> str:
+    context, language = turn.context, turn.language
+    statement = account_statement(
+        session=turn.session, account_id=account.id or 0,
+        today=context.payments.today(turn.clock), currency=context.currency,
+    )  # fmt: skip
+    due_now = statement.amount_due
+    url = None
+    if due_now > 0:
+        _, _, url = issue_pay_link(
+            session=turn.session, clock=turn.clock, context=context.payments,
+            account_id=account.id,
+        )  # fmt: skip
+    if kind == IntentKind.pay:
+        if url is None:
+            return turn.say("nothing_due", account=account.number)
+        return turn.say(
+            "pay_reply", account=account.number, amount=_money(due_now, context.currency, language),
+            url=url,
+        )  # fmt: skip
+    if not statement.bills:
+        return turn.say("no_bill", account=account.number)
+    latest = statement.bills[-1]
+    values = {
+        "account": account.number,
+        "period": _period(latest.period_start, latest.period_end, language),
+        "amount": _money(latest.total, context.currency, language),
+        "due": _day(latest.due_date, language) if latest.due_date else "-",
+    }
+    if url is None:
+        return turn.say("bill_paid", **values)
+    return turn.say(
+        "bill_reply", balance=_money(due_now, context.currency, language), url=url, **values
+    )
+
+
+def _usage(turn: _Turn, account: SenderAccount) -> str:
+    bills = list(
+        turn.session.scalars(
+            select(Bill)
+            .where(col(Bill.account_id) == account.id, col(Bill.status) == "issued")
+            .order_by(col(Bill.period_start).desc())
+            .limit(turn.context.policy.usage_periods)
+        )
+    )
+    if not bills:
+        return turn.say("no_bill", account=account.number)
+    lines = "\n".join(
+        f"{period(b.period_start, b.period_end, turn.language)} {kwh(b.kwh, turn.language)}"
+        for b in reversed(bills)
+    )
+    return turn.say("usage_reply", account=account.number, lines=lines)
+
+
+def _link(turn: _Turn, intent: Intent) -> str:
+    if intent.account_number is None:
+        return turn.say("not_linked")
+    if intent.code is not None:
+        return _code(turn, intent.code, intent.account_number)
+    policy = turn.context.policy
+    if turn.identifiable:
+        started = start_link(
+            session=turn.session, clock=turn.clock, policy=policy,
+            secret=turn.context.payments.secret_key, channel=turn.channel,
+            address=turn.address, account_number=intent.account_number,
+        )  # fmt: skip
+        if started.status == LinkStatus.already_linked:
+            return turn.say("link_ok", account=intent.account_number)
+    # The same words whether or not the account exists, has a phone, or hit its limit.
+    return turn.say("link_sent", minutes=policy.code_ttl_minutes)
+
+
+def _code(turn: _Turn, code: str, account_number: str | None) -> str:
+    if not turn.identifiable:
+        return turn.say("link_bad_code")
+    checked = check_code(
+        session=turn.session, clock=turn.clock, policy=turn.context.policy,
+        secret=turn.context.payments.secret_key, channel=turn.channel, address=turn.address,
+        code=code, account_number=account_number,
+    )  # fmt: skip
+    if checked.status != CodeStatus.verified or checked.account is None:
+        return turn.say("link_bad_code")
+    turn.conversation.customer_id = checked.account.customer_id
+    turn.conversation.selected_account_id = checked.account.id
+    return turn.say("link_ok", account=checked.account.number)
+
+
+# --- opt-out and opt-in --------------------------------------------------------------------
+
+
+def record_opt_out(
+    *, session: Session, clock: Clock, channel: str, address: str, source: str
+) -> bool:
+    """The address says STOP (or the provider reports it opted out): an OptOut row, and every
+    contact with this address marked opted out. False when it had opted out already."""
+    now = clock.now()
+    created = False
+    if not opted_out(session, channel, address):
+        try:
+            with session.begin_nested():
+                session.add(OptOut(channel=channel, address=address, source=source[:32],
+                                   created_at=now))  # fmt: skip
+                session.flush()
+            created = True
+        except IntegrityError:  # a concurrent STOP got there first
+            created = False
+    session.execute(
+        update(Contact)
+        .where(col(Contact.channel) == channel, col(Contact.address) == address,
+               col(Contact.opted_out).is_(False))
+        .values(opted_out=True, opted_out_at=now)
+    )  # fmt: skip
+    return created
+
+
+def record_opt_in(*, session: Session, channel: str, address: str) -> bool:
+    """The address says START: its OptOut row goes and its contacts may be sent to again.
+    False when it had not opted out."""
+    removed = session.execute(
+        delete(OptOut).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
+    )
+    session.execute(
+        update(Contact)
+        .where(col(Contact.channel) == channel, col(Contact.address) == address,
+               col(Contact.opted_out).is_(True))
+        .values(opted_out=False, opted_out_at=None)
+    )  # fmt: skip
+    return bool(removed.rowcount)  # type: ignore[attr-defined]
+
+
+def opted_out(session: Session, channel: str, address: str) -> bool:
+    """Whether automated messages to this address must not be sent."""
+    found = session.scalars(
+        select(col(OptOut.id)).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
+    ).first()
+    return found is not None
+
+
+# --- agents (the staff console) ------------------------------------------------------------
+
+
+def take_over(*, session: Session, clock: Clock, conversation_id: int, agent: str) -> Conversation:
+    """The agent owns the conversation: the bot goes quiet (except for help and opt-out).
+    Taking one another agent owns is a Conflict."""
+    conversation = _locked_conversation(session, conversation_id)
+    if conversation.state == AGENT and conversation.agent_username not in (None, agent):
+        raise Conflict(f"{conversation.agent_username} already has this conversation")
+    conversation.state, conversation.agent_username = AGENT, agent
+    conversation.unrecognised_streak = 0
+    conversation.last_message_at = max(conversation.last_message_at, clock.now())
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def release(*, session: Session, clock: Clock, conversation_id: int, agent: str) -> Conversation:
+    """Give the conversation back to the bot (from the queue, or from this agent)."""
+    conversation = _locked_conversation(session, conversation_id)
+    if conversation.state == AGENT and conversation.agent_username != agent:
+        raise Conflict(f"{conversation.agent_username} has this conversation")
+    conversation.state, conversation.agent_username = BOT, None
+    conversation.unrecognised_streak = 0
+    conversation.last_message_at = max(conversation.last_message_at, clock.now())
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def send_agent_message(
+    *, session: Session, clock: Clock, conversation_id: int, agent: str, body: str
+) -> ConversationMessage:
+    """The agent's message, stored (author agent) and put in the outbox as a reply (sent at
+    once, not held for quiet hours). The agent must own the conversation."""
+    text = clean_text(body).strip()
+    if not text:
+        raise InvalidInput("the message is empty")
+    if len(text) > MAX_AGENT_BODY:
+        raise InvalidInput(f"the message is longer than {MAX_AGENT_BODY} characters")
+    conversation = _locked_conversation(session, conversation_id)
+    if conversation.state != AGENT or conversation.agent_username != agent:
+        raise Conflict("take the conversation over before writing in it")
+    now = clock.now()
+    message = ConversationMessage(
+        conversation_id=conversation_id, direction="out", author="agent",
+        channel=conversation.channel, body=text, status="pending", agent_username=agent,
+        created_at=now,
+    )  # fmt: skip
+    session.add(message)
+    session.flush()
+    dedupe_key = f"conversation:message:{message.id}"
+    enqueue_message(
+        session=session, clock=clock, dedupe_key=dedupe_key,
+        recipient=Recipient(conversation.channel, conversation.address),
+        template="agent_message", language=conversation.language, body=text, kind=REPLY,
+        purpose=f"conversation:{conversation_id}", account_id=conversation.selected_account_id,
+        customer_id=conversation.customer_id, priority=2,
+    )  # fmt: skip
+    message.outbox_message_id = session.scalars(
+        select(col(OutboxMessage.id)).where(col(OutboxMessage.dedupe_key) == dedupe_key)
+    ).one()
+    conversation.last_message_at = now
+    session.add_all([message, conversation])
+    session.flush()
+    return message
+
+
+def _locked_conversation(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.scalars(
+        select(Conversation).where(col(Conversation.id) == conversation_id).with_for_update()
+    ).first()
+    if conversation is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    return conversation

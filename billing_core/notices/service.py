@@ -1,0 +1,343 @@
+"""Bill notices and due-date reminders into the outbox (DOMAIN.md §3).
+
+Both are idempotent by their dedupe keys (`bill_notice:bill:{id}`, `due_reminder:bill:{id}`):
+a job run twice, or by two processes, puts one message per bill in the outbox. A notice that
+cannot be sent (the customer opted out, has no verified contact, the bill was cancelled) is
+recorded as a cancelled outbox row with the reason, so staff can see why nothing went and the
+event is not looked at again. Reminders about a bill are cancelled by the payment that pays it
+(`billing_core.payments.service.accept_payment`, by their purpose `reminder:bill:{id}`).
+
+Bill notices follow `bill_issued` domain events by dedupe key, not by `consumed_at` (other
+consumers may read the same events): each run takes the recent events with no outbox row
+yet."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, cast, exists, func, literal, select
+from sqlmodel import Session
+
+from billing_core.bills.tables import Bill
+from billing_core.clock import Clock
+from billing_core.customers.tables import Account, Contact, Customer
+from billing_core.db.columns import table_of
+from billing_core.db.fast import bulk_insert
+from billing_core.events.service import BILL_ISSUED
+from billing_core.events.tables import DomainEvent
+from billing_core.ledger.service import account_statement
+from billing_core.messages.templates import day, money, period, render
+from billing_core.outbox.dispatch import OPTED_OUT_REASON
+from billing_core.outbox.service import (
+    AUTOMATED,
+    CHANNEL_PREFERENCE,
+    OUTBOX,
+    Recipient,
+    enqueue_message,
+    reachable_contact,
+)
+from billing_core.payments.service import PaymentContext, create_pay_link
+
+EVENT = table_of(DomainEvent)
+BILL = table_of(Bill)
+CONTACT = table_of(Contact)
+EVENT_PREFIX = f"{BILL_ISSUED}:"  # a bill_issued event's dedupe key: bill_issued:{bill id}
+
+
+def bill_notice_key(bill_id: int) -> str:
+    return f"bill_notice:bill:{bill_id}"
+
+
+def due_reminder_key(bill_id: int) -> str:
+    return f"due_reminder:bill:{bill_id}"
+
+
+class NoticeRun(NamedTuple):
+    """What one call did. Jobs call again from `cursor`, each call its own transaction, until
+    a call looks at fewer than its `limit`: a monthly bill run's notices never hold the
+    database in one long transaction."""
+
+    enqueued: int  # messages put in the outbox to be sent
+    looked_at: int  # events (bills) examined: each now has its outbox row, or needs none
+    cursor: int  # the last event (bill) id examined
+
+
+def enqueue_bill_notices(
+    *,
+    session: Session,
+    clock: Clock,
+    tz: ZoneInfo,
+    payments_context: PaymentContext,
+    after_event_id: int = 0,
+    max_age: timedelta = timedelta(days=7),
+    limit: int | None = None,
+) -> NoticeRun:
+    """A bill notice, with a fresh pay link, for each `bill_issued` event of the last
+    `max_age` after `after_event_id` that has none yet (at most `limit` events). A notice
+    that cannot be sent is recorded with its reason instead."""
+    now = clock.now()
+    # The event's dedupe key is bill_issued:{id}; the notice's is bill_notice:bill:{id}.
+    notice_key = literal("bill_notice:bill:") + func.substr(
+        EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1
+    )
+    events = session.execute(
+        select(EVENT.c.id, EVENT.c.payload)
+        .where(
+            EVENT.c.kind == BILL_ISSUED,
+            EVENT.c.id > after_event_id,
+            EVENT.c.created_at >= now - max_age,
+            ~exists().where(OUTBOX.c.dedupe_key == notice_key),
+        )
+        .order_by(EVENT.c.id)
+        .limit(limit)
+    ).all()
+    enqueued, cursor = 0, after_event_id
+    for event_id, payload in events:
+        enqueued += _bill_notice(session, clock, tz, payments_context, payload)
+        cursor = event_id
+    return NoticeRun(enqueued, len(events), cursor)
+
+
+def _bill_notice(
+    session: Session,
+    clock: Clock,
+    tz: ZoneInfo,
+    context: PaymentContext,
+    payload: dict[str, Any],
+) -> int:
+    bill_id = int(payload["bill_id"])
+    key = bill_notice_key(bill_id)
+    purpose = f"notice:bill:{bill_id}"
+    bill = session.get(Bill, bill_id)
+    if bill is None or bill.status != "issued":
+        _record_unsent(
+            session,
+            clock,
+            key,
+            "bill_notice",
+            purpose,
+            reason=f"bill {bill_id} is {bill.status if bill else 'gone'}",
+        )
+        return 0
+    account = session.get(Account, bill.account_id)
+    assert account is not None
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None
+    recipient = reachable_contact(session, customer.id or 0)
+    if recipient is None:
+        _record_unreachable(session, clock, key, "bill_notice", purpose, account, customer)
+        return 0
+    language = customer.language
+    _, url = create_pay_link(
+        session=session, clock=clock, context=context, account_id=account.id or 0, bill_id=bill_id
+    )
+    body = render(
+        "bill_notice",
+        language,
+        account=account.number,
+        period=period(bill.period_start, bill.period_end, language),
+        amount=money(bill.total, bill.currency, language),
+        due=day(bill.due_date, language) if bill.due_date else "-",
+        url=url,
+    )
+    enqueue_message(
+        session=session,
+        clock=clock,
+        dedupe_key=key,
+        recipient=recipient,
+        template="bill_notice",
+        language=language,
+        body=body,
+        kind=AUTOMATED,
+        purpose=purpose,
+        account_id=account.id,
+        customer_id=customer.id,
+    )
+    return 1
+
+
+def enqueue_due_reminders(
+    *,
+    session: Session,
+    clock: Clock,
+    tz: ZoneInfo,
+    payments_context: PaymentContext,
+    on: date,
+    days_before: int = 3,
+    after_bill_id: int = 0,
+    limit: int | None = None,
+) -> NoticeRun:
+    """A reminder, with a fresh pay link, for each issued bill due `days_before` days after
+    `on` (a local date) that still has something open on it and no reminder yet (bills after
+    `after_bill_id`, at most `limit`). A day the job did not run is not caught up: the
+    arrears ladder's later steps follow."""
+    due = on + timedelta(days=days_before)
+    reminder_key = literal("due_reminder:bill:") + cast(BILL.c.id, String)
+    bills = session.execute(
+        select(BILL.c.id)
+        .where(
+            BILL.c.status == "issued",
+            BILL.c.due_date == due,
+            BILL.c.id > after_bill_id,
+            ~exists().where(OUTBOX.c.dedupe_key == reminder_key),
+        )
+        .order_by(BILL.c.id)
+        .limit(limit)
+    ).scalars()
+    enqueued, looked_at, cursor = 0, 0, after_bill_id
+    for bill_id in list(bills):
+        enqueued += _due_reminder(session, clock, payments_context, bill_id, on)
+        looked_at, cursor = looked_at + 1, bill_id
+    return NoticeRun(enqueued, looked_at, cursor)
+
+
+def _due_reminder(
+    session: Session, clock: Clock, context: PaymentContext, bill_id: int, on: date
+) -> int:
+    bill = session.get(Bill, bill_id)
+    assert bill is not None and bill.due_date is not None
+    account = session.get(Account, bill.account_id)
+    assert account is not None
+    statement = account_statement(
+        session=session, account_id=account.id or 0, today=on, currency=bill.currency
+    )
+    open_amount = next((b.open_amount for b in statement.bills if b.bill_id == bill_id), None)
+    if open_amount is None or open_amount <= Decimal(0):
+        return 0  # paid (or never charged): nothing to remind of
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None
+    key = due_reminder_key(bill_id)
+    purpose = f"reminder:bill:{bill_id}"
+    recipient = reachable_contact(session, customer.id or 0)
+    if recipient is None:
+        _record_unreachable(session, clock, key, "due_reminder", purpose, account, customer)
+        return 0
+    language = customer.language
+    _, url = create_pay_link(
+        session=session, clock=clock, context=context, account_id=account.id or 0, bill_id=bill_id
+    )
+    body = render(
+        "due_reminder",
+        language,
+        account=account.number,
+        amount=money(open_amount, bill.currency, language),
+        due=day(bill.due_date, language),
+        url=url,
+    )
+    enqueue_message(
+        session=session,
+        clock=clock,
+        dedupe_key=key,
+        recipient=recipient,
+        template="due_reminder",
+        language=language,
+        body=body,
+        kind=AUTOMATED,
+        purpose=purpose,
+        account_id=account.id,
+        customer_id=customer.id,
+    )
+    return 1
+
+
+def _record_unreachable(
+    session: Session,
+    clock: Clock,
+    key: str,
+    template: str,
+    purpose: str,
+    account: Account,
+    customer: Customer,
+) -> None:
+    """Why a customer cannot be sent a notice: an opted-out contact, or none usable."""
+    opted_out = session.execute(
+        select(CONTACT.c.channel, CONTACT.c.address)
+        .where(
+            CONTACT.c.customer_id == customer.id,
+            CONTACT.c.verified.is_(True),
+            CONTACT.c.notify.is_(True),
+            CONTACT.c.opted_out.is_(True),
+            CONTACT.c.channel.in_([str(c) for c in CHANNEL_PREFERENCE]),
+        )
+        .order_by(CONTACT.c.id)
+    ).first()
+    if opted_out is not None:
+        recipient = Recipient(opted_out.channel, opted_out.address)
+        reason = OPTED_OUT_REASON
+    else:
+        recipient = Recipient("none", "")
+        reason = "no verified contact that takes notices"
+    _record_unsent(
+        session,
+        clock,
+        key,
+        template,
+        purpose,
+        reason=reason,
+        recipient=recipient,
+        account_id=account.id,
+        customer_id=customer.id,
+        language=customer.language,
+    )
+
+
+def _record_unsent(
+    session: Session,
+    clock: Clock,
+    key: str,
+    template: str,
+    purpose: str,
+    *,
+    reason: str,
+    recipient: Recipient = Recipient("none", ""),
+    account_id: int | None = None,
+    customer_id: int | None = None,
+    language: str = "",
+) -> None:
+    now = clock.now()
+    columns = (
+        "dedupe_key",
+        "account_id",
+        "customer_id",
+        "channel",
+        "recipient",
+        "template",
+        "language",
+        "body",
+        "segments",
+        "kind",
+        "purpose",
+        "priority",
+        "not_before",
+        "status",
+        "attempts",
+        "error_detail",
+        "cancelled_reason",
+        "created_at",
+    )
+    row = (
+        key,
+        account_id,
+        customer_id,
+        recipient.channel,
+        recipient.address,
+        template,
+        language,
+        "",
+        0,
+        AUTOMATED,
+        purpose,
+        5,
+        now,
+        "cancelled",
+        0,
+        "",
+        reason[:200],
+        now,
+    )
+    bulk_insert(
+        session.connection(), OUTBOX, columns, [row], on_conflict_do_nothing=("dedupe_key",)
+    )

@@ -1,0 +1,247 @@
+"""The outbox dispatcher: claim due messages, send each through its channel's transport at no
+more than the sender's rate, and record each result in its own committed transaction.
+
+Transports are handed in (api/ chooses them from the settings): this package imports no
+adapter. Several sender threads (each with its own claims and sessions) overlap the
+provider's network round trips; several dispatcher processes may run against PostgreSQL
+(claims skip each other's rows), each with its own rate limit (divide the provider's limit
+between them)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from billing_core.clock import Clock
+from billing_core.outbox.dispatch import (
+    DEFAULT_RETRY,
+    LEASE,
+    Claimed,
+    Outcome,
+    RetryPolicy,
+    SendResult,
+    Transport,
+    claim_batch,
+    record_result,
+)
+
+log = logging.getLogger("wattdesk.dispatcher")
+
+RECORD_TRIES = 5  # a result the database would not take is retried before it is given up
+
+
+class RateLimiter:
+    """At most `rate` sends a second per sender, evenly spaced: each send takes the next slot,
+    1/rate after the previous one (GCRA, the token bucket as a schedule). A sender that fell
+    behind (a slow claim, a busy CPU) may catch up by at most `burst` seconds' worth of slots,
+    so the long-run rate is the rate and no burst is ever longer than that. Thread-safe;
+    `None` means no limit."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        burst: float = 0.25,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("the rate must be positive")
+        self.interval = 1.0 / rate if rate else 0.0
+        self.tolerance = max(burst, 0.0)
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._next: dict[str, float] = {}  # each sender's theoretical time of its next send
+        self._lock = threading.Lock()
+
+    def wait(self, sender: str) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._monotonic()
+            # A new sender starts with its tolerance used up: no burst at the start.
+            due = max(self._next.get(sender, now + self.tolerance), now)
+            slot = max(now, due - self.tolerance)
+            self._next[sender] = due + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    results: Counter[str] = field(default_factory=Counter)  # new status -> messages
+
+    def add(self, other: DispatchReport) -> None:
+        self.claimed += other.claimed
+        self.results.update(other.results)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        transports: Sequence[Transport],
+        tz: ZoneInfo,
+        batch: int = 100,
+        rate_per_second: float | None = 10.0,
+        senders: int = 1,
+        lease: timedelta = LEASE,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.transports = {t.channel: t for t in transports}
+        self.tz = tz
+        self.batch = batch
+        self.senders = max(1, senders)
+        self.lease = lease
+        self.retry = retry
+        self.limiter = RateLimiter(rate_per_second)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- one pass ------------------------------------------------------------------------
+
+    def dispatch_once(self, session: Session | None = None) -> DispatchReport:
+        """Claim one batch and send it, in the calling thread. A sending thread passes its
+        own session (bound to one connection it keeps: no pool round trip per message);
+        every claim and every result is still its own committed transaction."""
+        if session is None:
+            with self._session() as own:
+                return self.dispatch_once(own)
+        report = DispatchReport()
+        with _transaction(session):
+            claimed = claim_batch(
+                session=session, clock=self.clock, limit=self.batch, tz=self.tz,
+                channels=list(self.transports), lease=self.lease,
+            )  # fmt: skip
+        report.claimed = len(claimed)
+        for message in claimed:
+            report.results[self.send(message, session)] += 1
+        return report
+
+    def send(self, message: Claimed, session: Session) -> str:
+        """Send one claimed message and record the result; returns its new status."""
+        transport = self.transports[message.channel]
+        self.limiter.wait(transport.sender)
+        try:
+            result = transport.send(message)
+        except Exception as exc:  # a transport bug must not leave the row to its lease
+            log.exception("transport %s failed on message %d", transport.channel, message.id)
+            result = SendResult(Outcome.transient, error_code="error", detail=repr(exc)[:400])
+        return self.record(message, result, session)
+
+    def record(self, message: Claimed, result: SendResult, session: Session) -> str:
+        for attempt in range(1, RECORD_TRIES + 1):
+            try:
+                with _transaction(session):
+                    return record_result(
+                        session=session, clock=self.clock, message=message, result=result,
+                        retry=self.retry,
+                    )  # fmt: skip
+            except DBAPIError:
+                if attempt == RECORD_TRIES:
+                    # The row stays `sending`: after its lease it is sent again if no
+                    # provider id was stored (the documented at-least-once window).
+                    log.exception("could not record message %d (%s)", message.id, result)
+                    return "unrecorded"
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with (
+            self.engine.connect() as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
+    def drain(self, *, stop: threading.Event | None = None) -> DispatchReport:
+        """Send until nothing is due: `senders` threads, each claiming its own batches."""
+        stop = stop or self._stop
+        if self.senders == 1:
+            return self._drain_one(stop)
+        reports = [DispatchReport() for _ in range(self.senders)]
+
+        def work(index: int) -> None:
+            reports[index] = self._drain_one(stop)
+
+        threads = [
+            threading.Thread(target=work, args=(i,), name=f"dispatch-sender-{i}", daemon=True)
+            for i in range(self.senders)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        total = DispatchReport()
+        for report in reports:
+            total.add(report)
+        return total
+
+    def _drain_one(self, stop: threading.Event) -> DispatchReport:
+        total = DispatchReport()
+        with self._session() as session:
+            while not stop.is_set():
+                try:
+                    report = self.dispatch_once(session)
+                except DBAPIError:
+                    log.exception("claiming outbox messages failed; retrying shortly")
+                    stop.wait(1.0)
+                    continue
+                total.add(report)
+                if report.claimed == 0:
+                    break
+        return total
+
+    # --- in the background ---------------------------------------------------------------
+
+    def run(self, interval: float) -> None:
+        """Drain, wait `interval` seconds, repeat, until `stop()`."""
+        while not self._stop.is_set():
+            try:
+                report = self.drain()
+                if report.claimed:
+                    log.info("dispatched %d: %s", report.claimed, dict(report.results))
+            except Exception:
+                log.exception("the dispatcher failed; it goes on")
+            self._stop.wait(interval)
+
+    def start(self, interval: float) -> threading.Thread:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run, args=(interval,), name="outbox-dispatcher", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+@contextmanager
+def _transaction(session: Session) -> Iterator[None]:
+    """Commit what the block did, or roll it back."""
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

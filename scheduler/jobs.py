@@ -1,0 +1,237 @@
+"""The scheduled jobs (APScheduler 3, in a background thread of the serving process): bill
+notices every minute, due-date reminders daily at 08:00 local time (and once at start), late
+fees daily just after midnight, and the outbox dispatcher in its own thread.
+
+At scale, run as many dispatchers as you like, but the timed jobs in one process at a time:
+on PostgreSQL the jobs run only in the process holding an advisory lock (taken, and retaken
+after a lost connection, before each run), so extra schedulers idle. On SQLite (one machine,
+one process) the lock is not needed and not taken. Every job is idempotent anyway (dedupe
+keys), so an overlap wastes work but never doubles a message or a fee."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
+
+from billing_core.clock import Clock
+from billing_core.db import session_scope
+from billing_core.ledger.late_fee_service import accrue_late_fees
+from billing_core.ledger.policy import LateFeePolicy
+from billing_core.notices.policy import NoticesPolicy
+from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
+from billing_core.payments.service import PaymentContext
+from scheduler.dispatcher import Dispatcher
+
+log = logging.getLogger("wattdesk.scheduler")
+
+JOB_TRIES = 5
+CHUNK = 200  # notices per transaction: short enough not to hold SQLite's writer for long
+LOCK_KEY = 0x77617474  # "watt": the PostgreSQL advisory lock the active scheduler holds
+
+
+class LeaderLock:
+    """Elects the one process that runs the timed jobs: a session-level PostgreSQL advisory
+    lock held on a dedicated connection for the life of the process. Always held on SQLite."""
+
+    def __init__(self, engine: Engine, key: int = LOCK_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self._connection: Connection | None = None
+        self._mutex = threading.Lock()
+
+    def held(self) -> bool:
+        if self.engine.dialect.name != "postgresql":
+            return True
+        with self._mutex:
+            if self._connection is not None:
+                try:
+                    self._connection.execute(text("SELECT 1"))
+                    return True
+                except Exception:
+                    log.warning("lost the scheduler lock's connection; trying to take it again")
+                    self._drop()
+            connection = self.engine.connect()
+            try:
+                taken = connection.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+                ).scalar()
+                connection.commit()
+            except Exception:
+                connection.close()
+                raise
+            if not taken:
+                connection.close()  # held elsewhere: this one holds nothing, back to the pool
+                return False
+            log.info("this process is the active scheduler")
+            self._connection = connection
+            return True
+
+    def release(self) -> None:
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            # Not back to the pool (the session, and its lock, would live on there): the
+            # database connection is closed, which ends the session and frees the lock.
+            with contextlib.suppress(Exception):
+                self._connection.invalidate()
+                self._connection.close()
+            self._connection = None
+
+
+@dataclass(frozen=True)
+class JobContext:
+    engine: Engine
+    clock: Clock
+    tz: ZoneInfo
+    payments_context: PaymentContext
+    notices_policy: NoticesPolicy
+    late_fee_policy: LateFeePolicy
+
+
+def run_bill_notices(context: JobContext) -> int:
+    """Notices for recent `bill_issued` events, a chunk per transaction."""
+    total, cursor = 0, 0
+    while True:
+        with session_scope(context.engine) as session:
+            run = enqueue_bill_notices(
+                session=session,
+                clock=context.clock,
+                tz=context.tz,
+                payments_context=context.payments_context,
+                after_event_id=cursor,
+                max_age=timedelta(days=context.notices_policy.bill_notice_max_age_days),
+                limit=CHUNK,
+            )
+        total, cursor = total + run.enqueued, run.cursor
+        if run.looked_at < CHUNK:
+            return total
+
+
+def run_due_reminders(context: JobContext) -> int:
+    """Today's due-date reminders, a chunk per transaction."""
+    today = context.clock.now().astimezone(context.tz).date()
+    total, cursor = 0, 0
+    while True:
+        with session_scope(context.engine) as session:
+            run = enqueue_due_reminders(
+                session=session,
+                clock=context.clock,
+                tz=context.tz,
+                payments_context=context.payments_context,
+                on=today,
+                days_before=context.notices_policy.due_reminder_days_before,
+                after_bill_id=cursor,
+                limit=CHUNK,
+            )
+        total, cursor = total + run.enqueued, run.cursor
+        if run.looked_at < CHUNK:
+            return total
+
+
+def run_late_fees(context: JobContext) -> int:
+    today = context.clock.now().astimezone(context.tz).date()
+    with session_scope(context.engine) as session:
+        report = accrue_late_fees(
+            session=session,
+            clock=context.clock,
+            tz=context.tz,
+            on=today,
+            policy=context.late_fee_policy,
+        )
+    return report.posted
+
+
+def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
+    """Run a job's transaction again when the database turned it away: SQLite refuses a
+    transaction that read before another writer committed (the dispatcher writes all the
+    time), PostgreSQL may pick it as a deadlock victim. Every job is idempotent."""
+    for attempt in range(1, JOB_TRIES + 1):
+        try:
+            return job(context)
+        except OperationalError:
+            if attempt == JOB_TRIES:
+                raise
+            time.sleep(0.1 * attempt + random.random() / 10)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Scheduler:
+    """The running jobs and dispatcher; `shutdown()` stops them."""
+
+    def __init__(
+        self,
+        context: JobContext,
+        dispatcher: Dispatcher | None,
+        *,
+        dispatcher_interval: float = 1.0,
+    ) -> None:
+        self.context = context
+        self.dispatcher = dispatcher
+        self.dispatcher_interval = dispatcher_interval
+        self.lock = LeaderLock(context.engine)
+        self.scheduler = BackgroundScheduler(timezone=context.tz)
+
+    def _as_leader(self, name: str, job: Callable[[JobContext], int]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                if not self.lock.held():
+                    return
+                done = _with_retries(job, self.context)
+                if done:
+                    log.info("%s: %d", name, done)
+            except Exception:
+                log.exception("scheduled job %s failed", name)
+
+        return run
+
+    def start(self) -> Scheduler:
+        add = self.scheduler.add_job
+        notices = self._as_leader("bill notices", run_bill_notices)
+        reminders = self._as_leader("due reminders", run_due_reminders)
+        add(notices, IntervalTrigger(minutes=1), id="bill_notices", coalesce=True, max_instances=1)
+        add(
+            reminders,
+            CronTrigger(hour=8, minute=0, timezone=self.context.tz),
+            id="due_reminders",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+        # Late fees are not caught up at start: `wattdesk ledger accrue-late-fees --from`.
+        add(
+            self._as_leader("late fees", run_late_fees),
+            CronTrigger(hour=0, minute=30, timezone=self.context.tz),
+            id="late_fees",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=6 * 3600,
+        )
+        # Once at start too (both are idempotent): a restart must not wait for the trigger.
+        add(notices, id="bill_notices_at_start")
+        add(reminders, id="due_reminders_at_start")
+        self.scheduler.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start(self.dispatcher_interval)
+        return self
+
+    def shutdown(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.lock.release()
