@@ -6,7 +6,6 @@ take a conversation over, write in it, give it back to the bot."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +50,7 @@ from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import account_statement
-from billing_core.messages.templates import day, kwh, money, period, render
+from billing_core.messages.templates import day, kwh, money, period, redact_codes, render
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
@@ -67,7 +66,6 @@ MAX_PROVIDER_ID = 64
 MAX_AGENT_BODY = 1600
 # While the conversation waits for or is owned by an agent, the bot answers only these.
 ALWAYS_ANSWERED = frozenset({IntentKind.help, IntentKind.stop, IntentKind.start})
-_CODE_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 _EXAMPLES = {
     IntentKind.bill: ("BILL 2", "账单 2"),
     IntentKind.pay: ("PAY 2", "缴费 2"),
@@ -212,7 +210,7 @@ def clean_provider_id(provider_id: str | None) -> str | None:
 def _redacted(body: str, intent: Intent) -> str:
     """A one-time code is not kept in the conversation staff can read."""
     if intent.kind in (IntentKind.code, IntentKind.link) and intent.code is not None:
-        return _CODE_DIGITS.sub("******", body)
+        return redact_codes(body)
     return body
 
 

@@ -3,6 +3,7 @@ formatted with Babel for the customer's language."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -174,3 +175,13 @@ def render(template: str, language: str, **values: Any) -> str:
         raise NotFound(f"no message template {template!r}") from None
     text = texts.get(language) or texts[Language.en]
     return text.format(**values)
+
+
+_CODE_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
+# Templates whose body carries a one-time code that staff must not read in the console.
+SECRET_TEMPLATES = frozenset({"link_code"})
+
+
+def redact_codes(text: str) -> str:
+    """The text with any 6-digit one-time code replaced by ******."""
+    return _CODE_DIGITS.sub("******", text)

@@ -46,6 +46,7 @@ from billing_core.conversations.service import record_opt_out
 from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
 from billing_core.customers.tables import Contact, Customer
 from billing_core.db.columns import table_of
+from billing_core.messages.templates import SECRET_TEMPLATES, redact_codes
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.outbox.windows import next_send_time
 
@@ -550,7 +551,10 @@ def _log_in_conversation(
             direction="out",
             author="system" if message.kind == AUTOMATED else "bot",
             channel=message.channel,
-            body=message.body,
+            # a one-time code goes to the phone, never into what staff read
+            body=redact_codes(message.body)
+            if message.template in SECRET_TEMPLATES
+            else message.body,
             provider_message_id=provider_id,
             status=status,
             outbox_message_id=message.id,

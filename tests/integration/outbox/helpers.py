@@ -75,13 +75,14 @@ def put(
     body: str | None = None,
     customer_id: int | None = None,
     not_before: datetime | None = None,
+    template: str = "test",
 ) -> None:
     enqueue_message(
         session=session,
         clock=clock,
         dedupe_key=key,
         recipient=Recipient("sms", to),
-        template="test",
+        template=template,
         language="en",
         body=body or f"message {key}",
         kind=kind,

@@ -307,6 +307,30 @@ def test_an_automated_message_shows_in_the_recipients_conversation(
     )
 
 
+def test_a_one_time_code_reaches_the_phone_but_not_the_conversation_staff_read(
+    session: Session, clock: FixedClock, twilio: TwilioTransport, fake_twilio: FakeTwilioApi
+) -> None:
+    session.add(
+        Conversation(
+            channel="sms",
+            address="+8613900000402",
+            language="en",
+            created_at=clock.now(),
+            last_message_at=clock.now(),
+        )
+    )
+    body = "wattdesk: your code is 482913, valid 10 minutes."
+    put(session, clock, "+8613900000402", "t:code", body=body, template="link_code", kind=REPLY)
+    assert dispatch(session, clock, twilio) == ["sent"]
+    assert any(m.body == body for m in fake_twilio.messages)  # the phone gets the code
+    [line] = session.exec(
+        select(ConversationMessage).where(
+            col(ConversationMessage.outbox_message_id) == row(session, "t:code").id
+        )
+    ).all()
+    assert "482913" not in line.body and "******" in line.body
+
+
 def test_dispatchers_in_parallel_never_send_the_same_message(
     fresh_engine: Engine, fake_twilio: FakeTwilioApi
 ) -> None:
