@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from billing_core.errors import InvalidInput
+from billing_core.importing import parse_instant
 
 CENT = Decimal("0.01")
 # The money column holds NUMERIC(18, 2): at most 16 digits before the point.
 MAX_AMOUNT = Decimal(10) ** 16
 # A channel's clock may run a little ahead of ours; further ahead is a wrong date.
-FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_REFERENCE = 128  # payment.provider_reference
 MAX_ACCOUNT_NUMBER = 20  # account.number
 MAX_PAYER_NOTE = 300
@@ -114,39 +114,6 @@ def _places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def _instant(raw: str, *, tz: tzinfo, now: datetime, problems: list[str]) -> datetime | None:
-    """An ISO 8601 date and time; without an offset it is local time in `tz`."""
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        problems.append(f"paid_at {raw!r} is not an ISO 8601 date and time")
-        return None
-    if "T" not in raw.upper() and " " not in raw.strip():
-        # The 24-hour duplicate window needs the time, not just the day.
-        problems.append(f"paid_at {raw!r} needs a time of day, e.g. {raw}T09:30")
-        return None
-    if parsed.tzinfo is None:
-        local = parsed.replace(tzinfo=tz)
-        try:
-            back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-        except OverflowError:
-            problems.append(f"paid_at {raw!r} is out of range")
-            return None
-        if back != parsed:
-            problems.append(f"paid_at {raw!r} does not exist in {tz} (clocks went forward)")
-            return None
-        parsed = local
-    try:
-        at = parsed.astimezone(UTC)
-    except OverflowError:
-        problems.append(f"paid_at {raw!r} is out of range")
-        return None
-    if at > now + FUTURE_TOLERANCE:
-        problems.append(f"paid_at {raw!r} is in the future")
-        return None
-    return at
-
-
 def _text(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
     value = raw.strip()
     if len(value) > max_length:
@@ -199,7 +166,7 @@ def _check_row(
 
     paid_at = None
     if raw("paid_at"):
-        paid_at = _instant(raw("paid_at"), tz=tz, now=now, problems=problems)
+        paid_at = parse_instant(raw("paid_at"), field="paid_at", tz=tz, now=now, problems=problems)
     else:
         problems.append("paid_at is missing")
 

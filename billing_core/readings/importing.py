@@ -18,6 +18,7 @@ from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from billing_core.errors import InvalidInput
+from billing_core.importing import FUTURE_TOLERANCE, parse_instant
 from billing_core.readings.model import ReadingSource
 
 KWH_PLACES = 3
@@ -25,7 +26,6 @@ KWH_QUANTUM = Decimal(1).scaleb(-KWH_PLACES)
 # The columns hold NUMERIC(18, 3): at most 15 digits before the point.
 MAX_REGISTER = Decimal(10) ** 15
 # A handheld's or a head-end's clock may run a little ahead of ours.
-FUTURE_TOLERANCE = timedelta(minutes=5)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ESPI_NS = "http://naesb.org/espi"
@@ -131,39 +131,6 @@ def _places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def _instant(raw: str, *, tz: tzinfo, now: datetime, problems: list[str]) -> datetime | None:
-    """An ISO 8601 date and time; without an offset it is local time in `tz`."""
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        problems.append(f"read_at {raw!r} is not an ISO 8601 date and time")
-        return None
-    if "T" not in raw.upper() and " " not in raw.strip():
-        problems.append(f"read_at {raw!r} needs a time of day, e.g. {raw}T09:30")
-        return None
-    if parsed.tzinfo is None:
-        local = parsed.replace(tzinfo=tz)
-        # A wall-clock time skipped by a daylight-saving change does not exist there.
-        try:
-            back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-        except OverflowError:
-            problems.append(f"read_at {raw!r} is out of range")
-            return None
-        if back != parsed:
-            problems.append(f"read_at {raw!r} does not exist in {tz} (clocks went forward)")
-            return None
-        parsed = local
-    try:
-        at = parsed.astimezone(UTC)
-    except OverflowError:
-        problems.append(f"read_at {raw!r} is out of range")
-        return None
-    if at > now + FUTURE_TOLERANCE:
-        problems.append(f"read_at {raw!r} is in the future")
-        return None
-    return at
-
-
 def _text(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
     value = raw.strip()
     if len(value) > max_length:
@@ -194,7 +161,7 @@ def _check_row(
 
     read_at = None
     if raw("read_at"):
-        read_at = _instant(raw("read_at"), tz=tz, now=now, problems=problems)
+        read_at = parse_instant(raw("read_at"), field="read_at", tz=tz, now=now, problems=problems)
     else:
         problems.append("read_at is missing")
 
