@@ -16,6 +16,7 @@ from api.deps import EngineDep, SettingsDep
 from billing_core.customers.tables import Account
 from billing_core.db import migrate
 from billing_core.seed.demo import DEMO_CUSTOMERS
+from billing_core.settings import Environment
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -73,7 +74,12 @@ def landing(request: Request, settings: SettingsDep, engine: EngineDep) -> HTMLR
             "database": engine.url.render_as_string(hide_password=True),
             "schema": schema,
             "version": _version(),
-            "links": LINKS,
+            # the simulator exists only outside production (it answers 404 there)
+            "links": [
+                link
+                for link in LINKS
+                if link["href"] != "/simulator" or settings.env != Environment.production
+            ],
             "demo_customers": _demo_customers(engine),
         },
     )

@@ -99,3 +99,15 @@ def test_configure_logging_is_idempotent(settings: Settings) -> None:
     configure_logging(settings)
     assert len(logging.getLogger().handlers) == 1
     logging.getLogger().handlers.clear()
+
+
+def test_landing_page_offers_the_simulator_only_outside_production(
+    settings: Settings, engine: Engine
+) -> None:
+    with TestClient(create_app(settings, engine=engine, configure_logs=False)) as client:
+        assert 'href="/simulator"' in client.get("/").text
+    production = settings.model_copy(update={"env": "production"})
+    app = create_app(settings, engine=engine, configure_logs=False)
+    app.state.settings = production  # the page reads the settings each request
+    with TestClient(app) as client:
+        assert 'href="/simulator"' not in client.get("/").text
