@@ -1,9 +1,17 @@
-"""What every file import (readings, payments) checks the same way: a date and time given in
-a file, read as an aware instant."""
+"""What every file import (readings, payments) does the same way: reading a CSV file record
+by record, refusing or rejecting with the place and the reason, and reading a date and time
+as an aware instant."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import NamedTuple
+
+from billing_core.errors import InvalidInput
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # device and bank clocks drift a little
 
@@ -44,3 +52,66 @@ def parse_instant(
         problems.append(f"{field} {raw!r} is in the future")
         return None
     return at
+
+
+class ImportRefused(InvalidInput):
+    """The whole file, body or document is refused (no header, unknown columns, hostile
+    XML): nothing is read."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One line (CSV), item (API) or element (XML) that cannot be imported, and why."""
+
+    where: str  # "line 7", "readings[2]", "IntervalBlock #3 (…/IntervalBlock/3)"
+    reason: str
+    position: int = 0  # the line number, item index or entry number, to keep the file's order
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+class CsvRecord(NamedTuple):
+    where: str  # "line 7", or "lines 7–8" for a record with a quoted line break
+    position: int  # its first line
+    fields: dict[str, str]  # by lower-cased header name
+
+
+def csv_records(
+    text: str, check_header: Callable[[Sequence[str]], None]
+) -> Iterator[CsvRecord | Rejection]:
+    """The records of a CSV file with a header row, in order; a record that cannot be read
+    (bad quoting, the wrong number of fields) comes as a Rejection and reading goes on. The
+    header (names lower-cased) goes to `check_header`, which raises ImportRefused to refuse
+    the file."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRefused("the file is empty: a header row is required") from None
+    except csv.Error as exc:
+        raise ImportRefused(f"line 1: {exc}") from None
+    columns = [name.strip().lower() for name in header]
+    check_header(columns)
+    while True:
+        first = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # Bad quoting: this record is refused and reading goes on after it.
+            hint = " (an unclosed quote?)" if "end of data" in str(exc) else ""
+            yield Rejection(_lines(first, reader.line_num), f"{exc}{hint}", first)
+            continue
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        where = _lines(first, reader.line_num)
+        if len(row) != len(columns):
+            yield Rejection(where, f"{len(row)} fields, the header has {len(columns)}", first)
+            continue
+        yield CsvRecord(where, first, dict(zip(columns, row, strict=True)))
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first >= last else f"lines {first}–{last}"

@@ -4,8 +4,6 @@ or item becomes a Rejection with its reason. Nothing here touches the database."
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -15,8 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from billing_core.errors import InvalidInput
-from billing_core.importing import parse_instant
+from billing_core.importing import (
+    ImportRefused,
+    Rejection,
+    csv_records,
+    parse_instant,
+)
 
 CENT = Decimal("0.01")
 # The money column holds NUMERIC(18, 2): at most 16 digits before the point.
@@ -41,22 +43,6 @@ class PaymentChannel(StrEnum):
 REQUIRED_CSV_COLUMNS = ("channel", "reference", "account_number", "amount", "paid_at")
 OPTIONAL_CSV_COLUMNS = ("currency", "bill_id", "payer_note")
 KNOWN_CSV_COLUMNS = (*REQUIRED_CSV_COLUMNS, *OPTIONAL_CSV_COLUMNS)
-
-
-class ImportRefused(InvalidInput):
-    """The whole file or body is refused (no header, unknown columns): nothing is read."""
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One line (CSV) or item (API) that cannot be imported, and why."""
-
-    where: str  # "line 7", "payments[2]"
-    reason: str
-    position: int = 0  # the line number or item index, to keep the file's order
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -219,50 +205,22 @@ def parse_csv(text: str, *, tz: tzinfo, currency: str, now: datetime) -> ParsedP
     Raises ImportRefused when the header is missing, repeats or lacks a column, or names an
     unknown one; every bad data line becomes a Rejection("line N", reason). A reference
     repeated in the file is not refused here: the import reports it as already recorded."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRefused("the file is empty: a header row is required") from None
-    except csv.Error as exc:
-        raise ImportRefused(f"line 1: {exc}") from None
-    columns = [name.strip().lower() for name in header]
-    _check_header(columns)
-
     items: list[ParsedPayment | Rejection] = []
-    while True:
-        first = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # Bad quoting: this record is refused and reading goes on after it.
-            hint = " (an unclosed quote?)" if "end of data" in str(exc) else ""
-            items.append(Rejection(_lines(first, reader.line_num), f"{exc}{hint}", first))
-            continue
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        where = _lines(first, reader.line_num)
-        if len(row) != len(columns):
-            reason = f"{len(row)} fields, the header has {len(columns)}"
-            items.append(Rejection(where, reason, first))
+    for record in csv_records(text, _check_header):
+        if isinstance(record, Rejection):
+            items.append(record)
             continue
         items.append(
             _check_row(
-                dict(zip(columns, row, strict=True)),
-                where=where,
-                position=first,
+                record.fields,
+                where=record.where,
+                position=record.position,
                 tz=tz,
                 currency=currency,
                 now=now,
             )
         )
     return _collect(items)
-
-
-def _lines(first: int, last: int) -> str:
-    return f"line {first}" if first >= last else f"lines {first}–{last}"
 
 
 def _check_header(columns: Sequence[str]) -> None:

@@ -3,8 +3,6 @@ bad line or element becomes a Rejection with its reason; nothing here touches th
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -17,8 +15,13 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from billing_core.errors import InvalidInput
-from billing_core.importing import FUTURE_TOLERANCE, parse_instant
+from billing_core.importing import (
+    FUTURE_TOLERANCE,
+    ImportRefused,
+    Rejection,
+    csv_records,
+    parse_instant,
+)
 from billing_core.readings.model import ReadingSource
 
 KWH_PLACES = 3
@@ -42,22 +45,6 @@ IDENTITY_COLUMNS = ("meter_serial", "account_number")
 OPTIONAL_CSV_COLUMNS = ("peak", "flat", "valley", "reactive", "source", "reader_id")
 KNOWN_CSV_COLUMNS = (*IDENTITY_COLUMNS, *REQUIRED_CSV_COLUMNS, *OPTIONAL_CSV_COLUMNS)
 TOU_REGISTERS = ("peak", "flat", "valley")
-
-
-class ImportRefused(InvalidInput):
-    """The whole document is refused (hostile XML, not a feed, no header): nothing is read."""
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One line (CSV), item (API) or element (XML) that cannot be imported, and why."""
-
-    where: str  # "line 7", "readings[2]", "IntervalBlock #3 (…/IntervalBlock/3)"
-    reason: str
-    position: int = 0  # the line number, item index or entry number, to keep the file's order
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -241,50 +228,22 @@ def parse_csv(text: str, *, tz: tzinfo, now: datetime) -> ParsedBatch:
 
     Raises ImportRefused when the header is missing or names unknown columns; every bad data
     line becomes a Rejection("line N", reason)."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRefused("the file is empty: a header row is required") from None
-    except csv.Error as exc:
-        raise ImportRefused(f"line 1: {exc}") from None
-    columns = [name.strip().lower() for name in header]
-    _check_header(columns)
-
     items: list[ParsedReading | Rejection] = []
-    while True:
-        first = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # Bad quoting: this record is refused and reading goes on after it.
-            hint = " (an unclosed quote?)" if "end of data" in str(exc) else ""
-            items.append(Rejection(_lines(first, reader.line_num), f"{exc}{hint}", first))
-            continue
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        where = _lines(first, reader.line_num)
-        if len(row) != len(columns):
-            reason = f"{len(row)} fields, the header has {len(columns)}"
-            items.append(Rejection(where, reason, first))
+    for record in csv_records(text, _check_header):
+        if isinstance(record, Rejection):
+            items.append(record)
             continue
         items.append(
             _check_row(
-                dict(zip(columns, row, strict=True)),
-                where=where,
-                position=first,
+                record.fields,
+                where=record.where,
+                position=record.position,
                 default_source=ReadingSource.reader,
                 tz=tz,
                 now=now,
             )
         )
     return _drop_duplicates(items)
-
-
-def _lines(first: int, last: int) -> str:
-    return f"line {first}" if first >= last else f"lines {first}–{last}"
 
 
 def _check_header(columns: Sequence[str]) -> None:
