@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from sqlalchemy import Select, Table, func, select
 
-from api.cli.common import console, fail
+from api.cli.common import DEFAULT_WORKERS, console, fail
 from billing_core.errors import WattdeskError
 from billing_core.tariffs import (
     SHIPPED_TARIFFS_DIR,
@@ -148,6 +148,9 @@ def bill_run(
         str | None, typer.Option(help="Default: a SQLite file under var/bench/.")
     ] = None,
     chunk_size: Annotated[int, typer.Option(min=1)] = 5000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Bill-run processes (default: one per core).")
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Seed (or reuse) a population, bill one whole cycle of it (28 reading days) end to end,
     then bulk-insert the same bill and line rows bare in the same database; print bills/s for
@@ -204,13 +207,17 @@ def bill_run(
         tariffs=catalog,
         thresholds=thresholds,
         chunk_size=chunk_size,
+        workers=workers,
     )
     bills, lines = bench.stored_rows(engine)
     bench.delete_bills(engine)
     bare_seconds = bench.bare_insert(engine=engine, bills=bills, lines=lines, chunk_size=chunk_size)
     bench.delete_bills(engine)
     bare_rate = _rate(len(bills), bare_seconds)
-    console.print(f"database: {dialect}; cycle {BENCH_UNTIL:%Y-%m}-01..28, chunk {chunk_size:,}")
+    console.print(
+        f"database: {dialect}; cycle {BENCH_UNTIL:%Y-%m}-01..28, chunk {chunk_size:,}, "
+        f"{workers} worker{'s' if workers > 1 else ''}"
+    )
     console.print(
         f"bill run, end to end: {cycle.bills:,} bills ({cycle.lines:,} lines, "
         f"{cycle.in_review:,} in review, {cycle.missed:,} missed, "

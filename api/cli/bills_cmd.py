@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli.common import clock, console, engine, fail, settings, unit_of_work
+from api.cli.common import DEFAULT_WORKERS, clock, console, engine, fail, settings, unit_of_work
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.review_service import monthly_summary
@@ -46,6 +46,9 @@ def bill_run(
     book: str | None = typer.Option(None, "--book", help="Only this reading book."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     chunk_size: int = typer.Option(5000, "--chunk-size", min=1, max=100_000),
+    workers: int = typer.Option(
+        DEFAULT_WORKERS, "--workers", min=1, max=64, help="Processes (default: one per core)."
+    ),
 ) -> None:
     """Bill every account whose reading falls due on DATE: price, review, issue or hold.
     Idempotent and resumable: run it again after any interruption."""
@@ -65,6 +68,7 @@ def bill_run(
         console=console,
         transient=as_json,
         disable=as_json,
+        auto_refresh=False,  # no refresh thread: the run forks its workers
     ) as progress:
         task = progress.add_task(f"billing {day.isoformat()}", total=None)
         summary = run_bills(
@@ -76,7 +80,10 @@ def bill_run(
             thresholds=thresholds,
             book=book,
             chunk_size=chunk_size,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            workers=workers,
+            progress=lambda done, total: progress.update(
+                task, completed=done, total=total, refresh=True
+            ),
         )
     if as_json:
         typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -15,6 +16,9 @@ from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine, session_scope
 from billing_core.errors import WattdeskError
 from billing_core.settings import Settings, SettingsError, load_settings
+
+# Bill runs share their accounts among this many processes unless told otherwise.
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -10,16 +10,34 @@ kill -9 ends where an uninterrupted run would have."""
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from billing_core.bills.draft import (
@@ -30,6 +48,7 @@ from billing_core.bills.draft import (
     draft_bill,
     work_out_usage,
 )
+from billing_core.bills.forks import can_fork, map_in_forks
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.clock import Clock
@@ -42,11 +61,14 @@ from billing_core.customers.tables import (
 )
 from billing_core.db.columns import table_of
 from billing_core.db.fast import (
+    bind_converter,
     bulk_insert,
     decimal_reader,
+    fetch_raw,
     instant_reader,
     raw,
     required_decimal_reader,
+    reserve_ids,
 )
 from billing_core.errors import WattdeskError
 from billing_core.events.service import bill_issued_event, record_events
@@ -94,6 +116,18 @@ class BillRunSummary:
     total_amount: Decimal = ZERO
     review_by_rule: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def add(self, part: BillRunSummary) -> None:
+        """Count in one part of the run."""
+        self.due += part.due
+        self.issued += part.issued
+        self.in_review += part.in_review
+        self.already_billed += part.already_billed
+        self.missed.extend(part.missed)
+        self.failed.extend(part.failed)
+        self.total_amount += part.total_amount
+        for rule, count in part.review_by_rule.items():
+            self.review_by_rule[rule] = self.review_by_rule.get(rule, 0) + count
 
     @property
     def bills_per_second(self) -> float:
@@ -162,13 +196,17 @@ def run_bills(
     thresholds: ReviewThresholds,
     book: str | None = None,
     chunk_size: int = 5000,
+    workers: int = 1,
     progress: Progress | None = None,
     after_chunk: Callable[[int], None] | None = None,
 ) -> BillRunSummary:
     """Bill every active account whose reading day is `run_date`'s day (in `book`, if given).
 
-    `after_chunk(stored_so_far)` runs after each committed chunk (tests use it to crash a run
-    at a chosen point)."""
+    With `workers` > 1 the accounts are shared among that many forked processes, each of
+    which loads, drafts and stores its part (`_part_filter` keeps the accounts of a
+    parent/child meter hierarchy together, in the first part); where forking is not safe the
+    run stays in this process. `after_chunk(stored_so_far)` runs after each committed chunk
+    of an in-process run (tests use it to crash a run at a chosen point)."""
     started = time.perf_counter()
     with Session(engine) as session, session.begin():
         run_id = session.execute(
@@ -182,40 +220,24 @@ def run_bills(
             },
         ).scalar_one()
     summary = BillRunSummary(run_id=run_id, run_date=run_date, book=book)
+    job = _Job(clock, tariffs, thresholds, run_id, run_date, tz, book, chunk_size)
+    if workers > 1 and after_chunk is None and can_fork(engine, workers):
+        # a parallel run's progress as the database sees it: bills stored of accounts due
+        due = _count(engine, _due_accounts(run_date, book)) if progress else 0
 
-    with Session(engine) as session:
-        periods, missed, already = load_due_periods(
-            session=session, run_date=run_date, tz=tz, book=book
-        )
-    summary.due = len(periods) + len(missed) + already
-    summary.missed = missed
-    summary.already_billed = already
+        def report_progress() -> None:
+            if progress is not None:
+                stored = _count(engine, select(BILL.c.id).where(BILL.c.bill_run_id == run_id))
+                progress(stored, max(due, stored))
 
-    drafts = draft_all(
-        periods, tariffs=tariffs, thresholds=thresholds, run_date=run_date, failed=summary.failed
-    )
-    stored = 0
-    for chunk in _chunks(drafts, chunk_size):
-        counted = store_drafts(
-            engine=engine, clock=clock, drafts=chunk, run_id=run_id,
-            issued_on=clock.now().astimezone(tz).date(),
-        )  # fmt: skip
-        summary.already_billed += counted.already_billed
-        for draft in counted.stored:
-            if draft.needs_review:
-                summary.in_review += 1
-                for finding in draft.findings:
-                    summary.review_by_rule[finding.rule] = (
-                        summary.review_by_rule.get(finding.rule, 0) + 1
-                    )
-            else:
-                summary.issued += 1
-            summary.total_amount += draft.total
-        stored += len(chunk)
-        if progress:
-            progress(stored, len(drafts))
-        if after_chunk:
-            after_chunk(stored)
+        parts = [(index, workers) for index in range(workers)]
+        for part_summary in map_in_forks(
+            _bill_part_in_worker, job, parts, engine=engine, while_waiting=report_progress
+        ):
+            summary.add(part_summary)
+        report_progress()
+    else:
+        summary.add(_bill_part(engine, job, None, progress=progress, after_chunk=after_chunk))
 
     summary.seconds = time.perf_counter() - started
     with Session(engine) as session, session.begin():
@@ -234,6 +256,88 @@ def run_bills(
             )
         )
     return summary
+
+
+class _Job(NamedTuple):
+    """What every part of a run shares (pickled for the workers)."""
+
+    clock: Clock
+    tariffs: TariffLookup
+    thresholds: ReviewThresholds
+    run_id: int
+    run_date: date
+    tz: ZoneInfo
+    book: str | None
+    chunk_size: int
+
+
+def _bill_part_in_worker(
+    engine: Engine, lock: AbstractContextManager[Any], job: _Job, part: tuple[int, int]
+) -> BillRunSummary:
+    # On SQLite one writer at a time: the workers take turns as soon as the lock is free,
+    # where SQLite's own busy wait would have them sleep and poll.
+    write_lock = lock if engine.dialect.name == "sqlite" else nullcontext()
+    return _bill_part(engine, job, part, write_lock=write_lock)
+
+
+def _bill_part(
+    engine: Engine,
+    job: _Job,
+    part: tuple[int, int] | None,
+    *,
+    write_lock: AbstractContextManager[Any] | None = None,
+    progress: Progress | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> BillRunSummary:
+    """Load, draft and store one part of the run's accounts (all of them for None): the
+    part's own counts, for `BillRunSummary.add`."""
+    summary = BillRunSummary(run_id=job.run_id, run_date=job.run_date, book=job.book)
+    with Session(engine) as session:
+        periods, missed, already = load_due_periods(
+            session=session, run_date=job.run_date, tz=job.tz, book=job.book, part=part
+        )
+    summary.due = len(periods) + len(missed) + already
+    summary.missed = missed
+    summary.already_billed = already
+
+    drafts = draft_all(
+        periods,
+        tariffs=job.tariffs,
+        thresholds=job.thresholds,
+        run_date=job.run_date,
+        failed=summary.failed,
+    )
+    stored = 0
+    for chunk in _chunks(drafts, job.chunk_size):
+        with write_lock or nullcontext():
+            counted = store_drafts(
+                engine=engine, clock=job.clock, drafts=chunk, run_id=job.run_id,
+                issued_on=job.clock.now().astimezone(job.tz).date(),
+            )  # fmt: skip
+        summary.already_billed += counted.already_billed
+        for draft in counted.stored:
+            if draft.needs_review:
+                summary.in_review += 1
+                for finding in draft.findings:
+                    summary.review_by_rule[finding.rule] = (
+                        summary.review_by_rule.get(finding.rule, 0) + 1
+                    )
+            else:
+                summary.issued += 1
+            summary.total_amount += draft.total
+        stored += len(chunk)
+        if progress:
+            progress(stored, len(drafts))
+        if after_chunk:
+            after_chunk(stored)
+    return summary
+
+
+def _count(engine: Engine, query: Select[Any]) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        )
 
 
 def draft_all(
@@ -325,32 +429,20 @@ def _insert_chunk(
     if not drafts:
         return
     now = clock.now()
+    connection = session.connection()
+    # Ids are taken first (a sequence on PostgreSQL, under the write lock on SQLite), so the
+    # bills go in with one executemany and nothing needs to be read back.
+    ids = reserve_ids(connection, BILL, len(drafts))
     bill_rows = [
-        {
-            "account_id": d.account_id,
-            "period_start": d.period_start,
-            "period_end": d.period_end,
-            "status": "in_review" if d.findings else "issued",
-            "kwh": d.kwh,
-            "total": d.total,
-            "currency": d.currency,
-            "estimated": d.estimated,
-            "due_date": None if d.findings else d.due_date,
-            "issued_at": None if d.findings else now,
-            "prev_reading_id": d.prev_reading_id,
-            "curr_reading_id": d.curr_reading_id,
-            "bill_run_id": run_id,
-            "created_at": now,
-        }
-        for d in drafts
-    ]
-    # One live bill per account and period: the pair names the new row, so RETURNING need
-    # not keep the parameters' order (which would cost a statement per row on SQLite).
-    returned = session.execute(
-        insert(BILL).returning(BILL.c.id, BILL.c.account_id, BILL.c.period_start), bill_rows
-    )
-    id_of = {(account_id, start): bill_id for bill_id, account_id, start in returned}
-    ids = [id_of[(d.account_id, d.period_start)] for d in drafts]
+        (
+            bill_id, d.account_id, d.period_start, d.period_end,
+            "in_review" if d.findings else "issued", d.kwh, d.total, d.currency, d.estimated,
+            None if d.findings else d.due_date, None if d.findings else now,
+            d.prev_reading_id, d.curr_reading_id, run_id, now,
+        )
+        for bill_id, d in zip(ids, drafts, strict=True)
+    ]  # fmt: skip
+    bulk_insert(connection, BILL, BILL_COLUMNS, bill_rows)
     lines = []
     reviews = []
     events = []
@@ -367,7 +459,6 @@ def _insert_chunk(
                     period_start=draft.period_start, period_end=draft.period_end,
                 )
             )  # fmt: skip
-    connection = session.connection()
     bulk_insert(connection, LINE, LINE_COLUMNS, lines)
     bulk_insert(connection, REVIEW, REVIEW_COLUMNS, reviews)
     record_events(session=session, clock=clock, events=events)
@@ -380,6 +471,9 @@ def _insert_chunk(
     )  # fmt: skip
 
 
+BILL_COLUMNS = ("id", "account_id", "period_start", "period_end", "status", "kwh", "total",
+                "currency", "estimated", "due_date", "issued_at", "prev_reading_id",
+                "curr_reading_id", "bill_run_id", "created_at")  # fmt: skip
 LINE_COLUMNS = ("bill_id", "position", "kind", "component", "quantity", "unit_price", "amount")
 REVIEW_COLUMNS = ("bill_id", "rule", "detail", "status", "note", "created_at")
 
@@ -405,10 +499,7 @@ def _local_range_utc(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, d
     return start, end
 
 
-def load_due_periods(
-    *, session: Session, run_date: date, tz: ZoneInfo, book: str | None
-) -> tuple[list[AccountPeriod], list[tuple[str, str]], int]:
-    """The inputs of every bill due on `run_date`: (periods, missed accounts, already billed)."""
+def _due_accounts(run_date: date, book: str | None) -> Select[tuple[int]]:
     due = select(ACCOUNT.c.id).where(
         ACCOUNT.c.reading_day == run_date.day,
         ACCOUNT.c.status == AccountStatus.active,
@@ -416,7 +507,59 @@ def load_due_periods(
     )
     if book is not None:
         due = due.join(BOOK, BOOK.c.id == ACCOUNT.c.reading_book_id).where(BOOK.c.code == book)
-    due_ids = due.subquery()
+    return due
+
+
+# The accounts due, written once per load into a temporary table that each of the load's
+# queries reads, instead of each query selecting them again (by day, status and part).
+_DUE = Table(
+    "bill_run_due_account",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _due_table(session: Session, due: Select[tuple[int]]) -> Table:
+    """The ids `due` selects, in this connection's temporary table (PostgreSQL drops it with
+    the load's transaction; SQLite keeps it with the connection, emptied here first)."""
+    connection = session.connection()
+    _DUE.create(connection, checkfirst=True)
+    connection.execute(delete(_DUE))
+    connection.execute(insert(_DUE).from_select(["id"], due))
+    return _DUE
+
+
+def _part_filter(index: int, count: int) -> ColumnElement[bool]:
+    """Part `index` of `count` of the accounts: by account id, except that every account with
+    a meter in a parent/child hierarchy (总分表) belongs to part 0, since a parent's bill is
+    checked against its children's usage in the same run."""
+    child = METER.alias("child_meter")
+    in_hierarchy = exists().where(
+        METER.c.account_id == ACCOUNT.c.id,
+        or_(
+            METER.c.parent_meter_id.is_not(None),
+            exists().where(child.c.parent_meter_id == METER.c.id),
+        ),
+    )
+    by_id = ACCOUNT.c.id % count == index
+    return or_(in_hierarchy, by_id) if index == 0 else and_(~in_hierarchy, by_id)
+
+
+def load_due_periods(
+    *,
+    session: Session,
+    run_date: date,
+    tz: ZoneInfo,
+    book: str | None,
+    part: tuple[int, int] | None = None,
+) -> tuple[list[AccountPeriod], list[tuple[str, str]], int]:
+    """The inputs of every bill due on `run_date` (in part `index` of `count`, if `part` is
+    given): (periods, missed accounts, already billed)."""
+    due = _due_accounts(run_date, book)
+    if part is not None:
+        due = due.where(_part_filter(*part))
+    due_ids = _due_table(session, due)
     due_in = ACCOUNT.c.id.in_(select(due_ids.c.id))
 
     accounts = {
@@ -488,23 +631,34 @@ def load_due_periods(
         for day, k in windows
         for back in range(READING_WINDOW_DAYS + 1)
     }
-    readings: dict[int, dict[int, ReadingValues]] = defaultdict(dict)
-    dialect = session.get_bind().dialect.name
-    kwh, instant = decimal_reader(READING.c.total, dialect), instant_reader(dialect)
-    total_kwh = required_decimal_reader(READING.c.total, dialect)
-    rows = session.execute(
+    day_lists: dict[ZoneInfo, _LocalDays] = {}
+    days_of_meter: dict[int, _LocalDays] = {}
+    to_raw = bind_converter(READING.c.read_at, session.get_bind().dialect)
+    first_day = min(window_of) - timedelta(days=1)
+    for meter_id, meter_zone in zone_of_meter.items():
+        if meter_zone not in day_lists:
+            day_lists[meter_zone] = _LocalDays(
+                first_day, run_date + timedelta(days=1), meter_zone, to_raw
+            )
+        days_of_meter[meter_id] = day_lists[meter_zone]
+    # (row, local date) of the latest reading of each meter in each window, by window.
+    readings: dict[int, dict[int, tuple[Any, date]]] = defaultdict(dict)
+    rows = fetch_raw(
+        session.connection(),
         select(*READING_COLUMNS)
         .where(READING.c.meter_id.in_(due_meters), or_(*ranges))
-        .order_by(READING.c.read_at)
-    ).all()  # fetchall: a row at a time costs more than the rest of this loop
-    for reading_id, meter_id, read_at, total, peak, flat, valley, reactive, estimated in rows:
-        local = instant(read_at).astimezone(zone_of_meter[meter_id]).date()
-        k = window_of.get(local)
-        if k is not None:  # the latest reading in a window wins (rows come in time order)
-            readings[meter_id][k] = ReadingValues(
-                reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
-                kwh(reactive), estimated,
-            )  # fmt: skip
+        .order_by(READING.c.meter_id, READING.c.read_at),
+    )
+    for reading in rows:
+        meter_id = reading[1]
+        local = days_of_meter[meter_id].local_date(reading[2])
+        if local is not None:
+            k = window_of.get(local)
+            if k is not None:  # the latest reading in a window wins (rows come in time order)
+                readings[meter_id][k] = (reading, local)
+    dialect = session.get_bind().dialect.name
+    as_values = _values_reader(dialect)
+    total_kwh = required_decimal_reader(READING.c.total, dialect)
 
     # The final reading of each meter removed in the period (换表), wherever it falls: the last
     # one on or before the day it was removed.
@@ -555,7 +709,8 @@ def load_due_periods(
         if current_meter is None:
             missed.append((account.number, "no meter in service"))
             continue
-        current = readings[current_meter.id].get(0)
+        found = readings[current_meter.id]
+        current = as_values(found[0]) if 0 in found else None
         if current is None:
             missed.append(
                 (
@@ -571,7 +726,7 @@ def load_due_periods(
             already += 1
             continue
         replacement = None
-        previous = readings[current_meter.id].get(1)
+        previous = as_values(found[1]) if 1 in found else None
         first_bill = False
         old_meter = None
         if previous is None and current_meter.installed_on > window_floor:
@@ -587,7 +742,8 @@ def load_due_periods(
                 default=None,
             )
         if old_meter is not None:
-            previous = readings[old_meter.id].get(1)
+            old_found = readings[old_meter.id]
+            previous = as_values(old_found[1]) if 1 in old_found else None
             if previous is None:
                 why = f"no reading of replaced meter {old_meter.serial} to bill from"
                 missed.append((account.number, why))
@@ -644,7 +800,8 @@ def load_due_periods(
             kinds = tuple(sorted({*kinds, "tariff_change"}))
         if account.opened_on > previous.local_date:
             first_bill = True
-        before = readings[current_meter.id]
+        # the comparison periods' kWh, from plain totals (this meter's readings only)
+        totals = {k: total_kwh(row[3]) for k, (row, _local) in found.items() if k >= 1}
         periods.append(
             AccountPeriod(
                 account_id=account_id,
@@ -664,12 +821,12 @@ def load_due_periods(
                     parent_meter_id=current_meter.parent_meter_id,
                     replacement=replacement,
                 ),
-                previous_kwh=_advance(before.get(2), before.get(1), current_meter.multiplier),
+                previous_kwh=_advance(totals.get(2), totals.get(1), current_meter.multiplier),
                 previous_amount=previous_bill.total if previous_bill is not None else None,
                 previous_pf_adjustment=(
                     last_pf.get(previous_bill.id) if previous_bill is not None else None
                 ),
-                last_year_kwh=_advance(before.get(13), before.get(12), current_meter.multiplier),
+                last_year_kwh=_advance(totals.get(13), totals.get(12), current_meter.multiplier),
                 last_year_amount=last_year_amount.get(account_id),
                 ytd_kwh=ytd.get(account_id, ZERO),
                 is_first_bill=first_bill,
@@ -681,6 +838,39 @@ def load_due_periods(
             )
         )
     return periods, missed, already
+
+
+class _LocalDays:
+    """Local dates of raw instants (as the driver returns the reading's `read_at`) in one time
+    zone, for the days from `first` to `last`: a binary search over each local day's first
+    instant in the same raw form, instead of a datetime and a zone conversion per row."""
+
+    def __init__(
+        self, first: date, last: date, zone: ZoneInfo, to_raw: Callable[[Any], Any] | None
+    ) -> None:
+        self.days = [first + timedelta(days=n) for n in range((last - first).days + 2)]
+        starts = [datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC) for d in self.days]
+        self.starts = [to_raw(start) for start in starts] if to_raw else starts
+
+    def local_date(self, raw_instant: Any) -> date | None:
+        """The local date of the instant; None outside the days (or on the day after)."""
+        index = bisect_right(self.starts, raw_instant) - 1
+        return self.days[index] if 0 <= index < len(self.days) - 1 else None
+
+
+def _values_reader(dialect: str) -> Callable[[tuple[tuple[Any, ...], date]], ReadingValues]:
+    """(raw reading row, its local date) → ReadingValues, every register converted."""
+    kwh = decimal_reader(READING.c.total, dialect)
+    total_kwh = required_decimal_reader(READING.c.total, dialect)
+
+    def values(found: tuple[tuple[Any, ...], date]) -> ReadingValues:
+        (reading_id, _meter, _at, total, peak, flat, valley, reactive, estimated), local = found
+        return ReadingValues(
+            reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
+            kwh(reactive), bool(estimated),
+        )  # fmt: skip
+
+    return values
 
 
 def _tariffs_in_period(
@@ -742,14 +932,12 @@ def _final_readings(
     return finals
 
 
-def _advance(
-    earlier: ReadingValues | None, later: ReadingValues | None, multiplier: Decimal
-) -> Decimal | None:
-    """kWh between two plain readings; None when either is missing or the register went
-    backwards (a comparison is then simply not made)."""
-    if earlier is None or later is None or later.total < earlier.total:
+def _advance(earlier: Decimal | None, later: Decimal | None, multiplier: Decimal) -> Decimal | None:
+    """kWh between two plain readings' totals; None when either is missing or the register
+    went backwards (a comparison is then simply not made)."""
+    if earlier is None or later is None or later < earlier:
         return None
-    return (later.total - earlier.total) * multiplier
+    return (later - earlier) * multiplier
 
 
 def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:

@@ -60,7 +60,7 @@ class Account(SQLModel, table=True):
     reading_book_id: int | None = Field(
         default=None, sa_column=foreign_key("reading_book.id", nullable=True)
     )
-    reading_day: int = Field(ge=1, le=28)
+    reading_day: int = Field(ge=1, le=28, index=True)  # a bill run selects by it
     billing_cycle_months: int = Field(default=1, ge=1, le=12)
     status: str = Field(default=AccountStatus.active, max_length=20)
     payment_terms_days: int = Field(default=15, ge=0, le=90)

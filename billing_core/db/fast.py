@@ -8,13 +8,19 @@ is exactly what the ORM would store; only the per-row bookkeeping is gone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, type_coerce
+from sqlalchemy import JSON, Column, Connection, Date, Table, text, type_coerce
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
+
+from billing_core.db.types import DecimalType
+
+_NOTHING = object()
 
 
 def bulk_insert(
@@ -29,9 +35,7 @@ def bulk_insert(
     `on_conflict_do_nothing`, rows whose unique key already exists are skipped (SQLite and
     PostgreSQL share the syntax)."""
     dialect = connection.dialect
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
+    processors = [bind_converter(table.c[name], dialect) for name in columns]
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -39,15 +43,80 @@ def bulk_insert(
     )
     if on_conflict_do_nothing:
         sql += f" ON CONFLICT ({', '.join(on_conflict_do_nothing)}) DO NOTHING"
-    converted = [
-        tuple(
-            value if process is None else process(value)
-            for process, value in zip(processors, row, strict=True)
-        )
-        for row in rows
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return
+    if set(map(len, rows)) != {len(columns)}:
+        raise ValueError(f"{table.name}: every row needs {len(columns)} values ({columns})")
+    # Column by column: each conversion mapped over its column, none called for the others.
+    by_column = [
+        values if process is None else list(map(process, values))
+        for process, values in zip(processors, zip(*rows, strict=True), strict=True)
     ]
-    if converted:
-        connection.exec_driver_sql(sql, converted)
+    connection.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
+
+
+def bind_converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's own bind conversion for one value (None: the driver takes it as it
+    is), made cheap for bulk rows: scaled money on SQLite and plain dates without the generic
+    machinery, and any other conversion done once for a run of identical values (a chunk's
+    rows share their `now`, currency and status objects)."""
+    column_type = column.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return None
+    if dialect.name == "sqlite":
+        if isinstance(column_type, DecimalType):
+            return column_type.sqlite_scaled_converter(process)
+        if isinstance(column_type, Date):
+
+            def date_text(value: Any) -> Any:
+                return value.isoformat() if value.__class__ is date else process(value)
+
+            return date_text
+    if isinstance(column_type, JSON):  # mutable values: never reuse a conversion
+        return process
+    last: list[Any] = [_NOTHING, None]
+
+    def remembering(value: Any) -> Any:
+        if value is last[0]:
+            return last[1]
+        converted = process(value)
+        last[0], last[1] = value, converted
+        return converted
+
+    return remembering
+
+
+def fetch_raw(connection: Connection, statement: Executable) -> list[tuple[Any, ...]]:
+    """Every row of `statement` as the driver's own tuples, without SQLAlchemy's rows: for
+    queries of hundreds of thousands of rows whose columns are `raw` (or need no
+    conversion)."""
+    result = connection.execute(statement)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """`count` new primary keys of `table`, ascending, for rows this transaction inserts with
+    explicit ids (so that a bulk insert need not read them back). PostgreSQL draws them from
+    the column's sequence; SQLite takes the database's write lock first (a no-op UPDATE), so
+    that no other writer can take the same ids before this transaction commits."""
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table.name, "n": count},
+        )
+        return sorted(row[0] for row in rows)
+    connection.exec_driver_sql(f"UPDATE {table.name} SET id = id WHERE 0")
+    highest = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0
+    return list(range(highest + 1, highest + 1 + count))
 
 
 def raw(column: Column[Any]) -> ColumnElement[Any]:

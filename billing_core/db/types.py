@@ -3,6 +3,7 @@ time is timezone-aware UTC, on SQLite as on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -54,6 +55,23 @@ class DecimalType(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return int(quantized.scaleb(self.scale))
         return quantized
+
+    def sqlite_scaled_converter(self, general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """`process_bind_param` on SQLite for bulk rows: a Decimal becomes its scaled integer
+        (more places than the column holds are refused, as there); anything else takes
+        `general`, the type's full bind processor."""
+        scale, places = self.scale, self.scale
+
+        def scaled(value: Any) -> Any:
+            if value.__class__ is not Decimal:
+                return general(value)
+            shifted = value.scaleb(scale)
+            whole = int(shifted)
+            if whole != shifted:
+                raise ValueError(f"{value} has more than {places} decimal places")
+            return whole
+
+        return scaled
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

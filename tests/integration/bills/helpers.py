@@ -2,28 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
+from billing_core.bills.forks import shutdown_workers
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.tables import Bill, BillLine
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
-from billing_core.db import session_scope
+from billing_core.db import create_db_engine, session_scope
 from billing_core.db.columns import table_of
+from billing_core.db.migrate import upgrade
 from billing_core.seed.model import reading_dates
 from billing_core.seed.service import seed_population
 from billing_core.tariffs.catalog import TariffCatalog
+from tests.conftest import fresh_database_url
 
 TZ = ZoneInfo("Asia/Shanghai")
 UNTIL = date(2026, 11, 26)
 CLOCK = FixedClock(datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
 TARIFFS = TariffCatalog.load()
 THRESHOLDS = ReviewThresholds.from_policy(load_review_policy())
+
+
+@contextmanager
+def seeded_twins(db_kind: str, tmp_path: Path, customers: int) -> Iterator[tuple[Engine, Engine]]:
+    """Two databases of the same kind seeded identically (one to run one way, one the other);
+    dropped afterwards, once any bill-run workers holding connections to them are stopped."""
+    generators = [fresh_database_url(db_kind, tmp_path / name) for name in ("a", "b")]
+    engines = []
+    for generator, name in zip(generators, ("a", "b"), strict=True):
+        (tmp_path / name).mkdir()
+        engine = create_db_engine(next(generator))
+        upgrade(engine)
+        seed(engine, customers=customers)
+        engines.append(engine)
+    try:
+        yield engines[0], engines[1]
+    finally:
+        shutdown_workers()
+        for engine, generator in zip(engines, generators, strict=True):
+            engine.dispose()
+            generator.close()
 
 
 def seed(engine: Engine, customers: int, seed_value: int = 7) -> None:

@@ -15,10 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from billing_core.bills.run_service import run_bills
 from billing_core.bills.tables import Bill
-from billing_core.db import create_db_engine
 from billing_core.db.columns import table_of
-from billing_core.db.migrate import upgrade
-from tests.conftest import fresh_database_url
 from tests.integration.bills.helpers import (
     CLOCK,
     TARIFFS,
@@ -26,7 +23,7 @@ from tests.integration.bills.helpers import (
     TZ,
     bills_snapshot,
     busiest_reading_date,
-    seed,
+    seeded_twins,
 )
 
 CUSTOMERS = 1200
@@ -35,18 +32,8 @@ CUSTOMERS = 1200
 @pytest.fixture
 def twins(db_kind: str, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
     """Two databases of the same kind seeded identically: one to crash, one to run cleanly."""
-    generators = [fresh_database_url(db_kind, tmp_path / name) for name in ("a", "b")]
-    engines = []
-    for generator, name in zip(generators, ("a", "b"), strict=True):
-        (tmp_path / name).mkdir()
-        engine = create_db_engine(next(generator))
-        upgrade(engine)
-        seed(engine, customers=CUSTOMERS)
-        engines.append(engine)
-    yield engines[0], engines[1]
-    for engine, generator in zip(engines, generators, strict=True):
-        engine.dispose()
-        generator.close()
+    with seeded_twins(db_kind, tmp_path, CUSTOMERS) as pair:
+        yield pair
 
 
 def child(engine: Engine, day: str, kill_after: int, chunk_size: int) -> subprocess.Popen[str]:

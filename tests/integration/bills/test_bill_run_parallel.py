@@ -1,0 +1,108 @@
+"""A bill run shared among forked worker processes stores exactly what an in-process run
+stores (bills, lines, review items, ledger charges, events), on SQLite and PostgreSQL; the
+accounts of a parent/child meter hierarchy stay together in one part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from billing_core.bills.forks import can_fork
+from billing_core.bills.run_service import load_due_periods, run_bills
+from billing_core.bills.tables import ReviewItem
+from billing_core.db.columns import table_of
+from billing_core.events.tables import DomainEvent
+from billing_core.ledger.tables import LedgerEntry
+from billing_core.readings.tables import Meter
+from tests.integration.bills.helpers import (
+    CLOCK,
+    TARIFFS,
+    THRESHOLDS,
+    TZ,
+    bills_snapshot,
+    cycle_reading_dates,
+    seeded_twins,
+)
+
+CUSTOMERS = 900
+
+
+@pytest.fixture
+def twins(db_kind: str, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Two databases of the same kind seeded identically."""
+    with seeded_twins(db_kind, tmp_path, CUSTOMERS) as pair:
+        yield pair
+
+
+def counts(engine: Engine) -> dict[str, object]:
+    review, ledger, event = table_of(ReviewItem), table_of(LedgerEntry), table_of(DomainEvent)
+    with engine.connect() as connection:
+        return {
+            "review": sorted(connection.execute(select(review.c.rule, func.count())
+                                                .group_by(review.c.rule)).all()),
+            "charges": connection.execute(select(func.count(), func.sum(ledger.c.amount))).one(),
+            "events": connection.execute(select(func.count()).select_from(event)).scalar_one(),
+        }  # fmt: skip
+
+
+def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
+    twins: tuple[Engine, Engine],
+) -> None:
+    parallel, serial = twins
+    assert can_fork(parallel, 2)  # else the run below would quietly stay in-process
+    for day in cycle_reading_dates(parallel)[:6]:
+        shared = run_bills(engine=parallel, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
+                           thresholds=THRESHOLDS, workers=2, chunk_size=40)  # fmt: skip
+        alone = run_bills(engine=serial, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
+                          thresholds=THRESHOLDS, workers=1, chunk_size=40)  # fmt: skip
+        mine, theirs = shared.as_json(), alone.as_json()
+        for noise in ("run_id", "seconds", "missed_accounts", "failed_accounts"):
+            mine.pop(noise), theirs.pop(noise)
+        assert mine == theirs
+        assert sorted(shared.missed) == sorted(alone.missed)
+    assert bills_snapshot(parallel) == bills_snapshot(serial)
+    assert counts(parallel) == counts(serial)
+    assert bills_snapshot(parallel)[1] > 0
+    # a second run of the same days finds everything billed
+    again = run_bills(engine=parallel, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
+                      thresholds=THRESHOLDS, workers=2)  # fmt: skip
+    assert again.issued + again.in_review == 0 and again.already_billed == shared.due - len(
+        shared.missed
+    ) - len(shared.failed)
+
+
+def test_parts_share_the_accounts_and_keep_meter_hierarchies_in_the_first(
+    twins: tuple[Engine, Engine],
+) -> None:
+    engine, _ = twins
+    meter = table_of(Meter)
+    with engine.connect() as connection:
+        related = {
+            row[0]
+            for row in connection.execute(
+                select(meter.c.account_id).where(
+                    meter.c.parent_meter_id.is_not(None)
+                    | meter.c.id.in_(select(meter.c.parent_meter_id))
+                )
+            )
+        }
+    assert related, "the seed plants parent/child meters"
+    seen_related = 0
+    for day in cycle_reading_dates(engine):
+        with Session(engine) as session:
+            whole, *_ = load_due_periods(session=session, run_date=day, tz=TZ, book=None)
+            parts = [
+                load_due_periods(session=session, run_date=day, tz=TZ, book=None, part=(i, 3))[0]
+                for i in range(3)
+            ]
+        ids = [sorted(period.account_id for period in part) for part in parts]
+        every = sorted(account for part_ids in ids for account in part_ids)
+        assert every == sorted(period.account_id for period in whole)
+        assert not related & (set(ids[1]) | set(ids[2]))
+        seen_related += len(related & set(ids[0]))
+        assert {p.account_id: p for p in whole} == {p.account_id: p for part in parts for p in part}
+    assert seen_related > 0
