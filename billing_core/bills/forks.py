@@ -49,15 +49,17 @@ def map_in_forks(
     parts: Sequence[Part],
     *,
     engine: Engine,
+    workers: int,
     while_waiting: Callable[[], None] | None = None,
     poll_seconds: float = 0.5,
 ) -> list[Any]:
-    """`function(engine, lock, context, part)` for each part, each in its own worker process,
-    results in the parts' order. `engine` is the worker's own (inherited, with fresh
-    connections), `lock` a process lock all the pool's workers share (for one writer at a
-    time); `context` and the parts are pickled. `while_waiting` runs every `poll_seconds`
-    until all are done (progress). The first exception raised in a worker is raised here."""
-    pool = _pool(engine, len(parts))
+    """`function(engine, lock, context, part)` for each part, in `workers` worker processes
+    (each takes the next part when it is done with one), results in the parts' order.
+    `engine` is the worker's own (inherited, with fresh connections), `lock` a process lock
+    all the pool's workers share (for one writer at a time); `context` and the parts are
+    pickled. `while_waiting` runs every `poll_seconds` until all are done (progress). The
+    first exception raised in a worker is raised here."""
+    pool = _pool(engine, workers)
     try:
         futures = [pool.submit(_run_part, function, context, part) for part in parts]
         pending = set(futures)
@@ -71,7 +73,7 @@ def map_in_forks(
                 while_waiting()
         return [future.result() for future in futures]
     except BrokenProcessPool:
-        _POOLS.pop((engine, len(parts)), None)  # a worker died: the next call starts afresh
+        _POOLS.pop((engine, workers), None)  # a worker died: the next call starts afresh
         raise
 
 

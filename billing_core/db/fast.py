@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Date, Table, text, type_coerce
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
 
@@ -97,6 +97,31 @@ def fetch_raw(connection: Connection, statement: Executable) -> list[tuple[Any, 
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def fetch_converted(connection: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """Every row of `statement` as plain tuples, each column converted by its type's own
+    result processor (for the column type the driver reports), column by column: what
+    `.all()` returns, without a Row object and a processor call per value."""
+    dialect = connection.dialect
+    result = connection.execute(statement)
+    try:
+        processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            for column, described in zip(
+                statement.selected_columns, result.cursor.description, strict=True
+            )
+        ]
+        rows = list(result.cursor.fetchall())
+    finally:
+        result.close()
+    if not rows or not any(processors):
+        return rows
+    by_column = [
+        values if process is None else list(map(process, values))
+        for process, values in zip(processors, zip(*rows, strict=True), strict=True)
+    ]
+    return list(zip(*by_column, strict=True))
 
 
 def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:

@@ -60,3 +60,17 @@ def test_a_row_of_the_wrong_width_is_refused_before_anything_is_written(
         )
     with fresh_engine.connect() as connection:
         assert connection.execute(select(RUN.c.id)).first() is None
+
+
+def test_converted_rows_equal_what_sqlalchemy_returns(fresh_engine: Engine) -> None:
+    from billing_core.db.fast import fetch_converted
+
+    with fresh_engine.begin() as connection:
+        run_id = connection.execute(insert(RUN).returning(RUN.c.id), run_row()).scalar_one()
+        statement = select(RUN.c.id, RUN.c.run_date, RUN.c.started_at, RUN.c.status).where(
+            RUN.c.id == run_id
+        )
+        assert fetch_converted(connection, statement) == [
+            tuple(row) for row in connection.execute(statement).all()
+        ]
+        assert fetch_converted(connection, statement)[0][1:3] == (date(2026, 11, 26), NOW)
