@@ -4,18 +4,21 @@ MessageSid (Twilio retries), and answers the reply as TwiML in the same request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-import threading
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import TypeVar
+from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Depends, Request
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session
-from twilio.twiml.messaging_response import MessagingResponse
 
 from billing_core.clock import Clock
 from billing_core.conversations.model import InboundMessage, Outcome
@@ -25,6 +28,7 @@ from billing_core.conversations.service import (
     receive_message,
 )
 from billing_core.db import session_scope
+from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,
@@ -36,6 +40,7 @@ from sms.signature import (
 )
 
 log = logging.getLogger("wattdesk.sms.inbound")
+T = TypeVar("T")
 
 router = APIRouter(tags=["sms"])
 
@@ -51,21 +56,23 @@ OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})  # Twilio's Advanced Opt-Ou
 # A concurrent retry of the same MessageSid, a SQLite writer that found the file locked or a
 # PostgreSQL deadlock victim: the whole unit of work runs again (and then sees a duplicate).
 RETRIES = 3
-_SQLITE_WRITER = threading.Lock()  # one webhook transaction at a time in this process
+# SQLite lets one writer in: the event loop's webhook transactions go to the thread pool one
+# at a time, in the order they arrived (anyio's limiter is first come, first served, and
+# hands the work to the thread that just finished, still warm). A lock taken inside the
+# thread pool let every waiting request hold a thread, and handed itself on in no order.
+_SQLITE_WRITER: RunVar[CapacityLimiter] = RunVar("sms_sqlite_writer")
+_SQLITE_IMMEDIATE = {SQLITE_BEGIN: IMMEDIATE}
+# TwiML as twilio's MessagingResponse writes it (ElementTree: &, < and > escaped in text).
+_TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+_TWIML_MESSAGE = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>{}</Message></Response>'
 
 
 class BadInbound(ValueError):
     """A signed request that is not an SMS Twilio would send: answered 400."""
 
 
-async def raw_body(request: Request) -> bytes:
-    """The body exactly as sent: the signature covers its parameters as Twilio encoded them."""
-    return await request.body()
-
-
-async def app_conversation_context(request: Request) -> ConversationContext:
-    """The conversation layer's context (settings joined with its policies), made once (an
-    async dependency: no trip to the thread pool on every request)."""
+def app_conversation_context(request: Request) -> ConversationContext:
+    """The conversation layer's context (settings joined with its policies), made once."""
     context: ConversationContext | None = getattr(request.app.state, "conversation_context", None)
     if context is None:
         context = conversation_context(request.app.state.settings)
@@ -74,12 +81,11 @@ async def app_conversation_context(request: Request) -> ConversationContext:
 
 
 @router.post(INBOUND_PATH, response_class=Response)
-def twilio_inbound(
-    request: Request,
-    body: Annotated[bytes, Depends(raw_body)],
-    context: Annotated[ConversationContext, Depends(app_conversation_context)],
-) -> Response:
+async def twilio_inbound(request: Request) -> Response:
+    """An async route: reading, checking and parsing the form take tens of microseconds on
+    the event loop; only the unit of work goes to a worker thread (`in_worker`)."""
     settings: Settings = request.app.state.settings
+    body = await request.body()  # as sent: the signature covers the parameters as encoded
     if len(body) > MAX_BODY_BYTES:
         log.warning("twilio inbound refused: a %d-byte body", len(body))
         return PlainTextResponse("request too large", status_code=413)
@@ -107,12 +113,30 @@ def twilio_inbound(
     except BadInbound as exc:
         log.warning("twilio inbound refused (400): %s", exc)
         return PlainTextResponse(f"bad request: {exc}", status_code=400)
-    outcome = receive_once(
-        engine=request.app.state.engine, clock=clock, context=context, message=message
-    )
+    engine: Engine = request.app.state.engine
+    outcome = await in_worker(
+        engine,
+        functools.partial(
+            receive_once, engine=engine, clock=clock,
+            context=app_conversation_context(request), message=message,
+        ),
+    )  # fmt: skip
     log.info("sms in %s: conversation %s%s", message.provider_message_id,
              outcome.conversation_id, " (duplicate)" if outcome.duplicate else "")  # fmt: skip
     return Response(twiml(outcome), media_type=TWIML)
+
+
+async def in_worker(engine: Engine, work: Callable[[], T]) -> T:
+    """Run the unit of work in the thread pool (with this request's context: its log lines
+    carry the request id); on SQLite one at a time, in the order the requests came."""
+    if engine.dialect.name != "sqlite":
+        return await anyio.to_thread.run_sync(work)
+    try:
+        writer = _SQLITE_WRITER.get()
+    except LookupError:
+        writer = CapacityLimiter(1)
+        _SQLITE_WRITER.set(writer)
+    return await anyio.to_thread.run_sync(work, limiter=writer)
 
 
 def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
@@ -139,16 +163,16 @@ def receive_once(
     *, engine: Engine, clock: Clock, context: ConversationContext, message: InboundMessage
 ) -> Outcome:
     """One unit of work for the message. A concurrent delivery of the same MessageSid that
-    commits first makes ours fail on the unique key: run again, and it is a duplicate."""
+    commits first makes ours fail on the unique key: run again, and it is a duplicate.
+
+    On SQLite the transaction begins IMMEDIATE: it holds the write lock from its first
+    statement. A transaction that reads first and writes later fails at once ("database is
+    locked") if another writer (another process) committed in between; one that takes the
+    lock at BEGIN waits for it (the busy timeout) instead."""
     for attempt in range(RETRIES + 1):
         try:
-            if engine.dialect.name != "sqlite":
-                with session_scope(engine) as session:
-                    return receive_message(
-                        session=session, clock=clock, context=context, inbound=message
-                    )
-            with _SQLITE_WRITER, session_scope(engine) as session:
-                _take_write_lock(session)
+            with session_scope(engine) as session:
+                session.connection(execution_options=_SQLITE_IMMEDIATE)
                 return receive_message(
                     session=session, clock=clock, context=context, inbound=message
                 )
@@ -161,22 +185,14 @@ def receive_once(
     raise AssertionError("unreachable")
 
 
-def _take_write_lock(session: Session) -> None:
-    """SQLite lets one writer in. A transaction that reads first and writes later fails at
-    once ("database is locked") if another writer committed in between; one whose first
-    statement writes waits for the lock (the busy timeout) instead. This write changes
-    nothing. (Between this process's own requests, _SQLITE_WRITER hands the turn on
-    without the busy handler's sleeps.)"""
-    session.execute(text("UPDATE conversation SET id = id WHERE 0"))
-
-
 def twiml(outcome: Outcome) -> str:
     """The reply as TwiML; an empty <Response/> when the bot stays silent or the message
-    was already answered (Twilio retried)."""
-    response = MessagingResponse()
+    was already answered (Twilio retried). Written as twilio's MessagingResponse writes it
+    (tests/unit/sms hold the two equal), without building an element tree per request."""
     if outcome.reply and not outcome.duplicate:
-        response.message(outcome.reply)
-    return str(response)
+        text = escape(outcome.reply).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
+        return _TWIML_MESSAGE.format(text)
+    return _TWIML_EMPTY
 
 
 def _transient(exc: IntegrityError | OperationalError) -> bool:

@@ -111,3 +111,48 @@ def test_landing_page_offers_the_simulator_only_outside_production(
     app.state.settings = production  # the page reads the settings each request
     with TestClient(app) as client:
         assert 'href="/simulator"' not in client.get("/").text
+
+
+def test_a_request_id_that_is_too_long_or_unprintable_is_replaced(client: TestClient) -> None:
+    for bad in ("x" * 65, "abc\x7f"):
+        made = client.get("/healthz", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
+        assert made != bad and len(made) == 32
+
+
+def test_an_unhandled_error_is_logged_with_its_request_id_and_answered_500(
+    settings: Settings, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_settings = settings.model_copy(update={"log_format": "json"})
+    try:
+        app = create_app(json_settings, engine=engine)
+
+        @app.get("/boom")
+        def boom() -> None:
+            raise RuntimeError("boom")
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/boom", headers={"X-Request-ID": "req-500"}).status_code == 500
+        lines = [
+            json.loads(line)
+            for line in capsys.readouterr().err.splitlines()
+            if line.startswith("{")
+        ]
+    finally:
+        logging.getLogger().handlers.clear()
+    errors = [line for line in lines if line.get("path") == "/boom"]
+    assert len(errors) == 1 and errors[0]["message"] == "unhandled error"
+    assert errors[0]["status"] == 500 and errors[0]["request_id"] == "req-500"
+    assert "RuntimeError: boom" in errors[0]["exc"]
+
+
+def test_while_serving_what_start_up_made_is_left_out_of_full_collections(
+    settings: Settings, engine: Engine
+) -> None:
+    import gc
+
+    app = create_app(settings, engine=engine, configure_logs=False)
+    assert gc.get_freeze_count() == 0
+    with TestClient(app) as client:
+        assert gc.get_freeze_count() > 0
+        assert client.get("/healthz").status_code == 200
+    assert gc.get_freeze_count() == 0

@@ -511,6 +511,33 @@ def test_the_same_provider_message_twice_is_one_message_and_one_reply(
     assert session.scalar(select(func.count()).select_from(Conversation)) == 1
 
 
+def test_a_retry_changes_nothing_not_even_when_the_conversation_was_last_written(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    from billing_core.payments.tables import PayLink
+
+    customer_with_bill(session, phone="+8613800001818")
+    chat = Chat(session, clock, context, "+8613800001818")
+    first = chat.send("BILL", sid="SM1818")
+    links = session.scalar(select(func.count()).select_from(PayLink))
+    clock.advance(timedelta(minutes=5))
+    assert chat.send("BILL", sid="SM1818").duplicate
+    session.expire_all()
+    conversation = session.get(Conversation, first.conversation_id)
+    assert conversation is not None and conversation.last_message_at == NOW
+    assert session.scalar(select(func.count()).select_from(PayLink)) == links  # no new link
+
+
+def test_a_provider_id_seen_from_another_sender_is_a_retry_and_starts_no_conversation(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    Chat(session, clock, context, STRANGER).send("HELP", sid="SM1919")
+    conversations = session.scalar(select(func.count()).select_from(Conversation))
+    again = Chat(session, clock, context, "+8613911113333").send("HELP", sid="SM1919")
+    assert again.duplicate and again.reply is None
+    assert session.scalar(select(func.count()).select_from(Conversation)) == conversations
+
+
 def test_the_same_update_id_on_another_channel_is_another_message(
     session: Session, clock: FixedClock, context: ConversationContext
 ) -> None:

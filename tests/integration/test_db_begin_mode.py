@@ -1,0 +1,102 @@
+"""SQLite's begin mode (billing_core.db.engine): a unit of work given SQLITE_BEGIN=IMMEDIATE
+takes the write lock at BEGIN, so two that read and then write take turns instead of one
+failing with "database is locked"; a unit of work without it still begins deferred, and
+reads while another holds the write lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from billing_core.db import create_db_engine, session_scope
+from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
+
+WRITER = {SQLITE_BEGIN: IMMEDIATE}
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'begin.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        connection.execute(text("INSERT INTO counter VALUES (0)"))
+    yield engine
+    engine.dispose()
+
+
+def _read_then_write(
+    engine: Engine, options: dict[str, str] | None, read: threading.Event, go: threading.Event
+) -> None:
+    with session_scope(engine) as session:
+        session.connection(execution_options=options)
+        n = session.execute(text("SELECT n FROM counter")).scalar_one()
+        read.set()
+        go.wait(5)
+        session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+
+def test_two_immediate_units_of_work_that_read_then_write_take_turns(
+    sqlite_engine: Engine,
+) -> None:
+    errors: list[BaseException] = []
+
+    def unit(read: threading.Event, go: threading.Event) -> None:
+        try:
+            _read_then_write(sqlite_engine, WRITER, read, go)
+        except BaseException as exc:  # pragma: no cover - what the test would report
+            errors.append(exc)
+
+    first_read, first_go = threading.Event(), threading.Event()
+    first = threading.Thread(target=unit, args=(first_read, first_go))
+    first.start()
+    assert first_read.wait(5)
+    # The first holds the write lock: the second waits at BEGIN (the busy timeout)...
+    second_read, second_go = threading.Event(), threading.Event()
+    second_go.set()
+    second = threading.Thread(target=unit, args=(second_read, second_go))
+    second.start()
+    assert not second_read.wait(0.3)
+    first_go.set()  # ...until the first commits; then it reads what the first wrote.
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    with sqlite_engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM counter")).scalar_one() == 2
+
+
+def test_deferred_units_of_work_that_read_then_write_collide(sqlite_engine: Engine) -> None:
+    """What IMMEDIATE prevents: the second writer's snapshot is stale once the first commits,
+    and SQLite refuses its write at once, whatever the busy timeout."""
+    reads = [threading.Event(), threading.Event()]
+    go = threading.Event()
+    errors: list[BaseException] = []
+
+    def unit(read: threading.Event) -> None:
+        try:
+            _read_then_write(sqlite_engine, None, read, go)
+        except OperationalError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=unit, args=(read,)) for read in reads]
+    for thread in threads:
+        thread.start()
+    assert all(read.wait(5) for read in reads)
+    go.set()
+    for thread in threads:
+        thread.join(40)
+    assert len(errors) == 1 and "database is locked" in str(errors[0])
+
+
+def test_a_unit_of_work_without_the_option_reads_while_a_writer_holds_the_lock(
+    sqlite_engine: Engine,
+) -> None:
+    with session_scope(sqlite_engine) as writer:
+        writer.connection(execution_options=WRITER)  # holds the write lock from BEGIN
+        writer.execute(text("UPDATE counter SET n = 7"))
+        with session_scope(sqlite_engine) as reader:  # begins deferred: no wait
+            assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 0

@@ -1,0 +1,35 @@
+"""The TwiML answer is what twilio's MessagingResponse writes, for any reply text."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twilio.twiml.messaging_response import MessagingResponse
+
+from billing_core.conversations.model import Outcome
+from sms.inbound import twiml
+
+
+def messaging_response(reply: str | None) -> str:
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return str(response)
+
+
+@given(reply=st.text(st.characters(exclude_categories=())))  # lone surrogates too
+def test_any_reply_is_written_as_messaging_response_writes_it(reply: str) -> None:
+    assert twiml(Outcome(1, reply, "en")) == messaging_response(reply)
+
+
+def test_markup_in_a_reply_is_escaped() -> None:
+    reply = 'wattdesk: <b>&</b> "quotes" > 5\r\n【wattdesk】账单 ¥1,234.56'
+    assert twiml(Outcome(1, reply, "zh-CN")) == messaging_response(reply)
+    assert "&lt;b&gt;&amp;&lt;/b&gt;" in twiml(Outcome(1, reply, "zh-CN"))
+
+
+def test_silence_and_a_repeat_answer_an_empty_response() -> None:
+    empty = messaging_response(None)
+    assert twiml(Outcome(1, None, "en")) == empty
+    assert twiml(Outcome(1, "answered before", "en", duplicate=True)) == empty
+    assert twiml(Outcome(1, "", "en")) == empty
