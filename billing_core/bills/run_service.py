@@ -712,14 +712,17 @@ def load_due_periods(
     already = 0
     for account_id, account in accounts.items():
         account_meters = meters.get(account_id, [])
-        current_meter = next(
-            (
-                m
-                for m in reversed(account_meters)
-                if m.removed_on is None or m.removed_on > run_date
-            ),
-            None,
-        )
+        if len(account_meters) == 1 and account_meters[0].removed_on is None:
+            current_meter: _MeterRow | None = account_meters[0]  # most accounts: one meter
+        else:
+            current_meter = next(
+                (
+                    m
+                    for m in reversed(account_meters)
+                    if m.removed_on is None or m.removed_on > run_date
+                ),
+                None,
+            )
         if current_meter is None:
             missed.append((account.number, "no meter in service"))
             continue
@@ -807,15 +810,17 @@ def load_due_periods(
         if tariffs is None:
             missed.append((account.number, "no tariff assigned"))
             continue
-        kinds = tuple(
-            sorted({kind for kind, on in changes.get(account_id, []) if on > previous.local_date})
-        )
+        account_changes = changes.get(account_id)
+        kinds: tuple[str, ...] = ()
+        if account_changes:
+            kinds = tuple(
+                sorted({kind for kind, on in account_changes if on > previous.local_date})
+            )
         if assignments[account_id][-1][0] > previous.local_date:
             kinds = tuple(sorted({*kinds, "tariff_change"}))
         if account.opened_on > previous.local_date:
             first_bill = True
-        # the comparison periods' kWh, from plain totals (this meter's readings only)
-        totals = {k: total_kwh(row[3]) for k, (row, _local) in found.items() if k >= 1}
+        multiplier = current_meter.multiplier
         periods.append(
             AccountPeriod(
                 account_id=account_id,
@@ -835,19 +840,19 @@ def load_due_periods(
                     parent_meter_id=current_meter.parent_meter_id,
                     replacement=replacement,
                 ),
-                previous_kwh=_advance(totals.get(2), totals.get(1), current_meter.multiplier),
+                # the comparison periods' kWh, from this meter's plain totals
+                previous_kwh=_advance(found.get(2), found.get(1), multiplier, total_kwh),
                 previous_amount=previous_bill.total if previous_bill is not None else None,
                 previous_pf_adjustment=(
                     last_pf.get(previous_bill.id) if previous_bill is not None else None
                 ),
-                last_year_kwh=_advance(totals.get(13), totals.get(12), current_meter.multiplier),
+                last_year_kwh=_advance(found.get(13), found.get(12), multiplier, total_kwh),
                 last_year_amount=last_year_amount.get(account_id),
                 ytd_kwh=ytd.get(account_id, ZERO),
                 is_first_bill=first_bill,
                 business_changes=kinds,
-                meter_replaced_or_faulty=any(
-                    k in ("meter_replacement", "meter_fault") for k in kinds
-                ),
+                meter_replaced_or_faulty=bool(kinds)
+                and any(k in ("meter_replacement", "meter_fault") for k in kinds),
                 tariff_changes=tariffs[1],
             )
         )
@@ -879,6 +884,11 @@ def _values_reader(dialect: str) -> Callable[[tuple[tuple[Any, ...], date]], Rea
 
     def values(found: tuple[tuple[Any, ...], date]) -> ReadingValues:
         (reading_id, _meter, _at, total, peak, flat, valley, reactive, estimated), local = found
+        if peak is None and flat is None and valley is None:  # a plain meter
+            return ReadingValues(
+                reading_id, local, total_kwh(total), None, None, None, kwh(reactive),
+                bool(estimated),
+            )  # fmt: skip
         return ReadingValues(
             reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
             kwh(reactive), bool(estimated),
@@ -946,12 +956,21 @@ def _final_readings(
     return finals
 
 
-def _advance(earlier: Decimal | None, later: Decimal | None, multiplier: Decimal) -> Decimal | None:
-    """kWh between two plain readings' totals; None when either is missing or the register
-    went backwards (a comparison is then simply not made)."""
-    if earlier is None or later is None or later < earlier:
+def _advance(
+    earlier: tuple[tuple[Any, ...], date] | None,
+    later: tuple[tuple[Any, ...], date] | None,
+    multiplier: Decimal,
+    as_kwh: Callable[[Any], Decimal],
+) -> Decimal | None:
+    """kWh between two plain readings' totals, from their raw rows (the difference is taken
+    as stored and converted once); None when either is missing or the register went
+    backwards (a comparison is then simply not made)."""
+    if earlier is None or later is None:
         return None
-    return (later - earlier) * multiplier
+    before, after = earlier[0][3], later[0][3]
+    if after < before:
+        return None
+    return as_kwh(after - before) * multiplier
 
 
 def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:

@@ -107,7 +107,7 @@ def fetch_converted(connection: Connection, statement: Select[Any]) -> list[tupl
     result = connection.execute(statement)
     try:
         processors = [
-            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            _result_converter(column, dialect, described[1])
             for column, described in zip(
                 statement.selected_columns, result.cursor.description, strict=True
             )
@@ -122,6 +122,20 @@ def fetch_converted(connection: Connection, statement: Select[Any]) -> list[tupl
         for process, values in zip(processors, zip(*rows, strict=True), strict=True)
     ]
     return list(zip(*by_column, strict=True))
+
+
+def _result_converter(column: Any, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+    """The column type's result processor; on SQLite a plain date is read with
+    `date.fromisoformat` (what SQLite's DATE processor returns, without its regular
+    expression)."""
+    process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
+    if process is None or dialect.name != "sqlite" or type(column.type) is not Date:
+        return process
+
+    def iso_date(value: Any) -> Any:
+        return date.fromisoformat(value) if value.__class__ is str else process(value)
+
+    return iso_date
 
 
 def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
