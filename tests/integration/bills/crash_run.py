@@ -1,5 +1,6 @@
 """Run a bill run in a child process, and kill it with SIGKILL after a number of committed
-chunks (or let the parent kill it from outside). Used by test_bill_run_kill."""
+chunks (or let the parent kill it from outside, as it must a run in worker processes: the
+fifth argument, default 1). Used by test_bill_run_kill."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.integration.bills.helpers import CLOCK, TARIFFS, THRESHOLDS, TZ
 
 def main() -> None:
     url, day, kill_after, chunk_size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 
     def after_chunk(stored: int) -> None:
         print(f"stored {stored}", flush=True)
@@ -29,7 +31,8 @@ def main() -> None:
         tariffs=TARIFFS,
         thresholds=THRESHOLDS,
         chunk_size=chunk_size,
-        after_chunk=after_chunk,
+        workers=workers,
+        after_chunk=after_chunk if workers == 1 else None,
     )
 
 

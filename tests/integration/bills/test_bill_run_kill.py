@@ -3,6 +3,7 @@ duplicate, no missing bill, totals equal), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def twins(db_kind: str, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
         yield pair
 
 
-def child(engine: Engine, day: str, kill_after: int, chunk_size: int) -> subprocess.Popen[str]:
+def child(
+    engine: Engine, day: str, kill_after: int, chunk_size: int, workers: int = 1
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -46,10 +49,12 @@ def child(engine: Engine, day: str, kill_after: int, chunk_size: int) -> subproc
             day,
             str(kill_after),
             str(chunk_size),
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the workers die with it
     )
 
 
@@ -97,6 +102,23 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_equals_a_clean_run(
     process.stdout.readline()  # the first chunk is committed: the run is under way
     time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    rerun_and_compare(crashed, clean, day)
+
+
+def test_sigkill_of_a_run_in_two_workers_then_rerun_equals_a_clean_run(
+    twins: tuple[Engine, Engine],
+) -> None:
+    crashed, clean = twins
+    day = busiest_reading_date(crashed).isoformat()
+    process = child(crashed, day, kill_after=0, chunk_size=2, workers=2)
+    deadline = time.monotonic() + 60
+    while stored_bills(crashed) < 20:  # both workers are under way
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)  # the parent and its workers, mid-chunk
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
     rerun_and_compare(crashed, clean, day)
