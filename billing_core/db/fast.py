@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Date, Table, text, type_coerce
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
@@ -21,6 +22,11 @@ from sqlalchemy.types import NullType
 from billing_core.db.types import DecimalType
 
 _NOTHING = object()
+
+
+# PostgreSQL takes this many rows and more with COPY (fewer go as one executemany: a COPY
+# that skips existing keys needs a temporary table, which costs more than a few INSERTs).
+COPY_FROM_ROWS = 100
 
 
 def bulk_insert(
@@ -31,9 +37,9 @@ def bulk_insert(
     *,
     on_conflict_do_nothing: Sequence[str] | None = None,
 ) -> None:
-    """INSERT `rows` (tuples in `columns` order) with one executemany. With
-    `on_conflict_do_nothing`, rows whose unique key already exists are skipped (SQLite and
-    PostgreSQL share the syntax)."""
+    """INSERT `rows` (tuples in `columns` order): one executemany, or COPY on PostgreSQL
+    (psycopg) from `COPY_FROM_ROWS` rows. With `on_conflict_do_nothing`, rows whose unique
+    key already exists are skipped."""
     dialect = connection.dialect
     processors = [bind_converter(table.c[name], dialect) for name in columns]
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -53,7 +59,54 @@ def bulk_insert(
         values if process is None else list(map(process, values))
         for process, values in zip(processors, zip(*rows, strict=True), strict=True)
     ]
-    connection.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
+    converted = list(zip(*by_column, strict=True))
+    if (
+        dialect.name == "postgresql"
+        and dialect.driver == "psycopg"
+        and len(converted) >= COPY_FROM_ROWS
+    ):
+        _copy_in(connection, table.name, columns, converted, on_conflict_do_nothing)
+    else:
+        connection.exec_driver_sql(sql, converted)
+
+
+def _copy_in(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    on_conflict_do_nothing: Sequence[str] | None,
+) -> None:
+    """PostgreSQL's COPY, in the caller's transaction: rows straight into the table, or, to
+    skip those whose unique key exists, into a temporary table of the same columns and from
+    there with INSERT … ON CONFLICT DO NOTHING. A driver error is raised as SQLAlchemy raises
+    it (an IntegrityError for a unique key)."""
+    names = ", ".join(columns)
+    target = table
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with driver.cursor() as cursor:
+            if on_conflict_do_nothing:
+                target = f"bulk_{table}"
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DROP AS "
+                    f"SELECT {names} FROM {table} WITH NO DATA"
+                )
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if on_conflict_do_nothing:
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} "
+                    f"ON CONFLICT ({', '.join(on_conflict_do_nothing)}) DO NOTHING"
+                )
+                cursor.execute(f"TRUNCATE {target}")
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(
+            f"COPY {target} ({names})", None, exc, dbapi.Error, dialect=connection.dialect
+        ) from exc
 
 
 def bind_converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -74,3 +74,54 @@ def test_converted_rows_equal_what_sqlalchemy_returns(fresh_engine: Engine) -> N
             tuple(row) for row in connection.execute(statement).all()
         ]
         assert fetch_converted(connection, statement)[0][1:3] == (date(2026, 11, 26), NOW)
+
+
+EVENT_COLUMNS = ("kind", "dedupe_key", "account_id", "payload", "created_at")
+
+
+def events(keys: range) -> list[tuple[object, ...]]:
+    return [("bill_issued", f"bulk:{k}", None, {"n": k, "note": "账单"}, NOW) for k in keys]
+
+
+def test_many_rows_skip_the_keys_stored_already_and_keep_their_values(
+    fresh_engine: Engine,
+) -> None:
+    """On PostgreSQL 100 rows and more go by COPY (through a temporary table when existing
+    keys are skipped); fewer by INSERT. Both store the same."""
+    from billing_core.db.fast import COPY_FROM_ROWS
+    from billing_core.events.tables import DomainEvent
+
+    event = table_of(DomainEvent)
+    many = COPY_FROM_ROWS + 50
+    with fresh_engine.begin() as connection:
+        bulk_insert(connection, event, EVENT_COLUMNS, events(range(0, 10)))
+        bulk_insert(connection, event, EVENT_COLUMNS, events(range(5, 5 + many)),
+                    on_conflict_do_nothing=("dedupe_key",))  # fmt: skip
+        bulk_insert(connection, event, EVENT_COLUMNS, events(range(1000, 1000 + many)),
+                    on_conflict_do_nothing=("dedupe_key",))  # fmt: skip
+    with fresh_engine.connect() as connection:
+        stored = connection.execute(
+            select(event.c.dedupe_key, event.c.payload, event.c.created_at)
+        ).all()
+    assert len(stored) == 5 + many + many
+    assert {key for key, _payload, _at in stored} == {
+        f"bulk:{k}" for k in [*range(0, 5 + many), *range(1000, 1000 + many)]
+    }
+    assert all(payload["note"] == "账单" and at == NOW for _key, payload, at in stored)
+
+
+def test_many_rows_with_a_key_stored_already_raise_integrity_error_and_store_nothing(
+    fresh_engine: Engine,
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from billing_core.db.fast import COPY_FROM_ROWS
+    from billing_core.events.tables import DomainEvent
+
+    event = table_of(DomainEvent)
+    with fresh_engine.begin() as connection:
+        bulk_insert(connection, event, EVENT_COLUMNS, events(range(0, 1)))
+    with pytest.raises(IntegrityError), fresh_engine.begin() as connection:
+        bulk_insert(connection, event, EVENT_COLUMNS, events(range(0, COPY_FROM_ROWS + 1)))
+    with fresh_engine.connect() as connection:
+        assert connection.execute(select(event.c.id)).all() == [(1,)]
