@@ -537,6 +537,10 @@ def _due_table(session: Session, due: Select[tuple[int]]) -> Table:
     _DUE.create(connection, checkfirst=True)
     connection.execute(delete(_DUE))
     connection.execute(insert(_DUE).from_select(["id"], due))
+    if connection.dialect.name == "postgresql":
+        # A temporary table has no statistics until analysed: the planner would take it for
+        # thousands of rows and scan the readings whole rather than look them up.
+        connection.exec_driver_sql(f"ANALYZE {_DUE.name}")
     return _DUE
 
 
@@ -979,26 +983,31 @@ def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:
 
 
 def _last_live_bills(session: Session, due_ids: Any, run_date: date) -> dict[int, Any]:
-    newest = (
-        select(BILL.c.account_id, func.max(BILL.c.period_start).label("start"))
+    """Each due account's latest live bill starting on or before the date: one pass over the
+    accounts' bills (a window function), whatever the planner believes about the table's
+    size (a self-join to the latest date per account became quadratic on PostgreSQL when
+    the statistics still said the table was empty)."""
+    ranked = (
+        select(
+            BILL.c.id, BILL.c.account_id, BILL.c.period_start, BILL.c.total,
+            BILL.c.curr_reading_id,
+            func.row_number()
+            .over(partition_by=BILL.c.account_id, order_by=BILL.c.period_start.desc())
+            .label("newest"),
+        )
         .where(
             BILL.c.account_id.in_(select(due_ids.c.id)),
             BILL.c.status != "cancelled",
             BILL.c.period_start <= run_date,
         )
-        .group_by(BILL.c.account_id)
         .subquery()
-    )
+    )  # fmt: skip
     rows = session.execute(
         select(
-            BILL.c.id, BILL.c.account_id, BILL.c.period_start, BILL.c.total, BILL.c.curr_reading_id
-        )
-        .join(
-            newest,
-            and_(newest.c.account_id == BILL.c.account_id, newest.c.start == BILL.c.period_start),
-        )
-        .where(BILL.c.status != "cancelled")
-    )
+            ranked.c.id, ranked.c.account_id, ranked.c.period_start, ranked.c.total,
+            ranked.c.curr_reading_id,
+        ).where(ranked.c.newest == 1)
+    )  # fmt: skip
     return {row.account_id: row for row in rows}
 
 
