@@ -105,6 +105,9 @@ Progress = Callable[[int, int], None]  # (done, total)
 # drafted and stored on its own: workers that finished computing at the same moment would
 # otherwise queue for SQLite's one writer, where now one writes while the other computes.
 PARTS_PER_WORKER = 2
+# ... and more parts when there are more accounts than this per part: a part's periods and
+# drafts are held in its worker's memory until they are stored.
+MAX_PART_ACCOUNTS = 50_000
 
 
 @dataclass
@@ -228,14 +231,14 @@ def run_bills(
     job = _Job(clock, tariffs, thresholds, run_id, run_date, tz, book, chunk_size)
     if workers > 1 and after_chunk is None and can_fork(engine, workers):
         # a parallel run's progress as the database sees it: bills stored of accounts due
-        due = _count(engine, _due_accounts(run_date, book)) if progress else 0
+        due = _count(engine, _due_accounts(run_date, book))
 
         def report_progress() -> None:
             if progress is not None:
                 stored = _count(engine, select(BILL.c.id).where(BILL.c.bill_run_id == run_id))
                 progress(stored, max(due, stored))
 
-        count = workers * PARTS_PER_WORKER
+        count = workers * max(PARTS_PER_WORKER, -(-due // (workers * MAX_PART_ACCOUNTS)))
         for part_summary in map_in_forks(
             _bill_part_in_worker,
             job,

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from billing_core.bills import run_service
 from billing_core.bills.forks import can_fork
 from billing_core.bills.run_service import load_due_periods, run_bills
 from billing_core.bills.tables import ReviewItem
@@ -49,9 +50,12 @@ def counts(engine: Engine) -> dict[str, object]:
         }  # fmt: skip
 
 
+@pytest.mark.parametrize("part_accounts", [None, 7], ids=["two-parts-each", "many-parts"])
 def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
-    twins: tuple[Engine, Engine],
+    twins: tuple[Engine, Engine], part_accounts: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if part_accounts is not None:  # as a run of many accounts: parts of at most this many
+        monkeypatch.setattr(run_service, "MAX_PART_ACCOUNTS", part_accounts)
     parallel, serial = twins
     assert can_fork(parallel, 2)  # else the run below would quietly stay in-process
     for day in cycle_reading_dates(parallel)[:6]:
