@@ -224,6 +224,8 @@ def bill_run(
         f"{cycle.failed:,} failed) in {cycle.seconds:.2f} s = "
         f"{cycle.bills_per_second:,.0f} bills/s"
     )
+    phases = ", ".join(f"{name} {t:.2f} s" for name, t in cycle.phase_seconds.items())
+    console.print(f"  time by phase, summed over the workers' parts: {phases}")
     console.print(
         f"bare bulk insert of the same rows: {bare_seconds:.2f} s = {bare_rate:,.0f} bills/s"
     )

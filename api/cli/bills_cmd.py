@@ -119,6 +119,9 @@ def print_summary(summary: BillRunSummary) -> None:
         f"billed {summary.total_amount} in {summary.seconds:.2f} s "
         f"({summary.bills_per_second:,.0f} bills/s)"
     )
+    if summary.phase_seconds:
+        phases = ", ".join(f"{name} {t:.2f} s" for name, t in summary.phase_seconds.items())
+        console.print(f"time by phase (summed over the parts): {phases}")
 
 
 @report_app.command("review")

@@ -51,6 +51,7 @@ class CycleResult:
     missed: int
     failed: int
     seconds: float
+    phase_seconds: dict[str, float]
 
     @property
     def bills_per_second(self) -> float:
@@ -79,7 +80,9 @@ def bill_one_cycle(
     on_day: Callable[[BillRunSummary], None] | None = None,
 ) -> CycleResult:
     """Bill runs for the 28 reading days up to `last_day`: every account once."""
-    result = CycleResult(days=0, bills=0, lines=0, in_review=0, missed=0, failed=0, seconds=0)
+    result = CycleResult(
+        days=0, bills=0, lines=0, in_review=0, missed=0, failed=0, seconds=0, phase_seconds={}
+    )
     for back in range(27, -1, -1):
         summary = run_bills(
             engine=engine,
@@ -97,6 +100,8 @@ def bill_one_cycle(
         result.missed += len(summary.missed)
         result.failed += len(summary.failed)
         result.seconds += summary.seconds
+        for phase, seconds in summary.phase_seconds.items():
+            result.phase_seconds[phase] = result.phase_seconds.get(phase, 0.0) + seconds
         if on_day:
             on_day(summary)
     with engine.connect() as connection:

@@ -124,6 +124,9 @@ class BillRunSummary:
     total_amount: Decimal = ZERO
     review_by_rule: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # time spent by phase, summed over the run's parts (in workers, over all of them): where a
+    # run's time goes; waiting for the write lock counts as storing
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, part: BillRunSummary) -> None:
         """Count in one part of the run."""
@@ -134,6 +137,8 @@ class BillRunSummary:
         self.missed.extend(part.missed)
         self.failed.extend(part.failed)
         self.total_amount += part.total_amount
+        for phase, seconds in part.phase_seconds.items():
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
         for rule, count in part.review_by_rule.items():
             self.review_by_rule[rule] = self.review_by_rule.get(rule, 0) + count
 
@@ -158,6 +163,7 @@ class BillRunSummary:
             "missed_accounts": [{"account": a, "why": w} for a, w in self.missed[:200]],
             "failed_accounts": [{"account": a, "why": w} for a, w in self.failed[:200]],
             "seconds": round(self.seconds, 3),
+            "phase_seconds": {phase: round(t, 3) for phase, t in self.phase_seconds.items()},
         }
 
 
@@ -305,10 +311,13 @@ def _bill_part(
     """Load, draft and store one part of the run's accounts (all of them for None): the
     part's own counts, for `BillRunSummary.add`."""
     summary = BillRunSummary(run_id=job.run_id, run_date=job.run_date, book=job.book)
+    clock = time.perf_counter
+    started = clock()
     with Session(engine) as session:
         periods, missed, already = load_due_periods(
             session=session, run_date=job.run_date, tz=job.tz, book=job.book, part=part
         )
+    loaded = clock()
     summary.due = len(periods) + len(missed) + already
     summary.missed = missed
     summary.already_billed = already
@@ -320,6 +329,7 @@ def _bill_part(
         run_date=job.run_date,
         failed=summary.failed,
     )
+    drafted = clock()
     stored = 0
     for chunk in _chunks(drafts, job.chunk_size):
         with write_lock or nullcontext():
@@ -343,6 +353,9 @@ def _bill_part(
             progress(stored, len(drafts))
         if after_chunk:
             after_chunk(stored)
+    summary.phase_seconds = {
+        "load": loaded - started, "draft": drafted - loaded, "store": clock() - drafted,
+    }  # fmt: skip
     return summary
 
 

@@ -48,6 +48,7 @@ def test_bench_bill_run_prints_both_rates_and_the_ratio_and_leaves_no_bill(
     text = " ".join(result.output.split())
     assert re.search(r"bill run, end to end: [\d,]+ bills .* = [\d,]+ bills/s", text), text
     assert re.search(r"bare bulk insert of the same rows: .* = [\d,]+ bills/s", text), text
+    assert re.search(r"time by phase, .*: load [\d.]+ s, draft [\d.]+ s, store [\d.]+ s", text)
     assert re.search(r"bill run / bare insert: \d+\.\d\d", text), text
     engine = create_db_engine(cli_database)
     with engine.connect() as connection:

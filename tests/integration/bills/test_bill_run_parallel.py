@@ -64,9 +64,10 @@ def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
         alone = run_bills(engine=serial, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
                           thresholds=THRESHOLDS, workers=1, chunk_size=40)  # fmt: skip
         mine, theirs = shared.as_json(), alone.as_json()
-        for noise in ("run_id", "seconds", "missed_accounts", "failed_accounts"):
+        for noise in ("run_id", "seconds", "phase_seconds", "missed_accounts", "failed_accounts"):
             mine.pop(noise), theirs.pop(noise)
         assert mine == theirs
+        assert set(shared.phase_seconds) == {"load", "draft", "store"}
         assert sorted(shared.missed) == sorted(alone.missed)
     assert bills_snapshot(parallel) == bills_snapshot(serial)
     assert counts(parallel) == counts(serial)
