@@ -57,6 +57,13 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert len(made) == 32
 
 
+def json_log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    """The JSON log records written to stderr so far."""
+    return [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+
+
 def test_json_logs_carry_the_request_id_and_never_a_secret(
     settings: Settings, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,11 +76,7 @@ def test_json_logs_carry_the_request_id_and_never_a_secret(
         with TestClient(app) as client:
             client.get("/healthz", headers={"X-Request-ID": "req-777"})
         logging.getLogger("wattdesk.test").warning("leaking %s by mistake", secret)
-        lines = [
-            json.loads(line)
-            for line in capsys.readouterr().err.splitlines()
-            if line.startswith("{")
-        ]
+        lines = json_log_lines(capsys)
     finally:
         logging.getLogger().handlers.clear()
     access = [line for line in lines if line.get("path") == "/healthz"]
@@ -132,11 +135,7 @@ def test_an_unhandled_error_is_logged_with_its_request_id_and_answered_500(
 
         with TestClient(app, raise_server_exceptions=False) as client:
             assert client.get("/boom", headers={"X-Request-ID": "req-500"}).status_code == 500
-        lines = [
-            json.loads(line)
-            for line in capsys.readouterr().err.splitlines()
-            if line.startswith("{")
-        ]
+        lines = json_log_lines(capsys)
     finally:
         logging.getLogger().handlers.clear()
     errors = [line for line in lines if line.get("path") == "/boom"]
