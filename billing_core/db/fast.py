@@ -1,6 +1,8 @@
 """Bulk paths for jobs that move hundreds of thousands of rows (bill runs): inserts through the
-driver's executemany with each column's bind conversion looked up once, and reads that skip
-SQLAlchemy's per-value result processing for the columns the caller converts itself.
+driver (executemany, or COPY on PostgreSQL) with each column's bind conversion looked up once
+and mapped over its column, ids reserved ahead of an insert, and reads that skip SQLAlchemy's
+Row objects (`fetch_raw` for columns the caller converts itself, `fetch_converted` with the
+types' own conversions).
 
 The conversions are the column types' own (`DecimalType`, `UTCDateTime`), so what is stored
 is exactly what the ORM would store; only the per-row bookkeeping is gone."""
@@ -54,12 +56,7 @@ def bulk_insert(
         return
     if set(map(len, rows)) != {len(columns)}:
         raise ValueError(f"{table.name}: every row needs {len(columns)} values ({columns})")
-    # Column by column: each conversion mapped over its column, none called for the others.
-    by_column = [
-        values if process is None else list(map(process, values))
-        for process, values in zip(processors, zip(*rows, strict=True), strict=True)
-    ]
-    converted = list(zip(*by_column, strict=True))
+    converted = _by_column(processors, rows)
     if (
         dialect.name == "postgresql"
         and dialect.driver == "psycopg"
@@ -170,6 +167,14 @@ def fetch_converted(connection: Connection, statement: Select[Any]) -> list[tupl
         result.close()
     if not rows or not any(processors):
         return rows
+    return _by_column(processors, rows)
+
+
+def _by_column(
+    processors: Sequence[Callable[[Any], Any] | None], rows: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """The rows with each column's conversion mapped over that column (none is called for a
+    column without one): a call per converted value, no Python loop per row."""
     by_column = [
         values if process is None else list(map(process, values))
         for process, values in zip(processors, zip(*rows, strict=True), strict=True)
