@@ -952,27 +952,25 @@ def _final_readings(
     (`removed_on`: meter id → day), among its readings from `first` to `last`: one query for
     all of them (few: a meter replaced in the period is rare)."""
     dialect = session.get_bind().dialect.name
-    kwh, instant = decimal_reader(READING.c.total, dialect), instant_reader(dialect)
-    total_kwh = required_decimal_reader(READING.c.total, dialect)
+    instant, as_values = instant_reader(dialect), _values_reader(dialect)
     start, end = _local_range_utc(first - timedelta(days=1), last + timedelta(days=1), tz)
     finals: dict[int, ReadingValues] = {}
     for part in _id_parts(sorted(removed_on)):
-        rows = session.execute(
+        rows = fetch_raw(
+            session.connection(),
             select(*READING_COLUMNS)
             .where(
                 READING.c.meter_id.in_(part),
                 READING.c.read_at >= start,
                 READING.c.read_at < end,
             )
-            .order_by(READING.c.read_at)
-        ).all()
-        for reading_id, meter_id, read_at, total, peak, flat, valley, reactive, estimated in rows:
-            local = instant(read_at).astimezone(zone_of_meter[meter_id]).date()
+            .order_by(READING.c.read_at),
+        )
+        for reading in rows:
+            meter_id = reading[1]
+            local = instant(reading[2]).astimezone(zone_of_meter[meter_id]).date()
             if local <= removed_on[meter_id]:  # in time order: the last one wins
-                finals[meter_id] = ReadingValues(
-                    reading_id, local, total_kwh(total), kwh(peak), kwh(flat), kwh(valley),
-                    kwh(reactive), estimated,
-                )  # fmt: skip
+                finals[meter_id] = as_values((reading, local))
     return finals
 
 
