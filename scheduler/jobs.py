@@ -85,8 +85,13 @@ class LeaderLock:
 
     def _drop(self) -> None:
         if self._connection is not None:
-            # Not back to the pool (the session, and its lock, would live on there): the
-            # database connection is closed, which ends the session and frees the lock.
+            # Unlocked first, so that another process can take it the moment this returns
+            # (the server ends a closed session a little later). Then not back to the pool
+            # (the session would live on there): the database connection is closed, which
+            # frees the lock anyway when the unlock could not run (a lost connection).
+            with contextlib.suppress(Exception):
+                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+                self._connection.commit()
             with contextlib.suppress(Exception):
                 self._connection.invalidate()
                 self._connection.close()
