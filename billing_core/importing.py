@@ -113,5 +113,33 @@ def csv_records(
         yield CsvRecord(where, first, dict(zip(columns, row, strict=True)))
 
 
+def check_header(
+    columns: Sequence[str],
+    *,
+    known: Sequence[str],
+    required: Sequence[str],
+    one_of: tuple[Sequence[str], str] | None = None,
+) -> None:
+    """Refuse a CSV header (ImportRefused, naming what is wrong) that is not comma-separated,
+    names a column not `known` or one twice, or lacks a `required` one (or, with `one_of`
+    = (names, how to say them), has none of those names)."""
+    if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
+        raise ImportRefused("line 1: the header is not comma-separated; separate columns by ','")
+    unknown = [name for name in columns if name not in known]
+    if unknown:
+        raise ImportRefused(
+            f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; "
+            f"known columns: {', '.join(known)}"
+        )
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise ImportRefused(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+    missing = [name for name in required if name not in columns]
+    if one_of is not None and not any(name in columns for name in one_of[0]):
+        missing.insert(0, one_of[1])
+    if missing:
+        raise ImportRefused(f"line 1: the header lacks {', '.join(missing)}")
+
+
 def _lines(first: int, last: int) -> str:
     return f"line {first}" if first >= last else f"lines {first}–{last}"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from billing_core.importing import (
     ImportRefused,
     Rejection,
+    check_header,
     csv_records,
     parse_instant,
 )
@@ -224,20 +225,7 @@ def parse_csv(text: str, *, tz: tzinfo, currency: str, now: datetime) -> ParsedP
 
 
 def _check_header(columns: Sequence[str]) -> None:
-    if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
-        raise ImportRefused("line 1: the header is not comma-separated; separate columns by ','")
-    unknown = [name for name in columns if name not in KNOWN_CSV_COLUMNS]
-    if unknown:
-        raise ImportRefused(
-            f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; "
-            f"known columns: {', '.join(KNOWN_CSV_COLUMNS)}"
-        )
-    repeated = sorted({name for name in columns if columns.count(name) > 1})
-    if repeated:
-        raise ImportRefused(f"line 1: column(s) {', '.join(repeated)} appear more than once")
-    missing = [name for name in REQUIRED_CSV_COLUMNS if name not in columns]
-    if missing:
-        raise ImportRefused(f"line 1: the header lacks {', '.join(missing)}")
+    check_header(columns, known=KNOWN_CSV_COLUMNS, required=REQUIRED_CSV_COLUMNS)
 
 
 # --- API JSON -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from billing_core.importing import (
     FUTURE_TOLERANCE,
     ImportRefused,
     Rejection,
+    check_header,
     csv_records,
     parse_instant,
 )
@@ -247,22 +248,12 @@ def parse_csv(text: str, *, tz: tzinfo, now: datetime) -> ParsedBatch:
 
 
 def _check_header(columns: Sequence[str]) -> None:
-    if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
-        raise ImportRefused("line 1: the header is not comma-separated; separate columns by ','")
-    unknown = [name for name in columns if name not in KNOWN_CSV_COLUMNS]
-    if unknown:
-        raise ImportRefused(
-            f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; "
-            f"known columns: {', '.join(KNOWN_CSV_COLUMNS)}"
-        )
-    repeated = sorted({name for name in columns if columns.count(name) > 1})
-    if repeated:
-        raise ImportRefused(f"line 1: column(s) {', '.join(repeated)} appear more than once")
-    missing = [name for name in REQUIRED_CSV_COLUMNS if name not in columns]
-    if not any(name in columns for name in IDENTITY_COLUMNS):
-        missing.insert(0, "meter_serial or account_number")
-    if missing:
-        raise ImportRefused(f"line 1: the header lacks {', '.join(missing)}")
+    check_header(
+        columns,
+        known=KNOWN_CSV_COLUMNS,
+        required=REQUIRED_CSV_COLUMNS,
+        one_of=(IDENTITY_COLUMNS, "meter_serial or account_number"),
+    )
 
 
 # --- API JSON -------------------------------------------------------------------------------
