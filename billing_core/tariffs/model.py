@@ -588,19 +588,9 @@ def _price_tou_surcharge(
     plan: _FastPlan, consumption: Consumption, account: AccountAttributes
 ) -> PricedBill:
     """Time of use with block surcharges on top of the period prices (e.g. 峰谷 + 阶梯)."""
-    quantize = _CTX.quantize
-    multiply = _CTX.multiply
-    add = _CTX.add
-    quantum = plan.quantum
-    lines = [*plan.fixed_lines]
-    subtotal = plan.fixed_total
-    registers = _registers_in_order(plan.tariff, plan.version, consumption)
-    for quantity, (name, price, used) in zip(registers, plan.period_lines, strict=True):
-        if used or quantity:
-            amount = quantize(multiply(quantity, price), quantum)
-            lines.append(_new_tuple(BillLine, (name, quantity, price, amount)))
-            subtotal = add(subtotal, amount)
+    lines, subtotal = _tou_period_lines(plan, consumption)
     if plan.surcharge_blocks:
+        quantize, multiply, add, quantum = _CTX.quantize, _CTX.multiply, _CTX.add, plan.quantum
         quantities = _block_quantities(plan, consumption.kwh, account)
         for index, name, surcharge in plan.surcharge_blocks:
             quantity = quantities[index]
@@ -617,10 +607,13 @@ def _price_tou_one_block(
     plan: _FastPlan, consumption: Consumption, account: AccountAttributes
 ) -> PricedBill:
     """Time of use with a price per period and a single block."""
-    quantize = _CTX.quantize
-    multiply = _CTX.multiply
-    add = _CTX.add
-    quantum = plan.quantum
+    lines, subtotal = _tou_period_lines(plan, consumption)
+    return _finish(plan, lines, subtotal, consumption, account)
+
+
+def _tou_period_lines(plan: _FastPlan, consumption: Consumption) -> tuple[list[BillLine], Decimal]:
+    """The fixed lines and a line per TOU period (those in use, or with kWh), and their sum."""
+    quantize, multiply, add, quantum = _CTX.quantize, _CTX.multiply, _CTX.add, plan.quantum
     lines = [*plan.fixed_lines]
     subtotal = plan.fixed_total
     registers = _registers_in_order(plan.tariff, plan.version, consumption)
@@ -629,7 +622,7 @@ def _price_tou_one_block(
             amount = quantize(multiply(quantity, price), quantum)
             lines.append(_new_tuple(BillLine, (name, quantity, price, amount)))
             subtotal = add(subtotal, amount)
-    return _finish(plan, lines, subtotal, consumption, account)
+    return lines, subtotal
 
 
 def _finish(
