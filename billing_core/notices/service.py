@@ -13,6 +13,7 @@ yet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -126,37 +127,15 @@ def _bill_notice(
     assert account is not None
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
-    recipient = reachable_contact(session, customer.id or 0)
-    if recipient is None:
-        _record_unreachable(session, clock, key, "bill_notice", purpose, account, customer)
-        return 0
-    language = customer.language
-    _, url = create_pay_link(
-        session=session, clock=clock, context=context, account_id=account.id or 0, bill_id=bill_id
-    )
-    body = render(
-        "bill_notice",
-        language,
-        account=account.number,
-        period=period(bill.period_start, bill.period_end, language),
-        amount=money(bill.total, bill.currency, language),
-        due=day(bill.due_date, language) if bill.due_date else "-",
-        url=url,
-    )
-    enqueue_message(
-        session=session,
-        clock=clock,
-        dedupe_key=key,
-        recipient=recipient,
-        template="bill_notice",
-        language=language,
-        body=body,
-        kind=AUTOMATED,
-        purpose=purpose,
-        account_id=account.id,
-        customer_id=customer.id,
-    )
-    return 1
+    return _send_with_pay_link(
+        session, clock, context, key=key, purpose=purpose, template="bill_notice",
+        account=account, customer=customer, bill_id=bill_id,
+        fields=lambda language: {
+            "period": period(bill.period_start, bill.period_end, language),
+            "amount": money(bill.total, bill.currency, language),
+            "due": day(bill.due_date, language) if bill.due_date else "-",
+        },
+    )  # fmt: skip
 
 
 def enqueue_due_reminders(
@@ -211,28 +190,48 @@ def _due_reminder(
     assert customer is not None
     key = due_reminder_key(bill_id)
     purpose = f"reminder:bill:{bill_id}"
+    due_date = bill.due_date
+    return _send_with_pay_link(
+        session, clock, context, key=key, purpose=purpose, template="due_reminder",
+        account=account, customer=customer, bill_id=bill_id,
+        fields=lambda language: {
+            "amount": money(open_amount, bill.currency, language),
+            "due": day(due_date, language),
+        },
+    )  # fmt: skip
+
+
+def _send_with_pay_link(
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    *,
+    key: str,
+    purpose: str,
+    template: str,
+    account: Account,
+    customer: Customer,
+    bill_id: int,
+    fields: Callable[[str], dict[str, str]],
+) -> int:
+    """An automated message about a bill, with a new pay link for it, to the customer's
+    reachable number (none: recorded as unreachable); `fields(language)` fills the template
+    besides the account and the link. 1 when it was enqueued, else 0."""
     recipient = reachable_contact(session, customer.id or 0)
     if recipient is None:
-        _record_unreachable(session, clock, key, "due_reminder", purpose, account, customer)
+        _record_unreachable(session, clock, key, template, purpose, account, customer)
         return 0
     language = customer.language
     _, url = create_pay_link(
         session=session, clock=clock, context=context, account_id=account.id or 0, bill_id=bill_id
     )
-    body = render(
-        "due_reminder",
-        language,
-        account=account.number,
-        amount=money(open_amount, bill.currency, language),
-        due=day(bill.due_date, language),
-        url=url,
-    )
+    body = render(template, language, account=account.number, url=url, **fields(language))
     enqueue_message(
         session=session,
         clock=clock,
         dedupe_key=key,
         recipient=recipient,
-        template="due_reminder",
+        template=template,
         language=language,
         body=body,
         kind=AUTOMATED,
