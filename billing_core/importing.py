@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
 from typing import NamedTuple
 
 from billing_core.errors import InvalidInput
@@ -111,6 +112,25 @@ def csv_records(
             yield Rejection(where, f"{len(row)} fields, the header has {len(columns)}", first)
             continue
         yield CsvRecord(where, first, dict(zip(columns, row, strict=True)))
+
+
+def decimal_places(value: Decimal) -> int:
+    """Places after the point that carry a digit ("12.50" has 1)."""
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def text_field(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
+    """A text field, stripped (empty: None); too long or holding control characters, a
+    problem is added (naming the field and the start of the value) and None returned."""
+    value = raw.strip()
+    if len(value) > max_length:
+        problems.append(f"{name} {value[:40]!r} is longer than {max_length} characters")
+        return None
+    if any(not ch.isprintable() for ch in value):
+        problems.append(f"{name} {value[:40]!r} holds control characters")
+        return None
+    return value or None
 
 
 def check_header(

@@ -18,7 +18,9 @@ from billing_core.importing import (
     Rejection,
     check_header,
     csv_records,
+    decimal_places,
     parse_instant,
+    text_field,
 )
 
 CENT = Decimal("0.01")
@@ -89,27 +91,11 @@ def _amount(raw: str, problems: list[str]) -> Decimal | None:
         problems.append(f"amount {raw!r} must be more than zero")
     elif value >= MAX_AMOUNT:
         problems.append(f"amount {raw!r} is too large")
-    elif _places(value) > 2:
+    elif decimal_places(value) > 2:
         problems.append(f"amount {raw!r} has more than 2 decimal places")
     else:
         return value.quantize(CENT)
     return None
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def _text(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
-    value = raw.strip()
-    if len(value) > max_length:
-        problems.append(f"{name} {value[:40]!r} is longer than {max_length} characters")
-        return None
-    if any(not ch.isprintable() for ch in value):
-        problems.append(f"{name} {value[:40]!r} holds control characters")
-        return None
-    return value or None
 
 
 def _check_row(
@@ -137,10 +123,12 @@ def _check_row(
     else:
         problems.append("channel is missing")
 
-    reference = _text("reference", raw("reference"), MAX_REFERENCE, problems)
+    reference = text_field("reference", raw("reference"), MAX_REFERENCE, problems)
     if not reference and not raw("reference"):
         problems.append("reference is missing")
-    account_number = _text("account_number", raw("account_number"), MAX_ACCOUNT_NUMBER, problems)
+    account_number = text_field(
+        "account_number", raw("account_number"), MAX_ACCOUNT_NUMBER, problems
+    )
     if not account_number and not raw("account_number"):
         problems.append("account_number is missing")
 
@@ -165,7 +153,7 @@ def _check_row(
         else:
             problems.append(f"bill_id {text[:40]!r} is not a bill number")
 
-    payer_note = _text("payer_note", raw("payer_note"), MAX_PAYER_NOTE, problems)
+    payer_note = text_field("payer_note", raw("payer_note"), MAX_PAYER_NOTE, problems)
 
     if (
         problems

@@ -21,7 +21,9 @@ from billing_core.importing import (
     Rejection,
     check_header,
     csv_records,
+    decimal_places,
     parse_instant,
+    text_field,
 )
 from billing_core.readings.model import ReadingSource
 
@@ -105,26 +107,13 @@ def _quantity(name: str, raw: str, problems: list[str]) -> Decimal | None:
         problems.append(f"{name} {raw!r} is not a number")
     elif value < 0:
         problems.append(f"{name} {raw!r} is negative")
-    elif _places(value) > KWH_PLACES:
+    elif decimal_places(value) > KWH_PLACES:
         problems.append(f"{name} {raw!r} has more than {KWH_PLACES} decimal places")
     elif value >= MAX_REGISTER:
         problems.append(f"{name} {raw!r} is too large")
     else:
         return value.quantize(KWH_QUANTUM)
     return None
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def _text(name: str, raw: str, max_length: int, problems: list[str]) -> str | None:
-    value = raw.strip()
-    if len(value) > max_length:
-        problems.append(f"{name} {value[:40]!r} is longer than {max_length} characters")
-        return None
-    return value or None
 
 
 def _check_row(
@@ -142,8 +131,8 @@ def _check_row(
     def raw(name: str) -> str:
         return (values.get(name) or "").strip()
 
-    serial = _text("meter_serial", raw("meter_serial"), 32, problems)
-    account = _text("account_number", raw("account_number"), 20, problems)
+    serial = text_field("meter_serial", raw("meter_serial"), 32, problems)
+    account = text_field("account_number", raw("account_number"), 20, problems)
     if not serial and not account and not problems:
         problems.append("meter_serial or account_number is required")
 
@@ -175,7 +164,7 @@ def _check_row(
             choices = ", ".join(s.value for s in ReadingSource)
             problems.append(f"source {raw('source')!r} is not one of {choices}")
 
-    reader_id = _text("reader_id", raw("reader_id"), 32, problems)
+    reader_id = text_field("reader_id", raw("reader_id"), 32, problems)
 
     if problems or read_at is None or total is None:
         return Rejection(where, "; ".join(problems), position)

@@ -55,6 +55,16 @@ def test_a_good_csv_line_becomes_a_reading_in_utc_with_exact_decimals() -> None:
     assert reading.where == "line 2"
 
 
+def test_trailing_zeros_are_no_extra_places_and_control_characters_are_refused() -> None:
+    batch = parse_csv(
+        csv_of("M1,2026-11-05T09:30,1234.5670,,,,,", "M\x072,2026-11-05T09:30,1,,,,,"),
+        tz=TZ,
+        now=NOW,
+    )
+    assert [r.total for r in batch.readings] == [Decimal("1234.567")]
+    assert "meter_serial 'M\\x072' holds control characters" in reasons(batch.rejections)["line 3"]
+
+
 def test_an_offset_in_read_at_wins_over_the_local_time_zone() -> None:
     batch = parse_csv(csv_of("M1,2026-11-05T09:30:00Z,1,,,,,"), tz=TZ, now=NOW)
     assert batch.readings[0].read_at == datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
