@@ -59,8 +59,12 @@ def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
     parallel, serial = twins
     assert can_fork(parallel, 2)  # else the run below would quietly stay in-process
     for day in cycle_reading_dates(parallel)[:6]:
+        seen: list[tuple[int, int]] = []
         shared = run_bills(engine=parallel, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
-                           thresholds=THRESHOLDS, workers=2, chunk_size=40)  # fmt: skip
+                           thresholds=THRESHOLDS, workers=2, chunk_size=40,
+                           progress=lambda *done_of, seen=seen: seen.append(done_of))  # fmt: skip
+        # progress as the database sees it: at the end, every stored bill of the accounts due
+        assert seen[-1] == (shared.issued + shared.in_review, shared.due)
         alone = run_bills(engine=serial, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
                           thresholds=THRESHOLDS, workers=1, chunk_size=40)  # fmt: skip
         mine, theirs = shared.as_json(), alone.as_json()
