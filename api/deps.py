@@ -1,11 +1,16 @@
-"""FastAPI dependencies: the settings, the clock and one unit of work per request."""
+"""FastAPI dependencies: the settings, the clock, one unit of work per request, and JSON
+bodies read with exact decimals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -13,6 +18,30 @@ from billing_core.clock import Clock
 from billing_core.db import session_scope
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def exact_json(model: type[Body]) -> Callable[[Request], Awaitable[Body]]:
+    """A dependency reading the JSON body into `model` with numbers as Decimal, never binary
+    floats; errors as FastAPI's own 422."""
+
+    async def body(request: Request) -> Body:
+        try:
+            data = json.loads(await request.body(), parse_float=Decimal)
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]
+            ) from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in errors]
+            ) from None
+
+    return body
 
 
 def get_settings(request: Request) -> Settings:

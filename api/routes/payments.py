@@ -4,16 +4,14 @@ import a batch of payments, list probable duplicates, and take a refund through 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import actor_name, staff_with_role
-from api.deps import ClockDep, PaymentContextDep, SessionDep, SettingsDep
+from api.deps import ClockDep, PaymentContextDep, SessionDep, SettingsDep, exact_json
 from api.errors import http_error
 from billing_core.errors import WattdeskError
 from billing_core.payments import refunds
@@ -26,27 +24,6 @@ router = APIRouter(prefix="/api/v1", tags=["payments"])
 MAX_PAYMENTS = 10_000  # a larger batch is split by the caller; each part is reported alone
 
 Collections = Annotated[StaffUser, Depends(staff_with_role(*refunds.REFUND_ROLES))]
-
-
-def _exact_json(model: type[BaseModel]) -> Any:
-    """A dependency reading the body with numbers as Decimal, never binary floats."""
-
-    async def body(request: Request) -> BaseModel:
-        try:
-            data = json.loads(await request.body(), parse_float=Decimal)
-        except ValueError as exc:
-            raise RequestValidationError(
-                [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]
-            ) from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            raise RequestValidationError(
-                [{**error, "loc": ("body", *error["loc"])} for error in errors]
-            ) from None
-
-    return body
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -98,7 +75,7 @@ _PAYMENTS_SCHEMA = {
 )
 def post_payments(
     user: Collections,  # first: credentials are checked before the body is read
-    body: Annotated[PaymentsBody, Depends(_exact_json(PaymentsBody))],
+    body: Annotated[PaymentsBody, Depends(exact_json(PaymentsBody))],
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -164,7 +141,7 @@ class RejectBody(BaseModel):
 def post_refund(
     payment_id: int,
     user: Collections,
-    body: Annotated[RefundRequestBody, Depends(_exact_json(RefundRequestBody))],
+    body: Annotated[RefundRequestBody, Depends(exact_json(RefundRequestBody))],
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
@@ -203,7 +180,7 @@ def approve(
 def refunded(
     refund_id: int,
     user: Collections,
-    body: Annotated[RefundedBody, Depends(_exact_json(RefundedBody))],
+    body: Annotated[RefundedBody, Depends(exact_json(RefundedBody))],
     session: SessionDep,
     clock: ClockDep,
     context: PaymentContextDep,
@@ -230,7 +207,7 @@ def refunded(
 def reject(
     refund_id: int,
     user: Collections,
-    body: Annotated[RejectBody, Depends(_exact_json(RejectBody))],
+    body: Annotated[RejectBody, Depends(exact_json(RejectBody))],
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, Any]:

@@ -4,15 +4,13 @@ imported as one batch by a staff user (reviewer or admin); the answer is the bat
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import actor_name, staff_with_role
-from api.deps import ClockDep, SessionDep, SettingsDep
+from api.deps import ClockDep, SessionDep, SettingsDep, exact_json
 from billing_core.errors import Conflict
 from billing_core.readings.importing import ApiReading, parse_api_json
 from billing_core.readings.service import import_readings
@@ -49,25 +47,8 @@ _BODY_SCHEMA = {
 }
 
 
-async def readings_body(request: Request) -> ReadingsBody:
-    """The JSON body with numbers parsed as Decimal, never as binary floats."""
-    try:
-        data = json.loads(await request.body(), parse_float=Decimal)
-    except ValueError as exc:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]
-        ) from None
-    try:
-        return ReadingsBody.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in errors]
-        ) from None
-
-
 ReadingsStaff = Annotated[StaffUser, Depends(staff_with_role(Role.reviewer))]
-Body = Annotated[ReadingsBody, Depends(readings_body)]
+Body = Annotated[ReadingsBody, Depends(exact_json(ReadingsBody))]
 
 
 @router.post(
