@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 Part = TypeVar("Part")
-Result = TypeVar("Result")
 # (function(engine, lock, context, part), context, part) → result, run in a worker
 Work = Callable[[Engine, Any, Any, Any], Any]
 
