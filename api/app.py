@@ -85,16 +85,18 @@ def create_app(
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app serves, what start-up made (modules, settings, policies, tariffs, the
     routes) is left out of the cyclic garbage collector's full passes: it lives as long as
     the process, and scanning its ~150,000 objects paused every thread for tens of
-    milliseconds a few times a minute under load, the slowest requests' latency."""
+    milliseconds a few times a minute under load, the slowest requests' latency. At the
+    end the webhooks' SQLite writer finishes what it has queued."""
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
+        inbound.close_sqlite_writer(app.state)
 
 
 def _checkout_provider(settings: Settings, clock: Clock) -> CheckoutProvider:

@@ -8,17 +8,15 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 from xml.sax.saxutils import escape
 
 import anyio.to_thread
-from anyio import CapacityLimiter
-from anyio.lowlevel import RunVar
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.conversations.model import InboundMessage, Outcome
@@ -29,6 +27,7 @@ from billing_core.conversations.service import (
 )
 from billing_core.db import session_scope
 from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
+from billing_core.db.group_commit import GroupCommit
 from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,
@@ -40,7 +39,6 @@ from sms.signature import (
 )
 
 log = logging.getLogger("wattdesk.sms.inbound")
-T = TypeVar("T")
 
 router = APIRouter(tags=["sms"])
 
@@ -56,11 +54,10 @@ OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})  # Twilio's Advanced Opt-Ou
 # A concurrent retry of the same MessageSid, a SQLite writer that found the file locked or a
 # PostgreSQL deadlock victim: the whole unit of work runs again (and then sees a duplicate).
 RETRIES = 3
-# SQLite lets one writer in: the event loop's webhook transactions go to the thread pool one
-# at a time, in the order they arrived (anyio's limiter is first come, first served, and
-# hands the work to the thread that just finished, still warm). A lock taken inside the
-# thread pool let every waiting request hold a thread, and handed itself on in no order.
-_SQLITE_WRITER: RunVar[CapacityLimiter] = RunVar("sms_sqlite_writer")
+# SQLite lets one writer in: the webhooks' units of work go to one writer thread, in the
+# order they arrived, several to a transaction (billing_core.db.group_commit). Handing each
+# to a pool thread of its own and back cost about as much CPU as its unit of work.
+WRITER_STATE = "sms_sqlite_writer"
 _SQLITE_IMMEDIATE = {SQLITE_BEGIN: IMMEDIATE}
 # TwiML as twilio's MessagingResponse writes it (ElementTree: &, < and > escaped in text).
 _TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -83,7 +80,8 @@ def app_conversation_context(request: Request) -> ConversationContext:
 @router.post(INBOUND_PATH, response_class=Response)
 async def twilio_inbound(request: Request) -> Response:
     """An async route: reading, checking and parsing the form take tens of microseconds on
-    the event loop; only the unit of work goes to a worker thread (`in_worker`)."""
+    the event loop; only the unit of work goes to a thread: on SQLite the app's one writer
+    (`sqlite_writer`), on PostgreSQL the thread pool."""
     settings: Settings = request.app.state.settings
     body = await request.body()  # as sent: the signature covers the parameters as encoded
     if len(body) > MAX_BODY_BYTES:
@@ -114,29 +112,40 @@ async def twilio_inbound(request: Request) -> Response:
         log.warning("twilio inbound refused (400): %s", exc)
         return PlainTextResponse(f"bad request: {exc}", status_code=400)
     engine: Engine = request.app.state.engine
-    outcome = await in_worker(
-        engine,
-        functools.partial(
-            receive_once, engine=engine, clock=clock,
-            context=app_conversation_context(request), message=message,
-        ),
-    )  # fmt: skip
+    context = app_conversation_context(request)
+    if engine.dialect.name == "sqlite":
+        receive = functools.partial(receive_in, clock=clock, context=context, message=message)
+        outcome = await sqlite_writer(request.app.state, engine).run(receive)
+    else:
+        outcome = await anyio.to_thread.run_sync(
+            functools.partial(
+                receive_once, engine=engine, clock=clock, context=context, message=message
+            )
+        )
     log.info("sms in %s: conversation %s%s", message.provider_message_id,
              outcome.conversation_id, " (duplicate)" if outcome.duplicate else "")  # fmt: skip
     return Response(twiml(outcome), media_type=TWIML)
 
 
-async def in_worker(engine: Engine, work: Callable[[], T]) -> T:
-    """Run the unit of work in the thread pool (with this request's context: its log lines
-    carry the request id); on SQLite one at a time, in the order the requests came."""
-    if engine.dialect.name != "sqlite":
-        return await anyio.to_thread.run_sync(work)
-    try:
-        writer = _SQLITE_WRITER.get()
-    except LookupError:
-        writer = CapacityLimiter(1)
-        _SQLITE_WRITER.set(writer)
-    return await anyio.to_thread.run_sync(work, limiter=writer)
+def sqlite_writer(state: Any, engine: Engine) -> GroupCommit:
+    """The app's one SQLite writer for webhooks (made on first use, closed by the app's
+    lifespan): SQLite lets one writer in, so the webhooks' units of work queue for it and
+    whatever has queued while one transaction ran goes in the next, together."""
+    writer: GroupCommit | None = getattr(state, WRITER_STATE, None)
+    if writer is None or writer.engine is not engine:
+        writer = GroupCommit(
+            engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient, retries=RETRIES
+        )
+        setattr(state, WRITER_STATE, writer)
+    return writer
+
+
+def close_sqlite_writer(state: Any) -> None:
+    """Stop the app's webhook writer, if it made one, once its queue is done."""
+    writer: GroupCommit | None = getattr(state, WRITER_STATE, None)
+    if writer is not None:
+        writer.close()
+        setattr(state, WRITER_STATE, None)
 
 
 def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
@@ -162,20 +171,14 @@ def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
 def receive_once(
     *, engine: Engine, clock: Clock, context: ConversationContext, message: InboundMessage
 ) -> Outcome:
-    """One unit of work for the message. A concurrent delivery of the same MessageSid that
-    commits first makes ours fail on the unique key: run again, and it is a duplicate.
-
-    On SQLite the transaction begins IMMEDIATE: it holds the write lock from its first
-    statement. A transaction that reads first and writes later fails at once ("database is
-    locked") if another writer (another process) committed in between; one that takes the
-    lock at BEGIN waits for it (the busy timeout) instead."""
+    """One unit of work for the message, in its own transaction (PostgreSQL: many run at
+    once, each in a pool thread). A concurrent delivery of the same MessageSid that commits
+    first makes ours fail on the unique key: run again, and it is a duplicate."""
     for attempt in range(RETRIES + 1):
         try:
             with session_scope(engine) as session:
                 session.connection(execution_options=_SQLITE_IMMEDIATE)
-                return receive_message(
-                    session=session, clock=clock, context=context, inbound=message
-                )
+                return receive_in(session, clock=clock, context=context, message=message)
         except (IntegrityError, OperationalError) as exc:
             if attempt == RETRIES or not _transient(exc):
                 raise
@@ -183,6 +186,13 @@ def receive_once(
                      type(exc.orig).__name__)  # fmt: skip
             time.sleep(0.02 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def receive_in(
+    session: Session, *, clock: Clock, context: ConversationContext, message: InboundMessage
+) -> Outcome:
+    """The message's unit of work in `session`'s transaction."""
+    return receive_message(session=session, clock=clock, context=context, inbound=message)
 
 
 def twiml(outcome: Outcome) -> str:
@@ -195,9 +205,13 @@ def twiml(outcome: Outcome) -> str:
     return _TWIML_EMPTY
 
 
-def _transient(exc: IntegrityError | OperationalError) -> bool:
+def _transient(exc: BaseException) -> bool:
+    """A concurrent retry of the same MessageSid, a SQLite writer that found the file locked
+    or a PostgreSQL deadlock victim: worth running the whole unit of work again."""
     if isinstance(exc, IntegrityError):
         return True
+    if not isinstance(exc, OperationalError):
+        return False
     message = str(exc.orig).lower()
     code = getattr(exc.orig, "sqlstate", None)
     return "database is locked" in message or code in ("40001", "40P01")

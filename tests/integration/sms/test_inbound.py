@@ -4,6 +4,7 @@ MessageSid, with TwiML; no request, however odd, makes it fail with a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -36,7 +37,7 @@ from billing_core.settings import (
     SettingsError,
     load_settings,
 )
-from sms.inbound import INBOUND_PATH
+from sms.inbound import INBOUND_PATH, WRITER_STATE, close_sqlite_writer
 from sms.signature import SIGNATURE_HEADER, sign, webhook_auth_token
 from tests.conftest import fresh_database_url
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
@@ -326,6 +327,46 @@ def test_concurrent_retries_of_one_message_sid_store_it_once(
         answers = list(pool.map(lambda c: reply_of(post_signed(c, form)), [one, two] * 2))
     assert sum(1 for answer in answers if answer) == 1, answers
     assert stored(sms_engine, sender, form["MessageSid"]).inbound == 1
+
+
+def test_concurrent_webhooks_each_get_their_own_answer(
+    app_settings: Settings, sms_engine: Engine
+) -> None:
+    """Webhooks arriving together: on SQLite they share the writer's transactions (group
+    commit); every one is stored once and answered as it would be alone."""
+    app = create_app(app_settings, engine=sms_engine, clock=CLOCK, configure_logs=False)
+    others = [new_verified_number(sms_engine) for _ in range(8)]
+    forms = [twilio_form(LI_NA.phone, "BILL") for _ in range(8)]
+    forms += [twilio_form(number, "HELP") for number in others]
+
+    async def post_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as http:
+            return list(await asyncio.gather(*(
+                http.post(INBOUND_PATH, content=urlencode(form).encode(), headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    SIGNATURE_HEADER: sign(token=TOKEN, url=PUBLIC + INBOUND_PATH, params=form),
+                })
+                for form in forms
+            )))  # fmt: skip
+
+    try:
+        replies = [reply_of(response) for response in asyncio.run(post_all())]
+        writer = getattr(app.state, WRITER_STATE, None)
+    finally:
+        close_sqlite_writer(app.state)
+    bills, helps = replies[:8], replies[8:]
+    assert all(reply and "123.45" in reply and PAY_LINK.search(reply) for reply in bills)
+    links = {PAY_LINK.search(reply or "").group(0) for reply in bills}  # type: ignore[union-attr]
+    assert len(links) == 8  # a link of its own each
+    assert all(reply and reply == helps[0] for reply in helps)
+    for form in forms:
+        assert stored(sms_engine, form["From"], form["MessageSid"]).inbound == 1
+    if sms_engine.dialect.name == "sqlite":
+        assert writer.units == 16
+        assert writer.batches < 16  # some went in together
+    else:
+        assert writer is None  # PostgreSQL: side by side in the thread pool
 
 
 # --- behind a TLS-terminating proxy --------------------------------------------------------
