@@ -25,6 +25,7 @@ from billing_core.conversations.tables import OptOut, VerificationCode
 from billing_core.customers.model import AccountStatus, Channel
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
+from billing_core.db.prepared import Prepared
 from billing_core.messages.templates import render
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 
@@ -93,7 +94,7 @@ class SenderAccount(NamedTuple):
 
 
 _CONTACTS, _ACCOUNTS, _CUSTOMERS = table_of(Contact), table_of(Account), table_of(Customer)
-_SENDER_ACCOUNTS = (
+_SENDER_ACCOUNTS = Prepared(
     select(_ACCOUNTS.c.id, _ACCOUNTS.c.number, _ACCOUNTS.c.customer_id, _CUSTOMERS.c.language)
     .join(_CUSTOMERS, _CUSTOMERS.c.id == _ACCOUNTS.c.customer_id)
     .where(
@@ -114,7 +115,8 @@ def sender_accounts(session: Session, channel: str, address: str) -> list[Sender
     """accounts_for in one round trip, as plain rows with the customer's language."""
     if not address:
         return []
-    rows = session.connection().execute(_SENDER_ACCOUNTS, {"channel": channel, "address": address})
+    params = {"channel": channel, "address": address}
+    rows = _SENDER_ACCOUNTS.execute(session.connection(), params).all()
     return [SenderAccount(*row) for row in rows]
 
 

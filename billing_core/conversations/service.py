@@ -48,6 +48,7 @@ from billing_core.conversations.tables import Conversation, ConversationMessage,
 from billing_core.customers.model import Channel, Language
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
+from billing_core.db.prepared import Prepared
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import day, kwh, money, period, redact_codes, render
@@ -219,7 +220,7 @@ def _redacted(body: str, intent: Intent) -> str:
 
 
 _MESSAGES, _CONVERSATIONS = table_of(ConversationMessage), table_of(Conversation)
-_SEEN = (
+_SEEN = Prepared(
     select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language)
     .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
     .where(_MESSAGES.c.channel == bindparam("channel"),
@@ -227,6 +228,7 @@ _SEEN = (
     .limit(1)
 )  # fmt: skip
 _INSERT_MESSAGE = insert(_MESSAGES)
+_PREPARED_INSERT_MESSAGE = Prepared(_INSERT_MESSAGE)
 
 
 class _Seen(NamedTuple):
@@ -237,7 +239,7 @@ class _Seen(NamedTuple):
 
 def _message_by_provider_id(connection: Connection, channel: str, provider_id: str) -> _Seen | None:
     params = {"channel": channel, "provider_id": provider_id}
-    row = connection.execute(_SEEN, params).first()
+    row = _SEEN.execute(connection, params).first()
     return _Seen(*row) if row is not None else None
 
 
@@ -249,10 +251,11 @@ def _duplicate(seen: _Seen, context: ConversationContext) -> Outcome:
 # A provider id stored already inserts nothing (no savepoint); the row count tells which
 # (no RETURNING row to fetch: one round trip into SQLite fewer).
 _INSERT_NEW_MESSAGE = {
-    name: dialect_insert(_MESSAGES)
-    .inline()
-    .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-    .execution_options(preserve_rowcount=True)
+    name: Prepared(
+        dialect_insert(_MESSAGES)
+        .inline()
+        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+    )
     for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
 
@@ -263,7 +266,7 @@ def _store_inbound(session: Session, values: dict[str, object]) -> bool:
     connection = session.connection()
     statement = _INSERT_NEW_MESSAGE.get(connection.dialect.name)
     if statement is not None:
-        return connection.execute(statement, values).rowcount == 1
+        return statement.execute(connection, values).rowcount == 1
     try:
         with session.begin_nested():
             connection.execute(_INSERT_MESSAGE, values)
@@ -276,7 +279,7 @@ def _store_message(connection: Connection, **values: object) -> None:
     """One conversation_message row, written at once without an ORM object."""
     values.setdefault("outbox_message_id", None)
     values.setdefault("agent_username", None)
-    connection.execute(_INSERT_MESSAGE, values)
+    _PREPARED_INSERT_MESSAGE.execute(connection, values)
 
 
 @dataclass
@@ -293,7 +296,7 @@ class _ConversationRow:
     unrecognised_streak: int
 
 
-_CONVERSATION_ROW = (
+_CONVERSATION_ROW = Prepared(
     select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.channel, _CONVERSATIONS.c.address,
            _CONVERSATIONS.c.customer_id, _CONVERSATIONS.c.selected_account_id,
            _CONVERSATIONS.c.language, _CONVERSATIONS.c.state,
@@ -302,7 +305,7 @@ _CONVERSATION_ROW = (
            _CONVERSATIONS.c.address == bindparam("address"))
     .with_for_update()
 )  # fmt: skip
-_SAVE_CONVERSATION = (
+_SAVE_CONVERSATION = Prepared(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("b_id"))
     .values(customer_id=bindparam("b_customer_id"),
@@ -318,7 +321,7 @@ def _locked_conversation_row(
 ) -> _ConversationRow | None:
     """The sender's conversation on this channel, locked for this message."""
     params = {"channel": channel, "address": address}
-    found = connection.execute(_CONVERSATION_ROW, params).first()
+    found = _CONVERSATION_ROW.execute(connection, params).first()
     return _ConversationRow(*found) if found is not None else None
 
 
@@ -338,7 +341,9 @@ def _new_conversation(
             session.flush()
     except IntegrityError:
         params = {"channel": channel, "address": address}
-        return _ConversationRow(*session.connection().execute(_CONVERSATION_ROW, params).one())
+        found = _CONVERSATION_ROW.execute(session.connection(), params).first()
+        assert found is not None  # the concurrent first message's, committed
+        return _ConversationRow(*found)
     session.expunge(conversation)  # from here on, the row is written back by _save
     return _ConversationRow(conversation.id or 0, channel, address, None, None, language, BOT, 0)
 
@@ -346,7 +351,7 @@ def _new_conversation(
 def _save(
     connection: Connection, conversation: _ConversationRow, last_message_at: datetime
 ) -> None:
-    connection.execute(_SAVE_CONVERSATION, {
+    _SAVE_CONVERSATION.execute(connection, {
         "b_id": conversation.id, "b_customer_id": conversation.customer_id,
         "b_selected_account_id": conversation.selected_account_id,
         "b_language": conversation.language, "b_state": conversation.state,

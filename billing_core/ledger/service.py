@@ -18,6 +18,7 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
+from billing_core.db.prepared import Prepared
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
 from billing_core.ledger.model import (
@@ -250,7 +251,7 @@ _LEDGER_ENTRIES = (
 )
 BILLS = table_of(Bill)
 # The entries and, beside each charge, its bill: one round trip for a statement.
-_ENTRIES_WITH_BILLS = (
+_ENTRIES_WITH_BILLS = Prepared(
     select(*_ENTRY_COLUMNS, BILLS.c.status, BILLS.c.period_start, BILLS.c.period_end,
            BILLS.c.total, BILLS.c.due_date)
     .select_from(LEDGER.outerjoin(
@@ -279,8 +280,8 @@ def account_statement(
 ) -> Statement:
     entries: list[Entry] = []
     bills: dict[int, _BillRow] = {}
-    rows = session.connection().execute(_ENTRIES_WITH_BILLS, {"account_id": account_id})
-    for row in rows:
+    rows = _ENTRIES_WITH_BILLS.execute(session.connection(), {"account_id": account_id})
+    for row in rows.all():
         entry = Entry(*row[:6])
         entries.append(entry)
         if entry.kind == EntryKind.charge and entry.bill_id and row[6] is not None:

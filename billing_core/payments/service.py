@@ -23,6 +23,7 @@ from billing_core.clock import Clock
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
+from billing_core.db.prepared import Prepared
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import RecordedPayment, Statement, account_statement
 from billing_core.ledger.service import record_payment as record_in_ledger
@@ -106,8 +107,8 @@ def issue_pay_link(
     purpose = purpose_of(bill_id)
     now = clock.now()
     connection = session.connection()
-    connection.execute(
-        _REPLACE_ACTIVE, {"b_account_id": account_id, "b_purpose": purpose, "b_now": now}
+    _REPLACE_ACTIVE.execute(
+        connection, {"b_account_id": account_id, "b_purpose": purpose, "b_now": now}
     )
     for held in list(session.identity_map.values()):  # links this session holds, kept true
         if (isinstance(held, PayLink) and held.account_id == account_id
@@ -120,19 +121,18 @@ def issue_pay_link(
         "token_hash": hash_token(token), "status": "active", "created_at": now,
         "expires_at": now + context.pay_link_ttl, "finished_at": None,
     }  # fmt: skip
-    inserted = connection.execute(_INSERT_LINK, values)
-    link_id: int = inserted.inserted_primary_key[0]  # type: ignore[index]
+    link_id: int = _INSERT_LINK.execute(connection, values).scalar()
     return link_id, values, f"{context.public_base_url}/p/{token}"
 
 
 _PAY_LINKS = table_of(PayLink)
-_REPLACE_ACTIVE = (
+_REPLACE_ACTIVE = Prepared(
     update(_PAY_LINKS)
     .where(_PAY_LINKS.c.account_id == bindparam("b_account_id"),
            _PAY_LINKS.c.purpose == bindparam("b_purpose"), _PAY_LINKS.c.status == "active")
     .values(status="replaced", finished_at=bindparam("b_now"))
 )  # fmt: skip
-_INSERT_LINK = insert(_PAY_LINKS)
+_INSERT_LINK = Prepared(insert(_PAY_LINKS).returning(_PAY_LINKS.c.id))
 
 
 def find_pay_link(*, session: Session, clock: Clock, token: str) -> PayLink | None:

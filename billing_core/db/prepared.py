@@ -1,0 +1,146 @@
+"""Prepared statements for the hottest units of work (answering an SMS): a Core statement
+compiled once per database and set of parameters, then run straight on the driver's cursor.
+
+`connection.execute(statement)` costs 25-35 µs of Python per statement before the database
+does anything: a cache key built from the statement, events, an execution context and a
+result object. An SMS answer runs eight statements, so that was a third of its CPU. Here
+the compiled SQL and each parameter's conversion are looked up once; a call converts the
+parameters, executes, and converts the result's columns with the column types' own
+conversions (the same `DecimalType`/`UTCDateTime` rules as everywhere), in the caller's
+transaction. Driver errors are raised as SQLAlchemy raises them (`IntegrityError`,
+`OperationalError`), so callers and retries see what they always saw.
+
+What is given up: SQLAlchemy's statement events and echo logging for these statements. Use it
+for a few fixed statements on a hot path, not as the way to talk to the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    compiled: SQLCompiler  # fills in the statement's own literal values
+    names: tuple[str, ...]  # parameters in the order of a positional driver
+    bind: tuple[Converter | None, ...]  # each parameter's conversion, in `names` order
+    positional: bool
+    columns: tuple[Any, ...]  # the result's columns (a SELECT's, or RETURNING's)
+    defaults: dict[str, Any] | None  # plain column defaults of the columns not given
+    results: list[Converter | None] | None = None  # their conversions, once rows came
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What the driver returned: converted rows, and how many rows the statement changed."""
+
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+class Prepared:
+    """`statement`, run with `execute(connection, params)`; compiled on first use for each
+    database and each set of parameter names (an INSERT's columns are the names given)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> Rows:
+        dialect = connection.dialect
+        prepared = self._compiled.get((dialect.name, tuple(params)))
+        if prepared is None:
+            prepared = self._compile(dialect, tuple(params))
+        values = prepared.compiled.construct_params(params)
+        if prepared.defaults:
+            values.update(prepared.defaults)
+        if prepared.positional:
+            args: Sequence[Any] | dict[str, Any] = tuple(
+                value if convert is None else convert(value)
+                for value, convert in zip(
+                    (values[name] for name in prepared.names), prepared.bind, strict=True
+                )
+            )
+        else:
+            args = {
+                name: values[name] if convert is None else convert(values[name])
+                for name, convert in zip(prepared.names, prepared.bind, strict=True)
+            }
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(prepared.sql, args)
+            description = cursor.description
+            rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if description else []
+            rowcount = cursor.rowcount
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                prepared.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
+        finally:
+            cursor.close()
+        if rows and description:
+            if prepared.results is None:
+                prepared.results = [
+                    column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+                    for column, described in zip(prepared.columns, description, strict=True)
+                ]
+            if any(prepared.results):
+                rows = [
+                    tuple(
+                        value if convert is None else convert(value)
+                        for value, convert in zip(row, prepared.results, strict=True)
+                    )
+                    for row in rows
+                ]
+        return Rows(rows, rowcount)
+
+    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
+        compiled = cast(
+            SQLCompiler, self.statement.compile(dialect=dialect, column_keys=list(names))
+        )
+        # Columns left out that have a default: a plain value is filled in; a function's
+        # (run per row by SQLAlchemy's execution) is refused, the caller must give it.
+        defaults = {}
+        for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+            if column.default is None or not column.default.is_scalar:
+                raise ValueError(
+                    f"a prepared statement runs no Python-side column defaults: give {column.key}"
+                )
+            defaults[column.key] = column.default.arg  # type: ignore[attr-defined]
+        positions = compiled.positiontup
+        positional = positions is not None
+        order = tuple(positions) if positions is not None else tuple(compiled.bind_names.values())
+        bind = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in order
+        )
+        # the result's columns: a DML statement's RETURNING (PostgreSQL adds the primary key
+        # to an INSERT's by itself), or a SELECT's
+        returning = compiled.effective_returning
+        columns = tuple(
+            returning if returning is not None else getattr(self.statement, "selected_columns", ())
+        )
+        prepared = _Compiled(
+            compiled.string, compiled, order, bind, positional, columns, defaults or None
+        )
+        self._compiled[(dialect.name, names)] = prepared
+        return prepared
