@@ -37,6 +37,9 @@ class _Compiled:
     positional: bool
     columns: tuple[Any, ...]  # the result's columns (a SELECT's, or RETURNING's)
     defaults: dict[str, Any] | None  # plain column defaults of the columns not given
+    # every value that is not the caller's (literals, defaults), when none is computed per
+    # execution (a bind with a callable): what construct_params would fill in each time
+    fixed: dict[str, Any] | None
     results: list[Converter | None] | None = None  # their conversions, once rows came
 
 
@@ -70,9 +73,10 @@ class Prepared:
         prepared = self._compiled.get((dialect.name, tuple(params)))
         if prepared is None:
             prepared = self._compile(dialect, tuple(params))
-        values = prepared.compiled.construct_params(params)
-        if prepared.defaults:
-            values.update(prepared.defaults)
+        if prepared.fixed is not None:  # the statement's own values, then the caller's
+            values = prepared.fixed | dict(params)
+        else:  # a value computed per execution
+            values = {**prepared.compiled.construct_params(params), **(prepared.defaults or {})}
         if prepared.positional:
             args: Sequence[Any] | dict[str, Any] = tuple(
                 value if convert is None else convert(value)
@@ -139,8 +143,16 @@ class Prepared:
         columns = tuple(
             returning if returning is not None else getattr(self.statement, "selected_columns", ())
         )
+        fixed = None
+        if not any(b.callable is not None for b in compiled.binds.values()):
+            given = dict.fromkeys(names)
+            fixed = {
+                name: value
+                for name, value in {**compiled.construct_params(given), **defaults}.items()
+                if name not in given
+            }
         prepared = _Compiled(
-            compiled.string, compiled, order, bind, positional, columns, defaults or None
+            compiled.string, compiled, order, bind, positional, columns, defaults or None, fixed
         )
         self._compiled[(dialect.name, names)] = prepared
         return prepared

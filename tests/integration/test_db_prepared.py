@@ -139,3 +139,23 @@ def test_any_value_round_trips_as_the_column_types_store_it(
         transaction.rollback()
     assert theirs is not None
     assert ours == tuple(theirs) == (new_id, amount, kwh, at, None, "new")
+
+
+def test_a_value_computed_per_execution_is_computed_each_time(items: Engine) -> None:
+    calls: list[int] = []
+
+    def least() -> Decimal:
+        calls.append(1)
+        return Decimal("10.00")
+
+    mark_computed = Prepared(
+        update(ITEM)
+        .where(ITEM.c.amount >= bindparam("least", callable_=least))
+        .values(status=bindparam("status"))
+    )
+    with items.begin() as connection:
+        for name, amount in (("a", "5.00"), ("b", "10.00")):
+            INSERT.execute(connection, row(name, amount))
+        assert mark_computed.execute(connection, {"status": "high"}).rowcount == 1
+        assert mark_computed.execute(connection, {"status": "high"}).rowcount == 1
+    assert len(calls) == 2  # once per execution, never remembered
