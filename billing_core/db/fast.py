@@ -185,9 +185,14 @@ def _by_column(
 def _result_converter(column: Any, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
     """The column type's result processor; on SQLite a plain date is read with
     `date.fromisoformat` (what SQLite's DATE processor returns, without its regular
-    expression)."""
+    expression), and a scaled money integer with `decimal_reader` (what
+    `DecimalType.process_result_value` returns, without the type decorator's call layers)."""
     process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
-    if process is None or dialect.name != "sqlite" or type(column.type) is not Date:
+    if process is None or dialect.name != "sqlite":
+        return process
+    if isinstance(column.type, DecimalType):
+        return decimal_reader(column, dialect.name)
+    if type(column.type) is not Date:
         return process
 
     def iso_date(value: Any) -> Any:

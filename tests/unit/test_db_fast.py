@@ -100,3 +100,18 @@ def test_json_is_never_reused_between_rows() -> None:
 
 def test_plain_columns_need_no_conversion() -> None:
     assert bind_converter(TABLE.c.id, SQLITE) is None
+
+
+@given(st.one_of(st.none(), st.integers(min_value=-(10**15), max_value=10**15)))
+def test_money_reads_back_as_the_type_reads_it(stored: int | None) -> None:
+    from billing_core.db.fast import _result_converter
+
+    for name in ("amount", "kwh"):
+        column = TABLE.c[name]
+        general_read = column.type.dialect_impl(SQLITE).result_processor(SQLITE, None)
+        fast_read = _result_converter(column, SQLITE, None)
+        assert fast_read is not None and general_read is not None
+        value, expected = fast_read(stored), general_read(stored)
+        assert value == expected
+        if expected is not None:  # the same places, not only the same number
+            assert value.as_tuple() == expected.as_tuple()
