@@ -5,6 +5,7 @@ MessageSid, with TwiML; no request, however odd, makes it fail with a 500."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -313,6 +314,19 @@ def test_the_same_message_sid_twice_is_one_message_and_one_reply(
     assert after.inbound == 1
     assert after.replies - before.replies == 1
     assert after.conversation_messages - before.conversation_messages == 2
+
+
+def test_a_retry_is_logged_and_a_first_delivery_only_by_its_access_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    form = twilio_form(LI_NA.phone, "HELP")
+    with caplog.at_level(logging.INFO, logger="wattdesk.sms.inbound"):
+        reply_of(post_signed(client, form))
+        assert not [r for r in caplog.records if r.name == "wattdesk.sms.inbound"]
+        reply_of(post_signed(client, form))
+    [line] = [r for r in caplog.records if r.name == "wattdesk.sms.inbound"]
+    assert line.levelno == logging.INFO
+    assert form["MessageSid"] in line.getMessage() and "a retry" in line.getMessage()
 
 
 def test_concurrent_retries_of_one_message_sid_store_it_once(
