@@ -14,4 +14,9 @@ def http_error(exc: WattdeskError) -> HTTPException:
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, Conflict):
         return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+    # 422 by number: Starlette renamed its constant (…_ENTITY → …_CONTENT) and warns on the
+    # old name, while the versions this project allows do not all have the new one.
+    return HTTPException(UNPROCESSABLE, str(exc))
+
+
+UNPROCESSABLE = 422
