@@ -157,7 +157,7 @@ def close_sqlite_writer(state: Any) -> None:
     """Stop the app's webhook writer, if it made one, once its queue is done."""
     writer: GroupCommit | None = getattr(state, WRITER_STATE, None)
     if writer is not None:
-        log.info("webhook writer: %d units of work in %d transactions",
+        log.info("webhook writer: units of work %d, transactions %d",
                  writer.units, writer.batches)  # fmt: skip
         writer.close()
         setattr(state, WRITER_STATE, None)
