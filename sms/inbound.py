@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import time
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -25,9 +24,8 @@ from billing_core.conversations.service import (
     conversation_context,
     receive_message,
 )
-from billing_core.db import session_scope
 from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
-from billing_core.db.group_commit import GroupCommit
+from billing_core.db.group_commit import GroupCommit, run_transaction
 from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,
@@ -189,18 +187,10 @@ def receive_once(
     """One unit of work for the message, in its own transaction (PostgreSQL: many run at
     once, each in a pool thread). A concurrent delivery of the same MessageSid that commits
     first makes ours fail on the unique key: run again, and it is a duplicate."""
-    for attempt in range(RETRIES + 1):
-        try:
-            with session_scope(engine) as session:
-                session.connection(execution_options=_SQLITE_IMMEDIATE)
-                return receive_in(session, clock=clock, context=context, message=message)
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == RETRIES or not _transient(exc):
-                raise
-            log.info("sms in %s: %s, retrying", message.provider_message_id,
-                     type(exc.orig).__name__)  # fmt: skip
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
+    return run_transaction(
+        engine, functools.partial(receive_in, clock=clock, context=context, message=message),
+        connection_options=_SQLITE_IMMEDIATE, transient=_transient, retries=RETRIES,
+    )  # fmt: skip
 
 
 def receive_in(

@@ -24,13 +24,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+
+from billing_core.db.engine import session_scope
 
 log = logging.getLogger("wattdesk.db.group_commit")
 T = TypeVar("T")
@@ -49,6 +51,10 @@ class _Unit(Generic[T]):
     result: Any = None
     error: BaseException | None = None
     settled: bool = False  # its result is committed, or its error final
+
+    def run(self, session: Session) -> T:
+        """The work, in its caller's context variables."""
+        return self.context.run(self.work, session)
 
 
 class GroupCommit:
@@ -151,9 +157,10 @@ class GroupCommit:
         self.units += len(batch)
         if len(batch) > 1:
             try:
-                with self._transaction() as session:
+                with session_scope(self.engine) as session:
+                    session.connection(execution_options=self.connection_options)
                     for unit in batch:
-                        unit.result = unit.context.run(unit.work, session)
+                        unit.result = unit.run(session)
                 for unit in batch:
                     unit.settled = True
                 return
@@ -161,33 +168,40 @@ class GroupCommit:
                 log.info("a batch of %d units rolled back (%s); running each alone",
                          len(batch), type(exc).__name__)  # fmt: skip
         for unit in batch:
-            unit.result = None
-            self._run_alone(unit)
-
-    def _run_alone(self, unit: _Unit[Any]) -> None:
-        for attempt in range(self.retries + 1):
             try:
-                with self._transaction() as session:
-                    unit.result = unit.context.run(unit.work, session)
-                unit.error, unit.settled = None, True
-                return
+                unit.result = run_transaction(
+                    self.engine, unit.run,
+                    connection_options=self.connection_options, transient=self.transient,
+                    retries=self.retries,
+                )  # fmt: skip
+                unit.error = None
             except Exception as exc:  # handed to the caller
-                unit.error = exc
-                if attempt == self.retries or not self.transient(exc):
-                    unit.settled = True
-                    return
-                time.sleep(0.02 * (attempt + 1))
+                unit.result, unit.error = None, exc
+            unit.settled = True
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                session.connection(execution_options=self.connection_options)
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
+
+def run_transaction(
+    engine: Engine,
+    work: Work[T],
+    *,
+    connection_options: dict[str, Any] | None = None,
+    transient: Callable[[BaseException], bool] = lambda _exc: False,
+    retries: int = 0,
+) -> T:
+    """`work(session)` in a transaction of its own (its connection given
+    `connection_options`), run again after a short pause while it fails with an error
+    `transient` accepts, `retries` times at most."""
+    for attempt in range(retries + 1):
+        try:
+            with session_scope(engine) as session:
+                session.connection(execution_options=connection_options or {})
+                return work(session)
+        except Exception as exc:
+            if attempt == retries or not transient(exc):
                 raise
+            log.info("a transaction failed (%s); running it again", type(exc).__name__)
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _settle(batch: list[_Unit[Any]]) -> None:
