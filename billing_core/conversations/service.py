@@ -228,7 +228,7 @@ _SEEN = Prepared(
     .limit(1)
 )  # fmt: skip
 _INSERT_MESSAGE = insert(_MESSAGES)
-_PREPARED_INSERT_MESSAGE = Prepared(_INSERT_MESSAGE)
+_PREPARED_INSERT_MESSAGE = Prepared(_INSERT_MESSAGE.inline())  # no id to read back
 
 
 class _Seen(NamedTuple):
