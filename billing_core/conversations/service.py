@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -294,6 +294,12 @@ class _ConversationRow:
     language: str
     state: str
     unrecognised_streak: int
+    # the customer as read: the UPDATE sets customer_id only when it changed (SQLite
+    # rewrites an index entry for every indexed column an UPDATE sets, changed or not)
+    read_customer_id: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.read_customer_id = self.customer_id
 
 
 _CONVERSATION_ROW = Prepared(
@@ -305,15 +311,20 @@ _CONVERSATION_ROW = Prepared(
            _CONVERSATIONS.c.address == bindparam("address"))
     .with_for_update()
 )  # fmt: skip
+_SAVE_VALUES: dict[str, Any] = {
+    "selected_account_id": bindparam("b_selected_account_id"),
+    "language": bindparam("b_language"), "state": bindparam("b_state"),
+    "unrecognised_streak": bindparam("b_unrecognised_streak"),
+    "last_message_at": bindparam("b_last_message_at"),
+}  # fmt: skip
 _SAVE_CONVERSATION = Prepared(
+    update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(_SAVE_VALUES)
+)
+_SAVE_CONVERSATION_AND_CUSTOMER = Prepared(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("b_id"))
-    .values(customer_id=bindparam("b_customer_id"),
-            selected_account_id=bindparam("b_selected_account_id"),
-            language=bindparam("b_language"), state=bindparam("b_state"),
-            unrecognised_streak=bindparam("b_unrecognised_streak"),
-            last_message_at=bindparam("b_last_message_at"))
-)  # fmt: skip
+    .values(customer_id=bindparam("b_customer_id"), **_SAVE_VALUES)
+)
 
 
 def _locked_conversation_row(
@@ -351,13 +362,18 @@ def _new_conversation(
 def _save(
     connection: Connection, conversation: _ConversationRow, last_message_at: datetime
 ) -> None:
-    _SAVE_CONVERSATION.execute(connection, {
-        "b_id": conversation.id, "b_customer_id": conversation.customer_id,
-        "b_selected_account_id": conversation.selected_account_id,
+    values = {
+        "b_id": conversation.id, "b_selected_account_id": conversation.selected_account_id,
         "b_language": conversation.language, "b_state": conversation.state,
         "b_unrecognised_streak": conversation.unrecognised_streak,
         "b_last_message_at": last_message_at,
-    })  # fmt: skip
+    }  # fmt: skip
+    if conversation.customer_id == conversation.read_customer_id:
+        _SAVE_CONVERSATION.execute(connection, values)
+    else:
+        values["b_customer_id"] = conversation.customer_id
+        _SAVE_CONVERSATION_AND_CUSTOMER.execute(connection, values)
+        conversation.read_customer_id = conversation.customer_id
 
 
 class _SenderCustomer(NamedTuple):

@@ -53,7 +53,9 @@ class ConversationMessage(SQLModel, table=True):
         default=None, sa_column=foreign_key("outbox_message.id", nullable=True, index=False)
     )
     agent_username: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(sa_column=instant(index=True))
+    # Not indexed: messages are read by conversation (and id), never across conversations by
+    # time, and every message would write the index.
+    created_at: datetime = Field(sa_column=instant())
 
 
 class VerificationCode(SQLModel, table=True):

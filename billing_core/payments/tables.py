@@ -38,6 +38,7 @@ class Payment(SQLModel, table=True):
 
 
 _ACTIVE = text("status = 'active'")
+_FOR_A_BILL = text("bill_id IS NOT NULL")
 
 
 class PayLink(SQLModel, table=True):
@@ -54,12 +55,22 @@ class PayLink(SQLModel, table=True):
             sqlite_where=_ACTIVE,
             postgresql_where=_ACTIVE,
         ),
+        # Most links are for the balance (no bill): only those for a bill are indexed, which
+        # is all a lookup by bill (or the foreign key's check) reads.
+        Index(
+            "ix_pay_link_bill_id",
+            "bill_id",
+            sqlite_where=_FOR_A_BILL,
+            postgresql_where=_FOR_A_BILL,
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(sa_column=foreign_key("account.id"))
     purpose: str = Field(max_length=32)
-    bill_id: int | None = Field(default=None, sa_column=foreign_key("bill.id", nullable=True))
+    bill_id: int | None = Field(
+        default=None, sa_column=foreign_key("bill.id", nullable=True, index=False)
+    )
     token_hash: str = Field(max_length=64, unique=True)
     status: str = Field(default="active", max_length=16)  # active, paid, expired, replaced
     created_at: datetime = Field(sa_column=instant())

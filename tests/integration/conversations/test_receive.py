@@ -317,6 +317,31 @@ def test_link_sends_a_code_to_the_registered_number_and_the_right_code_links(
     assert code not in " ".join(inbound) and "******" in inbound
 
 
+def test_the_conversation_follows_the_senders_customer_as_it_changes(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    registered = "+8613800004646"
+    customer, account = customer_with_bill(session, phone=registered)
+    chat = Chat(session, clock, context, STRANGER)
+
+    def customer_of_conversation(outcome: Outcome) -> int | None:
+        conversation = session.get(Conversation, outcome.conversation_id)
+        assert conversation is not None
+        session.refresh(conversation)
+        return conversation.customer_id
+
+    assert customer_of_conversation(chat.send("BILL")) is None
+    chat.says(f"LINK {account.number}")
+    (code,) = codes_sent_to(session, registered)
+    assert customer_of_conversation(chat.send(code)) == customer.id
+    assert customer_of_conversation(chat.send("BILL")) == customer.id  # unchanged, kept
+    contact = session.scalars(select(Contact).where(col(Contact.address) == STRANGER)).one()
+    session.delete(contact)  # staff removed the number from the customer
+    session.flush()
+    assert customer_of_conversation(chat.send("BILL")) is None
+    assert customer_of_conversation(chat.send("HELP")) is None
+
+
 def test_five_wrong_codes_lock_the_code(
     session: Session, clock: FixedClock, context: ConversationContext
 ) -> None:
