@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from sqlalchemy import Select, Table, func, select
 
+from api.cli.bench_machine import cpu_times, describe_steal
 from api.cli.common import DEFAULT_WORKERS, console, fail
 from billing_core.errors import WattdeskError
 from billing_core.tariffs import (
@@ -199,6 +200,7 @@ def bill_run(
         fail(escape(str(exc)))
         return
     dialect = engine.dialect.name
+    cycle_start = cpu_times()
     cycle = bench.bill_one_cycle(
         engine=engine,
         clock=clock,
@@ -210,8 +212,11 @@ def bill_run(
         workers=workers,
     )
     bills, lines = bench.stored_rows(engine)
+    cycle_end = cpu_times()
     bench.delete_bills(engine)
+    bare_start = cpu_times()
     bare_seconds = bench.bare_insert(engine=engine, bills=bills, lines=lines, chunk_size=chunk_size)
+    bare_end = cpu_times()
     bench.delete_bills(engine)
     bare_rate = _rate(len(bills), bare_seconds)
     console.print(
@@ -230,6 +235,11 @@ def bill_run(
         f"bare bulk insert of the same rows: {bare_seconds:.2f} s = {bare_rate:,.0f} bills/s"
     )
     console.print(f"bill run / bare insert: {cycle.bills_per_second / bare_rate:.2f}")
+    for label, start, end in (("bill run", cycle_start, cycle_end),
+                              ("bare insert", bare_start, bare_end)):  # fmt: skip
+        steal = describe_steal(start, end)
+        if steal is not None:
+            console.print(f"{label}: {steal}")
 
 
 def select_count(table: Table) -> Select[int]:
@@ -284,6 +294,11 @@ def sms_inbound(
     console.print("  " + bench_sms.describe("/healthz    ", report.trivial_saturated))
     ratio = report.bill_saturated.rate / report.trivial_saturated.rate
     console.print(f"ratio BILL / healthz, req/s at saturation: {ratio:.2f}")
+    start, after_fixed, end = report.cpu
+    for label, steal in (("BILL at a fixed rate", describe_steal(start, after_fixed)),
+                         ("all four measurements", describe_steal(start, end))):  # fmt: skip
+        if steal is not None:
+            console.print(f"{label}: {steal}")
     with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
     console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
                   f"{bill_sent:,} BILL webhooks; {with_link:,} of {2 * requests:,} measured "

@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from api.cli.bench_machine import CpuTimes, cpu_times
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.run_service import run_bills
@@ -316,6 +317,8 @@ class Report:
     trivial_fixed: Measured
     bill_saturated: Measured
     trivial_saturated: Measured
+    # the machine's CPU times at the start, after the fixed-rate BILL phase, and at the end
+    cpu: tuple[CpuTimes | None, CpuTimes | None, CpuTimes | None] = (None, None, None)
 
 
 async def measure(
@@ -330,14 +333,18 @@ async def measure(
     try:
         await saturated(connections, bill_requests(base_url, phones, WARM_UP))
         await saturated(connections, trivial_requests(base_url, WARM_UP))
+        start = cpu_times()
         bill_fixed = await fixed_rate(connections, bill_requests(base_url, phones, requests), rate)
+        after_fixed = cpu_times()
         trivial_fixed = await fixed_rate(connections, trivial_requests(base_url, requests), rate)
         bill_max = await saturated(connections, bill_requests(base_url, phones, requests))
         trivial_max = await saturated(connections, trivial_requests(base_url, requests))
     finally:
         gc.unfreeze()
         await connections.close()
-    return Report(bill_fixed, trivial_fixed, bill_max, trivial_max)
+    return Report(
+        bill_fixed, trivial_fixed, bill_max, trivial_max, (start, after_fixed, cpu_times())
+    )
 
 
 def describe(label: str, measured: Measured) -> str:
