@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
@@ -64,6 +65,11 @@ def create_app(
     app.state.payment_context = payment_context(settings, load_payments_policy(settings.policy_dir))
     app.state.conversation_context = conversation_context(settings)
     app.state.checkout_provider = _checkout_provider(settings, app.state.clock)
+    # A SQLite writer process (sms.inbound) logs as this process does, request ids included.
+    app.state.writer_process_setup = (
+        functools.partial(configure_logging, settings) if configure_logs else None
+    )
+    app.state.writer_process_carried = (f"{configure_logging.__module__}:request_id_var",)
 
     app.add_middleware(RequestIdAndAccessLog)
     # A request is matched against the routers in this order (no two share a path): the
@@ -91,12 +97,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     the process, and scanning its ~150,000 objects paused every thread for tens of
     milliseconds a few times a minute under load, the slowest requests' latency. At the
     end the webhooks' SQLite writer finishes what it has queued."""
+    await inbound.start_sqlite_writer(app.state, app.state.engine)
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
-        inbound.close_sqlite_writer(app.state)
+        await inbound.aclose_sqlite_writer(app.state)
 
 
 def _checkout_provider(settings: Settings, clock: Clock) -> CheckoutProvider:

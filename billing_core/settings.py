@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     holiday_country: str = Field(default="CN", description="Holiday calendar (holidays package).")
     log_format: LogFormat = LogFormat.text
     log_level: str = "INFO"
+    # On a SQLite file, where a web process runs its webhooks' writes (SQLite takes one
+    # writer at a time): in a child process of its own, on another core, or in a thread,
+    # which shares the web process's core.
+    sqlite_writer: Literal["process", "thread"] = Field(
+        default="process",
+        description="SQLite file: webhook writes in a child process (another core) or a thread.",
+    )
     policy_dir: Path = Field(default=DEFAULT_POLICY_DIR, description="Policy YAML files.")
     tariff_dir: Path = Field(default=DEFAULT_TARIFF_DIR, description="Tariff YAML files.")
     secret_key: SecretStr = Field(

@@ -26,6 +26,7 @@ from billing_core.conversations.service import (
 )
 from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.db.group_commit import GroupCommit, run_transaction
+from billing_core.db.writer_process import WriterProcess, is_sqlite_file
 from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,
@@ -138,22 +139,52 @@ async def twilio_inbound(request: Request) -> Response:
 router.add_route(INBOUND_PATH, twilio_inbound, methods=["POST"], include_in_schema=False)
 
 
-def sqlite_writer(state: Any, engine: Engine) -> GroupCommit:
+def sqlite_writer(state: Any, engine: Engine) -> GroupCommit | WriterProcess:
     """The app's one SQLite writer for webhooks (made on first use, closed by the app's
     lifespan): SQLite lets one writer in, so the webhooks' units of work queue for it and
-    whatever has queued while one transaction ran goes in the next, together."""
-    writer: GroupCommit | None = getattr(state, WRITER_STATE, None)
+    whatever has queued while one transaction ran goes in the next, together. With the
+    setting `sqlite_writer=process` (the default) and a database file, the writer is a
+    child process, so that the writes use a core the event loop does not; the app's state
+    may give it `writer_process_setup` (its logging) and `writer_process_carried` (the
+    context variables its log lines read)."""
+    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
     if writer is None or writer.engine is not engine:
-        writer = GroupCommit(
-            engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient, retries=RETRIES
-        )
+        settings: Settings = state.settings
+        if settings.sqlite_writer == "process" and is_sqlite_file(engine):
+            writer = WriterProcess(
+                engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient,
+                retries=RETRIES, setup=getattr(state, "writer_process_setup", None),
+                carried=getattr(state, "writer_process_carried", ()),
+            )  # fmt: skip
+        else:
+            writer = GroupCommit(
+                engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient,
+                retries=RETRIES,
+            )  # fmt: skip
         setattr(state, WRITER_STATE, writer)
     return writer
 
 
+async def start_sqlite_writer(state: Any, engine: Engine) -> None:
+    """At the app's start: a writer process starts now rather than on the first webhook."""
+    if engine.dialect.name == "sqlite":
+        writer = sqlite_writer(state, engine)
+        if isinstance(writer, WriterProcess):
+            await writer.start()
+
+
+async def aclose_sqlite_writer(state: Any) -> None:
+    """At the app's end: stop its webhook writer, if it made one, once its queue is done."""
+    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
+    if isinstance(writer, WriterProcess):
+        await writer.aclose()
+    close_sqlite_writer(state)
+
+
 def close_sqlite_writer(state: Any) -> None:
-    """Stop the app's webhook writer, if it made one, once its queue is done."""
-    writer: GroupCommit | None = getattr(state, WRITER_STATE, None)
+    """Stop the app's webhook writer, if it made one, once its queue is done (a writer
+    process: from outside its event loop)."""
+    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
     if writer is not None:
         log.info("webhook writer: units of work %d, transactions %d",
                  writer.units, writer.batches)  # fmt: skip

@@ -24,10 +24,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -40,6 +40,16 @@ T = TypeVar("T")
 Work = Callable[[Session], T]
 # The writer thread ends after this long without work.
 IDLE_SECONDS = 10.0
+
+
+class BatchUnit(Protocol):
+    """A unit of work as `GroupCommit.run_batch` runs it and leaves its outcome."""
+
+    result: Any
+    error: BaseException | None
+    settled: bool  # its result is committed, or its error final
+
+    def run(self, session: Session) -> Any: ...
 
 
 @dataclass(eq=False)
@@ -142,7 +152,7 @@ class GroupCommit:
                     break
                 batch.append(unit)
             try:
-                self._run_batch(batch)
+                self.run_batch(batch)
             except BaseException as exc:  # the writer and its callers go on
                 log.exception("the group-commit writer failed a batch of %d", len(batch))
                 for unit in batch:
@@ -152,7 +162,9 @@ class GroupCommit:
             if stop:
                 return
 
-    def _run_batch(self, batch: list[_Unit[Any]]) -> None:
+    def run_batch(self, batch: Sequence[BatchUnit]) -> None:
+        """Run the units in one transaction, or, if that fails, each alone (retried while
+        `transient` says its error is): each unit is left with its result or its error."""
         self.batches += 1
         self.units += len(batch)
         if len(batch) > 1:

@@ -29,7 +29,9 @@ from billing_core.clock import FixedClock
 from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
+from billing_core.db.group_commit import GroupCommit
 from billing_core.db.migrate import upgrade
+from billing_core.db.writer_process import WriterProcess
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.settings import (
     DEMO_TWILIO_AUTH_TOKEN,
@@ -343,12 +345,15 @@ def test_concurrent_retries_of_one_message_sid_store_it_once(
     assert stored(sms_engine, sender, form["MessageSid"]).inbound == 1
 
 
+@pytest.mark.parametrize("writer_kind", ["process", "thread"])
 def test_concurrent_webhooks_each_get_their_own_answer(
-    app_settings: Settings, sms_engine: Engine
+    app_settings: Settings, sms_engine: Engine, writer_kind: str
 ) -> None:
     """Webhooks arriving together: on SQLite they share the writer's transactions (group
-    commit); every one is stored once and answered as it would be alone."""
-    app = create_app(app_settings, engine=sms_engine, clock=CLOCK, configure_logs=False)
+    commit), in a child process or in a thread of the web process (the setting
+    `sqlite_writer`); every one is stored once and answered as it would be alone."""
+    settings = app_settings.model_copy(update={"sqlite_writer": writer_kind})
+    app = create_app(settings, engine=sms_engine, clock=CLOCK, configure_logs=False)
     others = [new_verified_number(sms_engine) for _ in range(8)]
     forms = [twilio_form(LI_NA.phone, "BILL") for _ in range(8)]
     forms += [twilio_form(number, "HELP") for number in others]
@@ -377,6 +382,8 @@ def test_concurrent_webhooks_each_get_their_own_answer(
     for form in forms:
         assert stored(sms_engine, form["From"], form["MessageSid"]).inbound == 1
     if sms_engine.dialect.name == "sqlite":
+        kind = WriterProcess if writer_kind == "process" else GroupCommit
+        assert isinstance(writer, kind)
         assert writer.units == 16
         assert writer.batches < 16  # some went in together
     else:

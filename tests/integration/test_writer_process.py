@@ -1,0 +1,158 @@
+"""The writer process (billing_core.db.writer_process): units of work from an event loop run
+in a child process on a SQLite file, several to a transaction; each caller gets its own
+result, a failing unit costs only itself, context variables named `carried` travel with the
+units, and a child that dies fails only what it had not answered and is started again."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from billing_core.db import create_db_engine
+from billing_core.db.writer_process import WriterGone, WriterProcess
+
+request_id: ContextVar[str] = ContextVar("test_writer_process_request_id", default="-")
+CARRIED = (f"{__name__}:request_id",)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'writer.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE note (name VARCHAR(20) PRIMARY KEY)"))
+    yield engine
+    engine.dispose()
+
+
+def names(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT name FROM note ORDER BY name")).scalars())
+
+
+# Units of work travel pickled: module-level functions, with their arguments bound.
+def insert(session: Session, *, name: str) -> str:
+    session.execute(text("INSERT INTO note (name) VALUES (:n)"), {"n": name})
+    return f"{name} by {request_id.get()} in {os.getpid()}"
+
+
+def fails(session: Session) -> str:
+    session.execute(text("INSERT INTO note (name) VALUES ('lost')"))
+    raise ValueError("this message is bad")
+
+
+def sleeps(session: Session, *, seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+async def submit(writer: WriterProcess, names: list[str]) -> list[object]:
+    async def one(index: int, name: str) -> object:
+        request_id.set(f"req-{index}")
+        return await writer.run(functools.partial(insert, name=name))
+
+    return list(
+        await asyncio.gather(*(one(i, n) for i, n in enumerate(names)), return_exceptions=True)
+    )
+
+
+def test_units_run_in_the_child_share_transactions_and_each_gets_its_own_answer(
+    table: Engine,
+) -> None:
+    async def scenario() -> tuple[list[object], int]:
+        writer = WriterProcess(table, carried=CARRIED)
+        await writer.start()
+        try:
+            # the first unit keeps the child busy while the others queue behind it
+            first = asyncio.ensure_future(writer.run(functools.partial(sleeps, seconds=0.3)))
+            await asyncio.sleep(0.05)
+            answers = await submit(writer, [f"n{i}" for i in range(20)])
+            assert await first == "slept"
+        finally:
+            await writer.aclose()
+        assert writer.units == 21
+        return answers, writer.batches
+
+    answers, batches = asyncio.run(scenario())
+    child_pids = {str(answer).rsplit(" in ", 1)[1] for answer in answers}
+    assert len(child_pids) == 1 and child_pids != {str(os.getpid())}
+    assert [str(answer).rsplit(" in ", 1)[0] for answer in answers] == [
+        f"n{i} by req-{i}" for i in range(20)
+    ]
+    assert names(table) == sorted(f"n{i}" for i in range(20))
+    assert batches < 21  # the twenty queued behind the first went in fewer transactions
+
+
+def test_a_failing_unit_costs_only_itself(table: Engine) -> None:
+    async def scenario() -> list[object]:
+        writer = WriterProcess(table, carried=CARRIED)
+        await writer.start()
+        try:
+            first = asyncio.ensure_future(writer.run(functools.partial(sleeps, seconds=0.2)))
+            await asyncio.sleep(0.05)
+            works = [
+                functools.partial(insert, name="a"), fails,
+                functools.partial(insert, name="b"), functools.partial(insert, name="a"),
+            ]  # fmt: skip
+            answers = await asyncio.gather(
+                *(writer.run(work) for work in works), return_exceptions=True
+            )
+            await first
+            return list(answers)
+        finally:
+            await writer.aclose()
+
+    answers = asyncio.run(scenario())
+    assert str(answers[0]).startswith("a by")
+    assert isinstance(answers[1], ValueError) and str(answers[1]) == "this message is bad"
+    assert str(answers[2]).startswith("b by")
+    assert isinstance(answers[3], IntegrityError)  # "a" again: refused, as it would be alone
+    assert names(table) == ["a", "b"]
+
+
+def test_a_child_that_dies_fails_what_it_had_not_answered_and_is_started_again(
+    table: Engine,
+) -> None:
+    async def scenario() -> tuple[object, str, int]:
+        writer = WriterProcess(table, carried=CARRIED)
+        await writer.start()
+        try:
+            assert writer._process is not None
+            pid = writer._process.pid
+            stuck = asyncio.ensure_future(writer.run(functools.partial(sleeps, seconds=30)))
+            await asyncio.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+            lost = await asyncio.gather(stuck, return_exceptions=True)
+            request_id.set("after")
+            again = await writer.run(functools.partial(insert, name="after"))
+            return lost[0], again, writer.starts
+        finally:
+            await writer.aclose()
+
+    lost, again, starts = asyncio.run(scenario())
+    assert isinstance(lost, WriterGone)
+    assert again.startswith("after by after in ") and starts == 2
+    assert names(table) == ["after"]
+
+
+def test_a_closed_writer_takes_no_more_work(table: Engine) -> None:
+    async def scenario() -> None:
+        writer = WriterProcess(table)
+        assert (await writer.run(functools.partial(insert, name="x"))).startswith("x by -")
+        await writer.aclose()
+        assert writer._process is None
+        with pytest.raises(RuntimeError, match="closed"):
+            await writer.run(functools.partial(insert, name="y"))
+
+    asyncio.run(scenario())
+    assert names(table) == ["x"]
