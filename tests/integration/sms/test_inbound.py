@@ -384,6 +384,8 @@ def test_concurrent_webhooks_each_get_their_own_answer(
     if sms_engine.dialect.name == "sqlite":
         kind = WriterProcess if writer_kind == "process" else GroupCommit
         assert isinstance(writer, kind)
+        if isinstance(writer, WriterProcess):  # its log lines carry the request's id
+            assert writer.config.carried == ("api.logging_setup:request_id_var",)
         assert writer.units == 16
         assert writer.batches < 16  # some went in together
     else:
