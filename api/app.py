@@ -95,8 +95,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app serves, what start-up made (modules, settings, policies, tariffs, the
     routes) is left out of the cyclic garbage collector's full passes: it lives as long as
     the process, and scanning its ~150,000 objects paused every thread for tens of
-    milliseconds a few times a minute under load, the slowest requests' latency. At the
-    end the webhooks' SQLite writer finishes what it has queued."""
+    milliseconds a few times a minute under load, the slowest requests' latency. On a
+    SQLite file the webhooks' writer process (sms.inbound) starts first, so the first SMS
+    does not wait for it; at the end the writer finishes what it has queued."""
     await inbound.start_sqlite_writer(app.state, app.state.engine)
     gc.freeze()
     try:
