@@ -156,3 +156,19 @@ def test_a_closed_writer_takes_no_more_work(table: Engine) -> None:
 
     asyncio.run(scenario())
     assert names(table) == ["x"]
+
+
+def test_a_writer_whose_event_loop_ended_is_taken_over_by_the_next_loop(table: Engine) -> None:
+    writer = WriterProcess(table, carried=CARRIED)
+
+    async def one(name: str) -> str:
+        request_id.set(name)
+        return await writer.run(functools.partial(insert, name=name))
+
+    first = asyncio.run(one("first"))  # that loop is closed when asyncio.run returns
+    second = asyncio.run(one("second"))
+    writer.close()
+    assert first.startswith("first by first in ") and second.startswith("second by second in ")
+    assert first.rsplit(" in ", 1)[1] != second.rsplit(" in ", 1)[1]  # a new child
+    assert writer.starts == 2 and writer._process is None
+    assert names(table) == ["first", "second"]
