@@ -172,3 +172,27 @@ def test_a_writer_whose_event_loop_ended_is_taken_over_by_the_next_loop(table: E
     assert first.rsplit(" in ", 1)[1] != second.rsplit(" in ", 1)[1]  # a new child
     assert writer.starts == 2 and writer._process is None
     assert names(table) == ["first", "second"]
+
+
+@pytest.mark.parametrize("idle_units", [16, 0])
+def test_the_child_checkpoints_the_log_while_idle_instead_of_in_a_commit(
+    table: Engine, idle_units: int
+) -> None:
+    """Units with pauses between them (the child idle): with idle checkpoints every 16
+    units the log starts over again and again and stays short; with SQLite's own only, it
+    grows towards 1,000 pages before a commit copies it back."""
+
+    async def scenario() -> None:
+        writer = WriterProcess(table, idle_checkpoint_units=idle_units)
+        try:
+            for i in range(120):
+                await writer.run(functools.partial(insert, name=f"n{i:03d}"))
+                await asyncio.sleep(0.01)
+        finally:
+            await writer.aclose()
+
+    asyncio.run(scenario())
+    wal = Path(str(table.url.database) + "-wal")
+    pages = (wal.stat().st_size - 32) // (4096 + 24)  # header, then (frame header + page)s
+    assert len(names(table)) == 120
+    assert pages < 80 if idle_units else pages > 200
