@@ -147,12 +147,12 @@ class WriterProcess:
             try:
                 ready = await asyncio.wait_for(_read_frame(reader), START_SECONDS)
             except (TimeoutError, asyncio.IncompleteReadError) as exc:
+                ready = repr(exc).encode()
+            if ready != b"ready":  # stopped, not left running beside the next one
                 writer.close()
                 process.kill()
                 await loop.run_in_executor(None, process.wait)
-                raise WriterGone(f"the writer process did not start: {exc!r}") from exc
-            if ready != b"ready":
-                raise WriterGone(f"the writer process said {ready!r} at start")
+                raise WriterGone(f"the writer process did not start: {ready!r}")
             self._process, self._socket, self._writer = process, mine, writer
             self._reader_task = loop.create_task(self._read(reader, writer))
             self.starts += 1
@@ -352,10 +352,8 @@ def _serve(connection: Connection) -> None:
             ):
                 _checkpoint(engine)
                 since_checkpoint = 0
-    finally:
+    finally:  # its counts are the web process's to log (sms.inbound.close_sqlite_writer)
         engine.dispose()
-        log.info("writer process: units of work %d, transactions %d",
-                 committer.units, committer.batches)  # fmt: skip
 
 
 def _checkpoint(engine: Engine) -> None:
