@@ -13,17 +13,15 @@ import threading
 import uuid
 from typing import Any
 
-import requests
+import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from billing_core.outbox.dispatch import Claimed, Outcome, SendResult
+from sms.twilio_http import TWILIO_API_BASE, Urllib3HttpClient
 
 log = logging.getLogger("wattdesk.sms.transport")
 
-TWILIO_API_BASE = "https://api.twilio.com"
 STATUS_PATH = "/sms/twilio/status"
 # Twilio error codes (https://www.twilio.com/docs/api/errors).
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
@@ -45,36 +43,10 @@ def classify_twilio_error(status: int, code: int | None) -> Outcome:
     return Outcome.permanent
 
 
-class _BaseUrlHttpClient(TwilioHttpClient):
-    """The library's HTTP client, sending what it addresses to api.twilio.com to another
-    base URL (Twilio's suggested way to point the client at a test server)."""
-
-    def __init__(self, api_base: str, timeout: float) -> None:
-        quiet = logging.getLogger("wattdesk.sms.twilio_http")
-        # The library logs every request and response at INFO: one line per SMS is noise.
-        quiet.setLevel(logging.WARNING)
-        super().__init__(timeout=timeout, logger=quiet)
-        self.api_base = api_base.rstrip("/")
-        session = self.session
-        assert session is not None
-        # requests reads the proxy and CA variables from os.environ on every request (a
-        # scan of the whole environment, half a millisecond): read them once, here.
-        env = session.merge_environment_settings(self.api_base, {}, None, None, None)
-        session.trust_env = False
-        session.proxies.update(env.get("proxies") or {})
-        session.verify = env.get("verify", True)
-        if env.get("cert"):
-            session.cert = env["cert"]
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        if self.api_base != TWILIO_API_BASE and url.startswith(TWILIO_API_BASE):
-            url = self.api_base + url[len(TWILIO_API_BASE) :]
-        return super().request(method, url, *args, **kwargs)
-
-
 class TwilioTransport:
-    """Sends through Twilio's Messages API with the `twilio` library (one client and one
-    HTTP connection pool per sending thread). Safe to share between threads."""
+    """Sends through Twilio's Messages API with the `twilio` library, over urllib3
+    (sms/twilio_http.py; one client and one connection pool per sending thread). Safe to
+    share between threads."""
 
     channel = "sms"
 
@@ -113,7 +85,7 @@ class TwilioTransport:
             client = Client(
                 self.account_sid,
                 self._auth_token,
-                http_client=_BaseUrlHttpClient(self.api_base, self.timeout),
+                http_client=Urllib3HttpClient(self.api_base, self.timeout),
                 environment={},  # never TWILIO_* from the environment: settings only
             )
             self._local.client = client
@@ -138,7 +110,7 @@ class TwilioTransport:
                 error_code=str(exc.code or exc.status),
                 detail=f"HTTP {exc.status}: {exc.msg}"[:400],
             )
-        except (requests.RequestException, TwilioException) as exc:
+        except (urllib3.exceptions.HTTPError, TwilioException) as exc:
             # A timeout is ambiguous (Twilio may have accepted it): retried, at least once.
             return SendResult(Outcome.transient, error_code="network", detail=repr(exc)[:400])
         return SendResult(Outcome.sent, provider_id=created.sid)

@@ -74,7 +74,8 @@ class FakeStripeApi:
                 pass  # quiet in test output
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll: stop() returns within 50 ms, not the default half second.
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -188,7 +188,10 @@ class FakeTwilioApi:
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         self._server = server
-        threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True).start()
+        # A short poll: stop() returns within 50 ms, not the default half second.
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-twilio", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,176 @@
+"""The real twilio client over our urllib3 HTTP layer, against servers on loopback: what it
+sends (form, basic auth, query, JSON), one kept-alive connection per sending thread, and how
+each kind of failure reaches the dispatcher."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from twilio.rest import Client
+
+from billing_core.outbox.dispatch import Claimed, Outcome
+from sms.transport import TwilioTransport
+from sms.twilio_http import Urllib3HttpClient
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
+
+FROM = "+15005550006"
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilioApi]:
+    fake = FakeTwilioApi().start()
+    yield fake
+    fake.stop()
+
+
+def to_port(port: int, timeout: float) -> TwilioTransport:
+    return TwilioTransport(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM,
+                           api_base=f"http://127.0.0.1:{port}", timeout=timeout)  # fmt: skip
+
+
+def claimed(to: str, body: str, id: int = 1) -> Claimed:
+    return Claimed(id=id, channel="sms", recipient=to, body=body, kind="reply",
+                   template="t", segments=1, attempts=1)  # fmt: skip
+
+
+def test_a_message_arrives_with_its_form_fields_and_chinese_body(
+    fake_twilio: FakeTwilioApi,
+) -> None:
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM, api_base=fake_twilio.url,
+        status_callback="https://desk.example.com/sms/twilio/status?site=bj&x=1",
+    )  # fmt: skip
+    body = "您好 李娜：本期电费 ¥128.50，请于 12月15日 前缴清。& = + %"
+    result = transport.send(claimed("+8613800000001", body))
+    assert result.outcome is Outcome.sent
+    [sent] = fake_twilio.messages
+    assert result.provider_id == sent.sid
+    assert sent.body == body
+    assert sent.params["From"] == FROM
+    assert sent.params["StatusCallback"] == "https://desk.example.com/sms/twilio/status?site=bj&x=1"
+
+
+def test_a_messaging_service_is_sent_instead_of_a_number(fake_twilio: FakeTwilioApi) -> None:
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=fake_twilio.url,
+        messaging_service_sid="MG" + "1" * 32,
+    )  # fmt: skip
+    assert transport.send(claimed("+8613800000002", "hi")).outcome is Outcome.sent
+    [sent] = fake_twilio.messages
+    assert sent.params["MessagingServiceSid"] == "MG" + "1" * 32
+    assert "From" not in sent.params
+
+
+def test_a_sending_thread_keeps_one_connection(fake_twilio: FakeTwilioApi) -> None:
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM, api_base=fake_twilio.url
+    )
+    for i in range(5):
+        assert transport.send(claimed(f"+86138000001{i:02d}", "hi", i)).outcome is Outcome.sent
+    http = transport.client().http_client
+    assert isinstance(http, Urllib3HttpClient)
+    assert http.pool.connection_from_url(fake_twilio.url).num_connections == 1
+    assert len(fake_twilio.messages) == 5
+
+
+def test_wrong_credentials_are_retried_later_not_failed(fake_twilio: FakeTwilioApi) -> None:
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token="wrong", from_=FROM, api_base=fake_twilio.url
+    )
+    result = transport.send(claimed("+8613800000003", "hi"))
+    assert (result.outcome, result.error_code) == (Outcome.transient, "20003")
+    assert fake_twilio.messages == []
+
+
+def test_an_unreachable_api_is_a_network_failure_to_retry() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = to_port(port, timeout=2).send(claimed("+8613800000004", "hi"))
+    assert (result.outcome, result.error_code) == (Outcome.transient, "network")
+
+
+def test_an_api_that_never_answers_times_out_as_a_network_failure() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts the connection, never reads or answers
+        result = to_port(silent.getsockname()[1], timeout=0.3).send(claimed("+8613800000005", "hi"))
+    assert (result.outcome, result.error_code) == (Outcome.transient, "network")
+    assert "timed out" in result.detail.lower()
+
+
+# --- the HttpClient interface, for the library's other APIs ---------------------------------
+
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _echo(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = {
+            "method": self.command,
+            "path": self.path,
+            "content_type": self.headers.get("Content-Type"),
+            "authorization": self.headers.get("Authorization"),
+            "body": self.rfile.read(length).decode(),
+            "note": "café",
+        }
+        data = json.dumps(payload, ensure_ascii=False).encode("latin-1", errors="replace")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=ISO-8859-1")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _echo
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_query_parameters_json_bodies_and_the_answers_charset(echo: str) -> None:
+    http = Urllib3HttpClient(echo, timeout=5)
+    answer = http.request(
+        "get", "https://api.twilio.com/2010-04-01/Accounts.json",
+        params={"PageSize": 2, "To": ["+1", "+2"]}, auth=("AC1", "secret"),
+    )  # fmt: skip
+    seen = json.loads(answer.text)
+    assert answer.status_code == 200
+    assert seen["method"] == "GET"
+    assert seen["path"] == "/2010-04-01/Accounts.json?PageSize=2&To=%2B1&To=%2B2"
+    assert seen["authorization"] == "Basic QUMxOnNlY3JldA=="
+    assert seen["note"] == "café"  # decoded as the ISO-8859-1 it said it was
+    answer = http.request(
+        "POST", "https://api.twilio.com/v1/Things",
+        data={"a": [1, 2], "b": "ü"}, headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    seen = json.loads(answer.text)
+    assert seen["content_type"] == "application/json"
+    assert json.loads(seen["body"]) == {"a": [1, 2], "b": "ü"}
+
+
+def test_the_library_reads_errors_through_it(fake_twilio: FakeTwilioApi) -> None:
+    """The twilio client, given this HTTP client, raises its own exception for a 4xx."""
+    from twilio.base.exceptions import TwilioRestException
+
+    fake_twilio.fail_next("+8613800000006", 400, 21211)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=Urllib3HttpClient(fake_twilio.url),
+                    environment={})  # fmt: skip
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(to="+8613800000006", from_=FROM, body="hi")
+    assert (raised.value.status, raised.value.code) == (400, 21211)
