@@ -325,10 +325,18 @@ def dispatch(
     ] = None,
     senders: Annotated[int, typer.Option(min=1, max=32, help="Sending threads each.")] = 1,
     batch: Annotated[int, typer.Option(min=1, help="Messages per claim.")] = 100,
+    baseline: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Messages the baseline sends with no outbox (0: none; none with --rate)."
+        ),
+    ] = 20_000,
 ) -> None:
     """Fill a fresh SQLite outbox (under var/bench/) with MESSAGES pending replies and drain
     it with the dispatcher through the real twilio client to a fake Twilio API on loopback.
-    Prints msgs/s, lost and duplicated messages, and with --rate the measured rate vs R."""
+    Prints msgs/s, lost and duplicated messages, and with --rate the measured rate vs R.
+    The baseline, in the same run: the same processes send through the same client with no
+    outbox; the ratio is what claiming and recording each message costs."""
     import os
 
     from api.cli import bench_dispatch
@@ -342,6 +350,7 @@ def dispatch(
         result = bench_dispatch.run(
             path=bench_dir / f"dispatch-{messages}.sqlite3", messages=messages,
             processes=processes, senders=senders, rate=rate, batch=batch,
+            baseline=0 if rate else baseline,
         )  # fmt: skip
     except RuntimeError as exc:
         fail(str(exc))
@@ -365,9 +374,25 @@ def dispatch(
         f"(on {os.cpu_count()} idle cores that bounds the rate at "
         f"{(os.cpu_count() or 1) / per_message:,.0f} msgs/s)"
     )
+    if result.baseline_messages:
+        console.print(
+            f"baseline, the same client with no outbox: {result.baseline_messages:,} messages "
+            f"in {result.baseline_seconds:.2f} s = {result.baseline_rate:,.0f} msgs/s; "
+            f"ratio {result.ratio:.2f}"
+        )
+    if result.steal is not None:
+        console.print(result.steal)
     if rate:
         deviation = (result.paced_rate - rate) / rate * 100
         console.print(
             f"rate limit R = {rate:g}/s: measured {result.paced_rate:,.2f}/s between the first "
             f"and last send ({deviation:+.2f} %), {result.rate:,.2f}/s overall"
+        )
+        met = abs(deviation) <= 5 and result.lost == 0 and result.duplicates == 0
+        console.print(f"goal: within 5 % of R, none lost or twice: {'met' if met else 'NOT met'}")
+    else:
+        met = result.rate >= 1000 and result.lost == 0 and result.duplicates == 0
+        console.print(
+            f"goal: ≥ 1,000 msgs/s, none lost or twice: {'met' if met else 'NOT met'} "
+            f"({result.rate:,.0f} msgs/s)"
         )

@@ -2,6 +2,10 @@
 fake Twilio API on loopback (its own process), with P dispatcher processes of T sending
 threads each, as a deployment at scale runs them; then count what arrived.
 
+The baseline, in the same run: the same P processes of T threads send through the same
+transport to the same fake API with no outbox at all (no claim, no record), so the ratio
+between the two rates is what the outbox's bookkeeping costs.
+
 The fake server lives in the source tree (tests/fakes/twilio_api.py), so the benchmark runs
 from a checkout, like the test suite."""
 
@@ -12,8 +16,10 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +28,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
+from api.cli.bench_machine import cpu_times, describe_steal
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine
 from billing_core.db.fast import bulk_insert
 from billing_core.db.migrate import upgrade
+from billing_core.outbox.dispatch import Claimed, Outcome
 from billing_core.outbox.service import OUTBOX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +75,9 @@ class Result:
     other_rows: dict[str, int]
     dispatcher_cpu: float  # seconds of CPU the dispatcher processes used draining
     fake_cpu: float  # seconds of CPU the fake Twilio API used
+    baseline_messages: int  # sent by the bare transport, no outbox
+    baseline_seconds: float
+    steal: str | None  # the CPU steal while draining, described
 
     @property
     def rate(self) -> float:
@@ -77,6 +88,15 @@ class Result:
         """Messages per second between the first and the last accepted (what a rate limit
         governs; the start-up of the first claim is outside it)."""
         return (self.accepted - 1) / self.first_to_last if self.first_to_last else float("inf")
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.baseline_messages / self.baseline_seconds if self.baseline_seconds else 0.0
+
+    @property
+    def ratio(self) -> float:
+        """The outbox's rate against the bare transport's."""
+        return self.rate / self.baseline_rate if self.baseline_rate else 0.0
 
     @property
     def lost(self) -> int:
@@ -173,39 +193,92 @@ def _dispatcher_process(
     engine.dispose()
 
 
+def _bare_process(
+    api_base: str, senders: int, first: int, count: int, ready: Any, go: Any, results: Any
+) -> None:
+    """The baseline: T threads send `count` messages through the transport, no outbox."""
+    from sms.transport import TwilioTransport
+
+    transport = TwilioTransport(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM, api_base=api_base
+    )
+    failed = 0
+
+    def work(thread: int) -> None:
+        nonlocal failed
+        for i in range(first + thread, first + count, senders):
+            message = Claimed(id=i, channel="sms", recipient=f"+8614{i:09d}",
+                              body=f"wattdesk bench baseline {i}", kind="reply",
+                              template="bench", segments=1, attempts=1)  # fmt: skip
+            if transport.send(message).outcome is not Outcome.sent:
+                failed += 1
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(senders)]
+    ready.set()
+    go.wait()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put((count - failed, 0.0))
+
+
+def _timed(
+    processes: int, target: Any, args: Callable[[int], tuple[Any, ...]]
+) -> tuple[float, list[Any]]:
+    """Start P processes of `target`, let them go together once all are ready, and time
+    them until each has put its result."""
+    spawn = multiprocessing.get_context("spawn")
+    go, results = spawn.Event(), spawn.Queue()
+    workers, readies = [], []
+    for index in range(processes):
+        ready = spawn.Event()
+        worker = spawn.Process(target=target, args=(*args(index), ready, go, results))
+        worker.start()
+        workers.append(worker)
+        readies.append(ready)
+    for ready in readies:
+        ready.wait(120)
+    started = time.perf_counter()
+    go.set()
+    answers = [results.get(timeout=24 * 3600) for _ in workers]
+    seconds = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    return seconds, answers
+
+
 def run(
-    *, path: Path, messages: int, processes: int, senders: int, rate: float | None, batch: int
+    *,
+    path: Path,
+    messages: int,
+    processes: int,
+    senders: int,
+    rate: float | None,
+    batch: int,
+    baseline: int,
 ) -> Result:
     engine = fresh_database(path)
     fill_outbox(engine, messages)
     fake, url = start_fake_twilio()
     try:
-        spawn = multiprocessing.get_context("spawn")
-        go, results = spawn.Event(), spawn.Queue()
         # The rate limit is per process: P processes share the sender's R.
         per_process = rate / processes if rate else None
-        workers, readies = [], []
-        for _ in range(processes):
-            ready = spawn.Event()
-            worker = spawn.Process(
-                target=_dispatcher_process,
-                args=(str(engine.url), url, senders, per_process, batch, ready, go, results),
-            )
-            worker.start()
-            workers.append(worker)
-            readies.append(ready)
-        for ready in readies:
-            ready.wait(120)
-        started = time.perf_counter()
-        go.set()
-        dispatcher_cpu = 0.0
-        for _ in workers:
-            dispatcher_cpu += results.get(timeout=24 * 3600)[2]
-        seconds = time.perf_counter() - started
-        for worker in workers:
-            worker.join()
+        before = cpu_times()
+        seconds, answers = _timed(
+            processes, _dispatcher_process,
+            lambda _: (str(engine.url), url, senders, per_process, batch),
+        )  # fmt: skip
+        steal = describe_steal(before, cpu_times())
+        dispatcher_cpu = sum(answer[2] for answer in answers)
         with urllib.request.urlopen(f"{url}/_fake/stats", timeout=10) as response:
             stats = json.load(response)
+        share = -(-baseline // processes) if baseline else 0
+        baseline_seconds, sent = _timed(
+            processes if share else 0, _bare_process,
+            lambda index: (url, senders, index * share, share),
+        )  # fmt: skip
+        baseline_sent = sum(answer[0] for answer in sent)
     finally:
         fake.kill()
         fake.wait()
@@ -236,4 +309,7 @@ def run(
         other_rows={str(k): int(v) for k, v in others.items()},
         dispatcher_cpu=dispatcher_cpu,
         fake_cpu=float(stats.get("cpu_seconds") or 0.0),
+        baseline_messages=baseline_sent,
+        baseline_seconds=baseline_seconds,
+        steal=steal,
     )
