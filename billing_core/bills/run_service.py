@@ -37,6 +37,7 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
@@ -62,19 +63,21 @@ from billing_core.customers.tables import (
 )
 from billing_core.db.columns import table_of
 from billing_core.db.fast import (
+    PendingRows,
     bind_converter,
-    bulk_insert,
     decimal_reader,
     fetch_converted,
     fetch_raw,
+    insert_pending,
     instant_reader,
+    pending_rows,
     raw,
     required_decimal_reader,
     reserve_ids,
 )
 from billing_core.errors import WattdeskError
-from billing_core.events.service import bill_issued_event, record_events
-from billing_core.ledger.service import post_bill_charges
+from billing_core.events.service import IssuedBill, pending_bill_issued_events
+from billing_core.ledger.service import pending_bill_charges
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.readings.vee import Replacement
 from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT, Tariff
@@ -367,11 +370,14 @@ def _bill_part_now(
     )
     drafted = clock()
     stored = 0
+    issued_on = job.clock.now().astimezone(job.tz).date()
     for chunk in _chunks(drafts, job.chunk_size):
+        # Converted before the chunk's turn at the writer (SQLite has one at a time).
+        prepared = prepare_chunk(engine.dialect, job.clock, chunk, job.run_id, issued_on)
         with write_lock or nullcontext():
             counted = store_drafts(
                 engine=engine, clock=job.clock, drafts=chunk, run_id=job.run_id,
-                issued_on=job.clock.now().astimezone(job.tz).date(),
+                issued_on=issued_on, prepared=prepared,
             )  # fmt: skip
         summary.already_billed += counted.already_billed
         for draft in counted.stored:
@@ -453,17 +459,92 @@ class StoredChunk:
     already_billed: int
 
 
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk of drafts as rows converted for the driver, waiting only for their bill ids
+    (which the storing transaction reserves): prepared before the chunk's turn at the
+    writer, so that the turn does little more than the inserts."""
+
+    drafts: Sequence[BillDraft]
+    now: datetime
+    tables: list[PendingRows]
+
+
+def prepare_chunk(
+    dialect: Dialect, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
+) -> PreparedChunk:
+    """The bills, their lines, review items, "bill issued" events and ledger charges of
+    `drafts`, each row waiting for the index of its bill's id."""
+    now = clock.now()
+    bills = [
+        (
+            d.account_id, d.period_start, d.period_end,
+            "in_review" if d.findings else "issued", d.kwh, d.total, d.currency, d.estimated,
+            None if d.findings else d.due_date, None if d.findings else now,
+            d.prev_reading_id, d.curr_reading_id, run_id, now,
+        )
+        for d in drafts
+    ]  # fmt: skip
+    lines, line_owners, reviews, review_owners = [], [], [], []
+    issued: list[tuple[int, IssuedBill]] = []
+    for index, draft in enumerate(drafts):
+        for position, line in enumerate(draft.lines, start=1):
+            lines.append((position, "charge", *line))
+            line_owners.append(index)
+        for finding in draft.findings:
+            reviews.append((str(finding.rule), finding.detail[:500], "open", "", now))
+            review_owners.append(index)
+        if not draft.findings:
+            assert draft.due_date is not None
+            issued.append((index, IssuedBill(draft.account_id, draft.total, draft.currency,
+                                             draft.due_date, draft.period_start,
+                                             draft.period_end)))  # fmt: skip
+    own_id = {"id": _bill_id}
+    their_bill = {"bill_id": _bill_id}
+    return PreparedChunk(
+        drafts=drafts,
+        now=now,
+        tables=[
+            pending_rows(dialect, BILL, BILL_COLUMNS, bills, owners=range(len(drafts)),
+                         late=own_id),
+            pending_rows(dialect, LINE, LINE_COLUMNS, lines, owners=line_owners,
+                         late=their_bill),
+            pending_rows(dialect, REVIEW, REVIEW_COLUMNS, reviews, owners=review_owners,
+                         late=their_bill),
+            pending_bill_issued_events(dialect, bills=issued, now=now),
+            # An issued bill's charge enters the ledger in the same transaction as the bill.
+            pending_bill_charges(
+                dialect, now=now,
+                bills=[(i, b.account_id, b.total, b.currency, issued_on) for i, b in issued],
+            ),
+        ],
+    )  # fmt: skip
+
+
+def _bill_id(_row: int, bill_id: int) -> int:
+    return bill_id
+
+
 def store_drafts(
-    *, engine: Engine, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
+    *,
+    engine: Engine,
+    clock: Clock,
+    drafts: Sequence[BillDraft],
+    run_id: int,
+    issued_on: date,
+    prepared: PreparedChunk | None = None,
 ) -> StoredChunk:
-    """Store one chunk in one transaction. If another run stored some of these bills in the
-    meantime (the unique index says so), those are dropped and the chunk is stored again."""
+    """Store one chunk in one transaction (`prepared` ahead of it, or now). If another run
+    stored some of these bills in the meantime (the unique index says so), those are
+    dropped and the chunk is stored again."""
     pending = list(drafts)
     already = 0
     while True:
+        if prepared is None or len(prepared.drafts) != len(pending):
+            prepared = prepare_chunk(engine.dialect, clock, pending, run_id, issued_on)
         try:
             with Session(engine) as session, session.begin():
-                _insert_chunk(session, clock, pending, run_id, issued_on)
+                _insert_chunk(session, prepared)
             return StoredChunk(pending, already)
         except IntegrityError:
             with Session(engine) as session:
@@ -485,52 +566,15 @@ def _billed_starts(session: Session, drafts: Sequence[BillDraft]) -> set[tuple[i
     return {(row[0], row[1]) for row in rows}
 
 
-def _insert_chunk(
-    session: Session, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
-) -> None:
-    if not drafts:
+def _insert_chunk(session: Session, prepared: PreparedChunk) -> None:
+    if not prepared.drafts:
         return
-    now = clock.now()
     connection = session.connection()
     # Ids are taken first (a sequence on PostgreSQL, under the write lock on SQLite), so the
     # bills go in with one executemany and nothing needs to be read back.
-    ids = reserve_ids(connection, BILL, len(drafts))
-    bill_rows = [
-        (
-            bill_id, d.account_id, d.period_start, d.period_end,
-            "in_review" if d.findings else "issued", d.kwh, d.total, d.currency, d.estimated,
-            None if d.findings else d.due_date, None if d.findings else now,
-            d.prev_reading_id, d.curr_reading_id, run_id, now,
-        )
-        for bill_id, d in zip(ids, drafts, strict=True)
-    ]  # fmt: skip
-    bulk_insert(connection, BILL, BILL_COLUMNS, bill_rows)
-    lines = []
-    reviews = []
-    events = []
-    for bill_id, draft in zip(ids, drafts, strict=True):
-        for position, line in enumerate(draft.lines, start=1):
-            lines.append((bill_id, position, "charge", *line))
-        for finding in draft.findings:
-            reviews.append((bill_id, str(finding.rule), finding.detail[:500], "open", "", now))
-        if not draft.findings:
-            events.append(
-                bill_issued_event(
-                    bill_id=bill_id, account_id=draft.account_id, total=draft.total,
-                    currency=draft.currency, due_date=draft.due_date,
-                    period_start=draft.period_start, period_end=draft.period_end,
-                )
-            )  # fmt: skip
-    bulk_insert(connection, LINE, LINE_COLUMNS, lines)
-    bulk_insert(connection, REVIEW, REVIEW_COLUMNS, reviews)
-    record_events(session=session, clock=clock, events=events)
-    # An issued bill's charge enters the ledger in the same transaction as the bill.
-    post_bill_charges(
-        connection,
-        bills=[(bill_id, d.account_id, d.total, d.currency, issued_on)
-               for bill_id, d in zip(ids, drafts, strict=True) if not d.findings],
-        now=now,
-    )  # fmt: skip
+    ids = reserve_ids(connection, BILL, len(prepared.drafts))
+    for table in prepared.tables:
+        insert_pending(connection, table, ids)
 
 
 BILL_COLUMNS = ("id", "account_id", "period_start", "period_end", "status", "kwh", "total",

@@ -9,7 +9,8 @@ is exactly what the ORM would store; only the per-row bookkeeping is gone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -42,8 +43,109 @@ def bulk_insert(
     """INSERT `rows` (tuples in `columns` order): one executemany, or COPY on PostgreSQL
     (psycopg) from `COPY_FROM_ROWS` rows. With `on_conflict_do_nothing`, rows whose unique
     key already exists are skipped."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return
+    if set(map(len, rows)) != {len(columns)}:
+        raise ValueError(f"{table.name}: every row needs {len(columns)} values ({columns})")
+    processors = [bind_converter(table.c[name], connection.dialect) for name in columns]
+    _insert_converted(
+        connection, table, columns, _by_column(processors, rows), on_conflict_do_nothing
+    )
+
+
+# A column whose values wait for ids reserved in the inserting transaction: its value for a
+# row, from the row's index and the id that row waits for.
+Late = Callable[[int, int], Any]
+
+
+@dataclass(frozen=True)
+class PendingRows:
+    """Rows for `bulk_insert` converted for the driver ahead of the transaction that inserts
+    them, except the columns that depend on ids that only that transaction can reserve
+    (`reserve_ids`): a job that takes turns at SQLite's one writer does the conversion
+    before its turn, and only fills in the ids during it (`insert_pending`)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    known: dict[str, list[Any]]  # the converted values of the columns known ahead
+    owners: list[int]  # for each row, the index of the reserved id it waits for
+    late: dict[str, Late]
+    on_conflict_do_nothing: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+
+def pending_rows(
+    dialect: Dialect,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    owners: Sequence[int],
+    late: Mapping[str, Late],
+    on_conflict_do_nothing: Sequence[str] | None = None,
+) -> PendingRows:
+    """`rows` hold the values of `columns` but the `late` ones, in order; row i waits for
+    the id at index `owners[i]` of those its transaction reserves."""
+    known_names = [name for name in columns if name not in late]
+    if len(rows) != len(owners):
+        raise ValueError(f"{table.name}: {len(rows)} rows but {len(owners)} owners")
+    if rows and set(map(len, rows)) != {len(known_names)}:
+        raise ValueError(f"{table.name}: every row needs {len(known_names)} values")
+    processors = [bind_converter(table.c[name], dialect) for name in known_names]
+    by_column = (
+        [list(values) if process is None else list(map(process, values))
+         for process, values in zip(processors, zip(*rows, strict=True), strict=True)]
+        if rows else [[] for _ in known_names]
+    )  # fmt: skip
+    return PendingRows(
+        table=table,
+        columns=tuple(columns),
+        known=dict(zip(known_names, by_column, strict=True)),
+        owners=list(owners),
+        late=dict(late),
+        on_conflict_do_nothing=tuple(on_conflict_do_nothing) if on_conflict_do_nothing else None,
+    )
+
+
+def insert_pending(connection: Connection, pending: PendingRows, ids: Sequence[int]) -> None:
+    """Insert pending rows with the ids their transaction reserved: the late columns are
+    worked out and converted now, the rest went ahead."""
+    if not pending.owners:
+        return
+    columns = []
+    for name in pending.columns:
+        values = pending.known.get(name)
+        if values is None:
+            value_of = pending.late[name]
+            values = [value_of(row, ids[owner]) for row, owner in enumerate(pending.owners)]
+            process = bind_converter(pending.table.c[name], connection.dialect)
+            if process is not None:
+                values = list(map(process, values))
+        columns.append(values)
+    _insert_converted(
+        connection, pending.table, pending.columns, list(zip(*columns, strict=True)),
+        pending.on_conflict_do_nothing,
+    )  # fmt: skip
+
+
+def _insert_converted(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    converted: list[tuple[Any, ...]],
+    on_conflict_do_nothing: Sequence[str] | None,
+) -> None:
     dialect = connection.dialect
-    processors = [bind_converter(table.c[name], dialect) for name in columns]
+    if (
+        dialect.name == "postgresql"
+        and dialect.driver == "psycopg"
+        and len(converted) >= COPY_FROM_ROWS
+    ):
+        _copy_in(connection, table.name, columns, converted, on_conflict_do_nothing)
+        return
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -51,20 +153,7 @@ def bulk_insert(
     )
     if on_conflict_do_nothing:
         sql += f" ON CONFLICT ({', '.join(on_conflict_do_nothing)}) DO NOTHING"
-    rows = rows if isinstance(rows, list) else list(rows)
-    if not rows:
-        return
-    if set(map(len, rows)) != {len(columns)}:
-        raise ValueError(f"{table.name}: every row needs {len(columns)} values ({columns})")
-    converted = _by_column(processors, rows)
-    if (
-        dialect.name == "postgresql"
-        and dialect.driver == "psycopg"
-        and len(converted) >= COPY_FROM_ROWS
-    ):
-        _copy_in(connection, table.name, columns, converted, on_conflict_do_nothing)
-    else:
-        connection.exec_driver_sql(sql, converted)
+    connection.exec_driver_sql(sql, converted)
 
 
 def _copy_in(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
+from billing_core.db.fast import PendingRows, bulk_insert, pending_rows
 from billing_core.events.tables import DomainEvent
 
 BILL_ISSUED = "bill_issued"
 BILL_CANCELLED = "bill_cancelled"
+
+
+EVENT = table_of(DomainEvent)
+EVENT_COLUMNS = ("kind", "dedupe_key", "account_id", "payload", "created_at")
 
 
 def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]]) -> None:
@@ -25,13 +31,19 @@ def record_events(*, session: Session, clock: Clock, events: list[dict[str, Any]
     rows = [
         (e["kind"], e["dedupe_key"], e.get("account_id"), e.get("payload", {}), now) for e in events
     ]
-    bulk_insert(
-        session.connection(),
-        table_of(DomainEvent),
-        ("kind", "dedupe_key", "account_id", "payload", "created_at"),
-        rows,
-        on_conflict_do_nothing=("dedupe_key",),
-    )
+    bulk_insert(session.connection(), EVENT, EVENT_COLUMNS, rows,
+                on_conflict_do_nothing=("dedupe_key",))  # fmt: skip
+
+
+class IssuedBill(NamedTuple):
+    """What a "bill issued" event says of its bill, but its id."""
+
+    account_id: int
+    total: Decimal
+    currency: str
+    due_date: date
+    period_start: date
+    period_end: date
 
 
 def bill_issued_event(
@@ -45,16 +57,43 @@ def bill_issued_event(
     period_end: date,
 ) -> dict[str, Any]:
     """The "bill issued" event the notice step consumes; one per bill."""
+    issued = IssuedBill(account_id, total, currency, due_date, period_start, period_end)
     return {
         "kind": BILL_ISSUED,
-        "dedupe_key": f"{BILL_ISSUED}:{bill_id}",
-        "account_id": account_id,
-        "payload": {
-            "bill_id": bill_id,
-            "total": str(total),
-            "currency": currency,
-            "due_date": due_date.isoformat(),
-            "period_start": period_start.isoformat(),
-            "period_end": period_end.isoformat(),
-        },
+        "dedupe_key": bill_issued_key(bill_id),
+        "account_id": issued.account_id,
+        "payload": _issued_payload(bill_id, issued),
     }
+
+
+def bill_issued_key(bill_id: int) -> str:
+    return f"{BILL_ISSUED}:{bill_id}"
+
+
+def _issued_payload(bill_id: int, bill: IssuedBill) -> dict[str, Any]:
+    return {
+        "bill_id": bill_id,
+        "total": str(bill.total),
+        "currency": bill.currency,
+        "due_date": bill.due_date.isoformat(),
+        "period_start": bill.period_start.isoformat(),
+        "period_end": bill.period_end.isoformat(),
+    }
+
+
+def pending_bill_issued_events(
+    dialect: Dialect, *, bills: Sequence[tuple[int, IssuedBill]], now: datetime
+) -> PendingRows:
+    """The "bill issued" events of bills not stored yet, (index of the bill's id among
+    those its transaction reserves, the bill) each: converted ahead, but for the key and
+    payload, which hold the id (`insert_pending`; skipped where the key exists)."""
+    return pending_rows(
+        dialect, EVENT, EVENT_COLUMNS,
+        [(BILL_ISSUED, bill.account_id, now) for _, bill in bills],
+        owners=[owner for owner, _ in bills],
+        late={
+            "dedupe_key": lambda _row, bill_id: bill_issued_key(bill_id),
+            "payload": lambda row, bill_id: _issued_payload(bill_id, bills[row][1]),
+        },
+        on_conflict_do_nothing=("dedupe_key",),
+    )  # fmt: skip

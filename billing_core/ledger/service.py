@@ -11,13 +11,14 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BindParameter, Connection, bindparam, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
+from billing_core.db.fast import PendingRows, insert_pending, pending_rows
 from billing_core.db.prepared import Prepared
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
@@ -53,12 +54,35 @@ def post_bill_charges(
 ) -> None:
     """Charge entries for issued bills, (bill id, account id, total, currency, issue date)
     each, in the caller's transaction; a bill already charged is skipped."""
-    rows = [
-        (account_id, EntryKind.charge.value, total, currency, issued_on, bill_id,
-         charge_key(bill_id), actor, "", now)
-        for bill_id, account_id, total, currency, issued_on in bills
-    ]  # fmt: skip
-    bulk_insert(connection, LEDGER, CHARGE_COLUMNS, rows, on_conflict_do_nothing=("dedupe_key",))
+    pending = pending_bill_charges(
+        connection.dialect,
+        bills=[(index, *bill[1:]) for index, bill in enumerate(bills)],
+        now=now,
+        actor=actor,
+    )
+    insert_pending(connection, pending, [bill[0] for bill in bills])
+
+
+def pending_bill_charges(
+    dialect: Dialect,
+    *,
+    bills: Sequence[tuple[int, int, Decimal, str, date]],
+    now: datetime,
+    actor: str = "bill-run",
+) -> PendingRows:
+    """The charge entries of bills not stored yet, (index of the bill's id among those its
+    transaction reserves, account id, total, currency, issue date) each: converted ahead,
+    but for the bill id and the key that holds it (`insert_pending`; a bill already
+    charged is skipped)."""
+    return pending_rows(
+        dialect, LEDGER, CHARGE_COLUMNS,
+        [(account_id, EntryKind.charge.value, total, currency, issued_on, actor, "", now)
+         for _, account_id, total, currency, issued_on in bills],
+        owners=[bill[0] for bill in bills],
+        late={"bill_id": lambda _row, bill_id: bill_id,
+              "dedupe_key": lambda _row, bill_id: charge_key(bill_id)},
+        on_conflict_do_nothing=("dedupe_key",),
+    )  # fmt: skip
 
 
 def post_bill_charge(

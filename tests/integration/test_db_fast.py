@@ -11,8 +11,10 @@ from sqlalchemy import Engine, insert, select
 from billing_core.bills.tables import BillRun
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert, reserve_ids
+from billing_core.events.tables import DomainEvent
 
 RUN = table_of(BillRun)
+EVENT = table_of(DomainEvent)
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
 
@@ -125,3 +127,50 @@ def test_many_rows_with_a_key_stored_already_raise_integrity_error_and_store_not
         bulk_insert(connection, event, EVENT_COLUMNS, events(range(0, COPY_FROM_ROWS + 1)))
     with fresh_engine.connect() as connection:
         assert connection.execute(select(event.c.id)).all() == [(1,)]
+
+
+@pytest.mark.parametrize("rows", [3, 130], ids=["insert", "copy"])
+def test_pending_rows_store_what_bulk_insert_stores_once_their_ids_are_known(
+    fresh_engine: Engine, rows: int
+) -> None:
+    """Rows converted ahead of their transaction, with columns that wait for reserved ids
+    (here an event's key and payload), end up as the same rows given whole."""
+    from billing_core.db.fast import insert_pending, pending_rows
+
+    event = EVENT
+    owners = [i % 2 for i in range(rows)]  # rows 0, 2, 4… wait for the first id, 1, 3… the second
+    pending = pending_rows(
+        fresh_engine.dialect, event, EVENT_COLUMNS,
+        [("bill_issued", None, NOW) for _ in range(rows)],
+        owners=owners,
+        late={"dedupe_key": lambda row, id: f"late:{id}:{row}",
+              "payload": lambda row, id: {"id": id, "row": row, "note": "账单"}},
+    )  # fmt: skip
+    assert len(pending) == rows
+    with fresh_engine.begin() as connection:
+        insert_pending(connection, pending, [70, 80])
+        bulk_insert(connection, event, EVENT_COLUMNS, [
+            ("bill_issued", f"whole:{(70, 80)[owner]}:{row}", None,
+             {"id": (70, 80)[owner], "row": row, "note": "账单"}, NOW)
+            for row, owner in enumerate(owners)
+        ])  # fmt: skip
+    with fresh_engine.connect() as connection:
+        stored = connection.execute(
+            select(event.c.dedupe_key, event.c.payload, event.c.created_at).order_by(event.c.id)
+        ).all()
+    late = [(key.removeprefix("late:"), payload, at) for key, payload, at in stored[:rows]]
+    whole = [(key.removeprefix("whole:"), payload, at) for key, payload, at in stored[rows:]]
+    assert late == whole
+    assert late[1] == ("80:1", {"id": 80, "row": 1, "note": "账单"}, NOW)
+
+
+def test_pending_rows_of_the_wrong_width_or_owners_are_refused(fresh_engine: Engine) -> None:
+    from billing_core.db.fast import pending_rows
+
+    late = {"dedupe_key": lambda row, id: str(id)}
+    with pytest.raises(ValueError, match="every row needs 4 values"):
+        pending_rows(fresh_engine.dialect, EVENT, EVENT_COLUMNS,
+                     [("k", None, {}, NOW), ("k", None, {})], owners=[0, 0], late=late)  # fmt: skip
+    with pytest.raises(ValueError, match="2 rows but 1 owners"):
+        pending_rows(fresh_engine.dialect, EVENT, EVENT_COLUMNS,
+                     [("k", None, {}, NOW)] * 2, owners=[0], late=late)  # fmt: skip
