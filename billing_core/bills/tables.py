@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from billing_core.db.columns import foreign_key, instant, money
+from billing_core.db.columns import foreign_key, index_where_set, instant, money
 from billing_core.db.columns import quantity as decimal_column
 
 _LIVE = text("status != 'cancelled'")
@@ -46,6 +46,7 @@ class Bill(SQLModel, table=True):
             sqlite_where=_LIVE,
             postgresql_where=_LIVE,
         ),
+        index_where_set("bill", "replaces_bill_id"),  # only a re-bill (退补) has one
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -69,7 +70,7 @@ class Bill(SQLModel, table=True):
         default=None, sa_column=foreign_key("bill_run.id", nullable=True)
     )
     replaces_bill_id: int | None = Field(
-        default=None, sa_column=foreign_key("bill.id", nullable=True)
+        default=None, sa_column=foreign_key("bill.id", nullable=True, index=False)
     )
     cancelled_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     cancel_reason: str | None = Field(default=None, max_length=300)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Table
+from sqlalchemy import Column, ForeignKey, Index, Table, text
 
 from billing_core.db.types import DecimalType, UTCDateTime
 
@@ -27,6 +27,15 @@ def foreign_key(
     from sqlalchemy import Integer
 
     return Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
+
+
+def index_where_set(table: str, column: str) -> Index:
+    """`ix_<table>_<column>` over the rows where `column` is set: for a foreign key that most
+    rows leave NULL, and that is read only by its value (a lookup, or the key's check when
+    the row it points to is deleted), which such a partial index serves. Each row that
+    leaves it NULL writes nothing to it."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
 
 
 def table_of(model: type[Any]) -> Table:

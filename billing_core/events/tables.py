@@ -21,4 +21,4 @@ class DomainEvent(SQLModel, table=True):
     account_id: int | None = Field(default=None, index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=instant())
-    consumed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True, index=True))
+    consumed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))

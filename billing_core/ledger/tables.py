@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlmodel import Field, SQLModel
 
-from billing_core.db.columns import foreign_key, instant, money
+from billing_core.db.columns import foreign_key, index_where_set, instant, money
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -16,6 +16,13 @@ class LedgerEntry(SQLModel, table=True):
     write-off, a reversed charge)."""
 
     __tablename__ = "ledger_entry"
+    # Most entries are bill charges: the payment, refund and related entry are indexed only
+    # where an entry has them.
+    __table_args__ = (
+        index_where_set("ledger_entry", "payment_id"),
+        index_where_set("ledger_entry", "refund_id"),
+        index_where_set("ledger_entry", "related_entry_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(sa_column=foreign_key("account.id"))
@@ -24,10 +31,14 @@ class LedgerEntry(SQLModel, table=True):
     currency: str = Field(max_length=3)
     effective_on: date  # the business date (local): issue date, payment date, accrual day
     bill_id: int | None = Field(default=None, sa_column=foreign_key("bill.id", nullable=True))
-    payment_id: int | None = Field(default=None, sa_column=foreign_key("payment.id", nullable=True))
-    refund_id: int | None = Field(default=None, sa_column=foreign_key("refund.id", nullable=True))
+    payment_id: int | None = Field(
+        default=None, sa_column=foreign_key("payment.id", nullable=True, index=False)
+    )
+    refund_id: int | None = Field(
+        default=None, sa_column=foreign_key("refund.id", nullable=True, index=False)
+    )
     related_entry_id: int | None = Field(
-        default=None, sa_column=foreign_key("ledger_entry.id", nullable=True)
+        default=None, sa_column=foreign_key("ledger_entry.id", nullable=True, index=False)
     )
     # One entry per thing that happened, however often the job that posts it runs.
     dedupe_key: str = Field(max_length=128, unique=True)

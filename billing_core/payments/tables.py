@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from billing_core.db.columns import foreign_key, instant, money
+from billing_core.db.columns import foreign_key, index_where_set, instant, money
 
 
 class Payment(SQLModel, table=True):
@@ -38,7 +38,6 @@ class Payment(SQLModel, table=True):
 
 
 _ACTIVE = text("status = 'active'")
-_FOR_A_BILL = text("bill_id IS NOT NULL")
 
 
 class PayLink(SQLModel, table=True):
@@ -55,14 +54,8 @@ class PayLink(SQLModel, table=True):
             sqlite_where=_ACTIVE,
             postgresql_where=_ACTIVE,
         ),
-        # Most links are for the balance (no bill): only those for a bill are indexed, which
-        # is all a lookup by bill (or the foreign key's check) reads.
-        Index(
-            "ix_pay_link_bill_id",
-            "bill_id",
-            sqlite_where=_FOR_A_BILL,
-            postgresql_where=_FOR_A_BILL,
-        ),
+        # Most links are for the balance (no bill): only those for a bill are indexed.
+        index_where_set("pay_link", "bill_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
