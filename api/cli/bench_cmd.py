@@ -165,13 +165,15 @@ def bill_run(
     from billing_core.customers.tables import Account
     from billing_core.db import create_db_engine, session_scope
     from billing_core.db.columns import table_of
+    from billing_core.db.engine import BATCH_AUTOCHECKPOINT_PAGES
     from billing_core.db.migrate import upgrade
     from billing_core.seed.service import seed_population
     from billing_core.settings import load_settings
 
     config = load_settings()
     url = database_url or f"sqlite:///{config.data_dir}/bench/bill-run-{accounts}.sqlite3"
-    engine = create_db_engine(url)
+    # The bill run and the bare insert both write as the `wattdesk` commands do.
+    engine = create_db_engine(url, sqlite_autocheckpoint=BATCH_AUTOCHECKPOINT_PAGES)
     upgrade(engine)
     clock = FixedClock(datetime(2026, 10, 29, 2, 0, tzinfo=UTC))
     account = table_of(Account)

