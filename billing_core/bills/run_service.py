@@ -466,7 +466,6 @@ class PreparedChunk:
     writer, so that the turn does little more than the inserts."""
 
     drafts: Sequence[BillDraft]
-    now: datetime
     tables: list[PendingRows]
 
 
@@ -503,7 +502,6 @@ def prepare_chunk(
     their_bill = {"bill_id": _bill_id}
     return PreparedChunk(
         drafts=drafts,
-        now=now,
         tables=[
             pending_rows(dialect, BILL, BILL_COLUMNS, bills, owners=range(len(drafts)),
                          late=own_id),
