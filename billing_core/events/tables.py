@@ -18,7 +18,7 @@ class DomainEvent(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(48), nullable=False, index=True))
     # One event per thing that happened, however often the job that records it runs.
     dedupe_key: str = Field(max_length=128, unique=True)
-    account_id: int | None = Field(default=None, index=True)
+    account_id: int | None = None  # not indexed: nothing reads events by account
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=instant())
     consumed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
