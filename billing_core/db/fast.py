@@ -68,7 +68,7 @@ class PendingRows:
 
     table: Table
     columns: tuple[str, ...]
-    known: dict[str, list[Any]]  # the converted values of the columns known ahead
+    known: dict[str, Sequence[Any]]  # the converted values of the columns known ahead
     owners: list[int]  # for each row, the index of the reserved id it waits for
     late: dict[str, Late]
     on_conflict_do_nothing: tuple[str, ...] | None = None
@@ -95,11 +95,7 @@ def pending_rows(
     if rows and set(map(len, rows)) != {len(known_names)}:
         raise ValueError(f"{table.name}: every row needs {len(known_names)} values")
     processors = [bind_converter(table.c[name], dialect) for name in known_names]
-    by_column = (
-        [list(values) if process is None else list(map(process, values))
-         for process, values in zip(processors, zip(*rows, strict=True), strict=True)]
-        if rows else [[] for _ in known_names]
-    )  # fmt: skip
+    by_column = _converted_columns(processors, rows)
     return PendingRows(
         table=table,
         columns=tuple(columns),
@@ -264,11 +260,20 @@ def _by_column(
 ) -> list[tuple[Any, ...]]:
     """The rows with each column's conversion mapped over that column (none is called for a
     column without one): a call per converted value, no Python loop per row."""
-    by_column = [
+    return list(zip(*_converted_columns(processors, rows), strict=True))
+
+
+def _converted_columns(
+    processors: Sequence[Callable[[Any], Any] | None], rows: Sequence[Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """Each column of `rows`, with its conversion mapped over it (none is called for a
+    column without one)."""
+    if not rows:
+        return [[] for _ in processors]
+    return [
         values if process is None else list(map(process, values))
         for process, values in zip(processors, zip(*rows, strict=True), strict=True)
     ]
-    return list(zip(*by_column, strict=True))
 
 
 def _result_converter(column: Any, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
