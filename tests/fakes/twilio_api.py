@@ -13,6 +13,7 @@ import argparse
 import base64
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -59,6 +60,7 @@ class FakeTwilioApi:
     failures: dict[str, deque[tuple[int, int | None]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+    _tls: bool = False
 
     # --- scripting and reading -----------------------------------------------------------
 
@@ -141,9 +143,10 @@ class FakeTwilioApi:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
-    def start(self, port: int = 0) -> FakeTwilioApi:
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> FakeTwilioApi:
+        """Serve on loopback (HTTPS with `tls`, a server context), in a thread."""
         fake = self
         expected = "Basic " + base64.b64encode(
             f"{self.account_sid}:{self.auth_token}".encode()
@@ -186,6 +189,9 @@ class FakeTwilioApi:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
+        self._tls = tls is not None
         server.daemon_threads = True
         self._server = server
         # A short poll: stop() returns within 50 ms, not the default half second.

@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,3 +175,46 @@ def test_the_library_reads_errors_through_it(fake_twilio: FakeTwilioApi) -> None
     with pytest.raises(TwilioRestException) as raised:
         client.messages.create(to="+8613800000006", from_=FROM, body="hi")
     assert (raised.value.status, raised.value.code) == (400, 21211)
+
+
+# --- over TLS, as to api.twilio.com ----------------------------------------------------------
+
+
+@pytest.fixture
+def tls_twilio(tmp_path: Path) -> Iterator[tuple[FakeTwilioApi, Path]]:
+    """The fake API over HTTPS, with a certificate from a test CA (whose PEM file is given)."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    fake = FakeTwilioApi().start(tls=context)
+    yield fake, bundle
+    fake.stop()
+
+
+def test_over_tls_the_certificate_is_checked_against_the_ca_bundle_configured(
+    tls_twilio: tuple[FakeTwilioApi, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, bundle = tls_twilio
+    assert fake.url.startswith("https://")
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def transport() -> TwilioTransport:  # each reads the environment when it first sends
+        return TwilioTransport(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM,
+                               api_base=fake.url, timeout=5)  # fmt: skip
+
+    # certifi's bundle does not know the test CA: refused, to be tried again later
+    refused = transport().send(claimed("+8613800000007", "hi"))
+    assert (refused.outcome, refused.error_code) == (Outcome.transient, "network")
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.detail
+    assert fake.messages == []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    sent = transport().send(claimed("+8613800000007", "您好"))
+    assert sent.outcome is Outcome.sent
+    assert [(m.to, m.body) for m in fake.messages] == [("+8613800000007", "您好")]
