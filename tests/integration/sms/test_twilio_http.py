@@ -218,3 +218,73 @@ def test_over_tls_the_certificate_is_checked_against_the_ca_bundle_configured(
     sent = transport().send(claimed("+8613800000007", "您好"))
     assert sent.outcome is Outcome.sent
     assert [(m.to, m.body) for m in fake.messages] == [("+8613800000007", "您好")]
+
+
+class ConnectProxy:
+    """An HTTP proxy on loopback that tunnels CONNECT requests (as a corporate proxy to
+    api.twilio.com would), remembering where each went."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.tunnels: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        if method != "CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            client.close()
+            return
+        self.tunnels.append(target)
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        sink.close()
+
+
+def test_through_the_environments_https_proxy_the_message_goes_by_a_tunnel(
+    tls_twilio: tuple[FakeTwilioApi, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, bundle = tls_twilio
+    proxy = ConnectProxy()
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    try:
+        transport = TwilioTransport(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM,
+                                    api_base=fake.url, timeout=5)  # fmt: skip
+        assert transport.send(claimed("+8613800000008", "hi")).outcome is Outcome.sent
+    finally:
+        proxy.close()
+    assert proxy.tunnels == [fake.url.removeprefix("https://")]
+    assert [m.to for m in fake.messages] == ["+8613800000008"]
