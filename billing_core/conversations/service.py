@@ -50,6 +50,7 @@ from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
 from billing_core.errors import Conflict, InvalidInput, NotFound
+from billing_core.ledger.model import BillStanding
 from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import day, kwh, money, period, redact_codes, render
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
@@ -566,9 +567,11 @@ def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> str:
     }
     if url is None:
         return turn.say("bill_paid", **values)
+    overdue = latest.standing == BillStanding.overdue
     return turn.say(
-        "bill_reply", balance=_money(due_now, context.currency, language), url=url, **values
-    )
+        "bill_overdue" if overdue else "bill_reply",
+        balance=_money(due_now, context.currency, language), url=url, **values,
+    )  # fmt: skip
 
 
 def _usage(turn: _Turn, account: SenderAccount) -> str:

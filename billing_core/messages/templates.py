@@ -34,6 +34,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: account {account}, bill for {period}: {amount}, due {due}. "
                      "Now due: {balance}. Pay: {url}",
     },
+    # The latest bill is past its due date with something open: said plainly, and kindly.
+    "bill_overdue": {
+        Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}，{due}已到期，"
+                        "应缴{balance}。缴费：{url}",
+        Language.en: "wattdesk: account {account}, bill for {period}: {amount} was due {due}. "
+                     "Now due: {balance}. Pay: {url}",
+    },
     "bill_paid": {
         Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}（截止{due}），"
                         "当前无应缴费用，谢谢！",

@@ -37,6 +37,7 @@ from billing_core.conversations.tables import (
 )
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Contact, Customer
+from billing_core.messages.segments import count_segments
 from billing_core.messages.templates import render
 from billing_core.outbox.service import REPLY, reachable_contact
 from billing_core.outbox.tables import OutboxMessage
@@ -253,6 +254,23 @@ def test_usage_shows_the_last_six_periods(
     lines = reply.splitlines()[1:]
     months = ["Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     assert lines == [f"1 {months[i]}-1 {months[i + 1]} {106 + i} kWh" for i in range(6)]
+
+
+def test_a_bill_past_its_due_date_is_said_to_be_due_already_in_both_languages(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    for phone, language, words in (
+        ("+8613800003131", Language.zh_cn, "2026年12月11日已到期"),
+        ("+12025550131", Language.en, "was due Dec 11, 2026"),
+    ):
+        customer_with_bill(session, phone=phone, language=language)
+        chat = Chat(session, clock, context, phone)
+        assert words not in chat.says("BILL")  # 26 November: due on 11 December
+        clock.advance(timedelta(days=16))  # 12 December
+        reply = chat.says("BILL")
+        clock.current = NOW
+        assert words in reply and "/p/" in reply, reply
+        assert count_segments(reply).parts <= 2, reply
 
 
 def test_pay_and_bill_when_nothing_is_due(

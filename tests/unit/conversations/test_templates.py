@@ -17,7 +17,8 @@ from billing_core.messages.templates import TEMPLATES, day, kwh, money, period, 
 
 PAY_URL = "http://127.0.0.1:8000/p/" + "A" * 32  # the 32-character token of a real link
 CONVERSATION_TEMPLATES = (
-    "bill_reply", "bill_paid", "no_bill", "pay_reply", "nothing_due", "usage_reply", "help",
+    "bill_reply", "bill_overdue", "bill_paid", "no_bill", "pay_reply", "nothing_due",
+    "usage_reply", "help",
     "stop_confirm", "start_confirm", "lang_confirm", "lang_choose", "agent_queued",
     "unrecognised", "choose_account", "link_sent", "link_code", "link_ok", "link_bad_code",
     "not_linked", "bill_notice", "due_reminder",
@@ -72,7 +73,7 @@ def test_replies_are_short(name: str, language: str) -> None:
     body = render(name, language, **realistic(language))
     limit = 4 if name == "usage_reply" else 2  # six periods of kWh take a few more
     assert count_segments(body).parts <= limit, body
-    if name in ("bill_reply", "pay_reply"):  # the answer to BILL and PAY, with a link
+    if name in ("bill_reply", "bill_overdue", "pay_reply"):  # answers to BILL and PAY, a link
         assert count_segments(body).parts <= 2, body
 
 
