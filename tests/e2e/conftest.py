@@ -29,24 +29,30 @@ class RunningServer:
     data_dir: Path
     seconds_to_healthy: float
 
+    def log(self) -> str:
+        """What the server printed so far (its JSON log lines)."""
+        return (self.data_dir / "server.log").read_text(errors="replace")
+
 
 def start_server(args: list[str], data_dir: Path, timeout: float = 60.0) -> RunningServer:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
     env.update({"WATTDESK_DATA_DIR": str(data_dir), "WATTDESK_LOG_FORMAT": "json"})
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", *args, "--port", str(port)],
-        env=env,
-        cwd=data_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Its output goes to a file (a pipe nobody reads would fill and stall the server's logging).
+    with (data_dir / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", *args, "--port", str(port)],
+            env=env,
+            cwd=data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     while time.monotonic() - started < timeout:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
+            output = (data_dir / "server.log").read_text()
             raise AssertionError(f"server exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
@@ -59,13 +65,14 @@ def start_server(args: list[str], data_dir: Path, timeout: float = 60.0) -> Runn
 
 
 def stop_server(server: RunningServer) -> str:
+    """Stop the server; what it printed."""
     server.process.terminate()
     try:
-        output, _ = server.process.communicate(timeout=15)
+        server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.process.kill()
-        output, _ = server.process.communicate()
-    return output
+        server.process.wait()
+    return server.log()
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def test_a_demo_customers_pay_link_is_paid_in_the_sandbox(demo_server: RunningSe
 
         # A tampered form changes nothing: the server asks for what is due.
         started = client.post(f"{link}/checkout", data={"amount": "0.01"})
-        assert started.status_code == 303
+        assert started.status_code == 303, demo_server.log()[-4000:]
         sandbox = on_server(demo_server, started.headers["location"])
         assert "/sandbox/checkout/" in sandbox
         checkout = client.get(sandbox)
