@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db import session_scope
+from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
 
@@ -59,8 +60,19 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+# Requests that only read. Any other may write: on SQLite its unit of work takes the write
+# lock at BEGIN (waiting its turn under the busy timeout). Begun deferred, a unit that reads
+# and then writes fails with "database is locked" when another writer (the scheduler, the
+# webhook writer, a command) commits between its first read and its first write.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> Iterator[Session]:
     with session_scope(engine) as session:
+        if request.method not in READ_ONLY_METHODS:
+            session.connection(execution_options={SQLITE_BEGIN: IMMEDIATE})
         yield session
 
 

@@ -127,3 +127,36 @@ def test_a_batch_engine_checkpoints_at_its_own_wal_size_and_others_at_sqlites(
         common.engine().dispose()
         common.engine.cache_clear()
         common.settings.cache_clear()
+
+
+@pytest.mark.parametrize(("method", "holds_lock"), [("POST", True), ("GET", False)])
+def test_a_request_that_may_write_holds_sqlites_write_lock_from_its_start(
+    sqlite_engine: Engine, method: str, holds_lock: bool
+) -> None:
+    """So that reading and then writing cannot fail because another writer committed in
+    between (a checkout page failed so, with the scheduler writing beside it)."""
+    import sqlite3
+
+    from starlette.requests import Request
+
+    from api.deps import get_session
+
+    request = Request({"type": "http", "method": method, "headers": [], "query_string": b""})
+    database = sqlite_engine.url.database
+    assert database is not None
+    units = get_session(request, sqlite_engine)
+    session = next(units)
+    session.execute(text("SELECT n FROM counter")).scalar_one()
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        if holds_lock:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        else:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("UPDATE counter SET n = n + 1")
+            other.execute("COMMIT")
+    finally:
+        other.close()
+    with pytest.raises(StopIteration):
+        next(units)
