@@ -115,3 +115,29 @@ def test_parts_share_the_accounts_and_keep_meter_hierarchies_in_the_first(
         seen_related += len(related & set(ids[0]))
         assert {p.account_id: p for p in whole} == {p.account_id: p for part in parts for p in part}
     assert seen_related > 0
+
+
+def test_a_bill_table_analyzed_while_empty_is_analyzed_again_once_bills_are_in(
+    fresh_engine: Engine,
+) -> None:
+    """PostgreSQL plans the foreign-key checks of a run's rows against `bill` from its
+    statistics: taken while it was empty, they make every check a sequential scan (one per
+    bill, which the workers keep). The run analyzes the tables once its first bills are in."""
+    from tests.integration.bills.helpers import busiest_reading_date, seed
+
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans each statement afresh from its own statistics")
+    seed(fresh_engine, customers=300)
+    with fresh_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(run_service.RUN_TABLES)}")
+    assert run_service._planner_sees_no_bills(fresh_engine)
+    day = busiest_reading_date(fresh_engine)
+    summary = run_bills(engine=fresh_engine, clock=CLOCK, run_date=day, tz=TZ, tariffs=TARIFFS,
+                        thresholds=THRESHOLDS, workers=2, chunk_size=40)  # fmt: skip
+    assert summary.issued > 0
+    assert not run_service._planner_sees_no_bills(fresh_engine)
+    with fresh_engine.connect() as connection:
+        estimate = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'bill'::regclass"
+        ).scalar()
+    assert estimate and estimate > 0
