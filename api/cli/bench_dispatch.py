@@ -202,16 +202,15 @@ def _bare_process(
     transport = TwilioTransport(
         account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=FROM, api_base=api_base
     )
-    failed = 0
+    failed = [0] * senders  # each thread counts its own
 
     def work(thread: int) -> None:
-        nonlocal failed
         for i in range(first + thread, first + count, senders):
             message = Claimed(id=i, channel="sms", recipient=f"+8614{i:09d}",
                               body=f"wattdesk bench baseline {i}", kind="reply",
                               template="bench", segments=1, attempts=1)  # fmt: skip
             if transport.send(message).outcome is not Outcome.sent:
-                failed += 1
+                failed[thread] += 1
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(senders)]
     ready.set()
@@ -220,7 +219,7 @@ def _bare_process(
         thread.start()
     for thread in threads:
         thread.join()
-    results.put((count - failed, 0.0))
+    results.put((count - sum(failed), 0.0))
 
 
 def _timed(
