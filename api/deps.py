@@ -16,7 +16,6 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db import session_scope
-from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
 
@@ -70,9 +69,7 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def get_session(
     request: Request, engine: Annotated[Engine, Depends(get_engine)]
 ) -> Iterator[Session]:
-    with session_scope(engine) as session:
-        if request.method not in READ_ONLY_METHODS:
-            session.connection(execution_options={SQLITE_BEGIN: IMMEDIATE})
+    with session_scope(engine, write=request.method not in READ_ONLY_METHODS) as session:
         yield session
 
 

@@ -112,7 +112,7 @@ def run_bill_notices(context: JobContext) -> int:
     """Notices for recent `bill_issued` events, a chunk per transaction."""
     total, cursor = 0, 0
     while True:
-        with session_scope(context.engine) as session:
+        with session_scope(context.engine, write=True) as session:
             run = enqueue_bill_notices(
                 session=session,
                 clock=context.clock,
@@ -132,7 +132,7 @@ def run_due_reminders(context: JobContext) -> int:
     today = context.clock.now().astimezone(context.tz).date()
     total, cursor = 0, 0
     while True:
-        with session_scope(context.engine) as session:
+        with session_scope(context.engine, write=True) as session:
             run = enqueue_due_reminders(
                 session=session,
                 clock=context.clock,
@@ -150,7 +150,7 @@ def run_due_reminders(context: JobContext) -> int:
 
 def run_late_fees(context: JobContext) -> int:
     today = context.clock.now().astimezone(context.tz).date()
-    with session_scope(context.engine) as session:
+    with session_scope(context.engine, write=True) as session:
         report = accrue_late_fees(
             session=session,
             clock=context.clock,

@@ -78,7 +78,7 @@ async def twilio_status(request: Request) -> Response:
         # committed, PostgreSQL may pick it as a deadlock victim: run it again.
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                with session_scope(engine) as session:
+                with session_scope(engine, write=True) as session:
                     return record_delivery_report(
                         session=session,
                         clock=clock,

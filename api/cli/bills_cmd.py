@@ -131,7 +131,7 @@ def review_report(
 ) -> None:
     """The month's review items by rule and by cause (按月汇总, 原因分析)."""
     first = parse_month(month)
-    with unit_of_work() as session:
+    with unit_of_work(write=False) as session:
         report = monthly_summary(session=session, month=first, tz=settings().tz)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))

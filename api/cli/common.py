@@ -49,10 +49,12 @@ def clock() -> Clock:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """One transaction for one command; a domain error becomes a clear message and exit 2."""
+def unit_of_work(*, write: bool = True) -> Iterator[Session]:
+    """One transaction for one command; a domain error becomes a clear message and exit 2.
+    A command that writes waits its turn for SQLite's write lock at the start (the server,
+    the scheduler and other commands write to the same file); `write=False` for reports."""
     try:
-        with session_scope(engine()) as session:
+        with session_scope(engine(), write=write) as session:
             yield session
     except WattdeskError as exc:
         fail(str(exc))

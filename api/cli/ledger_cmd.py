@@ -77,7 +77,7 @@ def statement(
     """An account's balance, credit, late fees and bills, from its ledger."""
     config, policy = settings(), _policy()
     today: date = clock().now().astimezone(config.tz).date()
-    with unit_of_work() as session:
+    with unit_of_work(write=False) as session:
         ledger = account_ledger(
             session=session,
             number=number,

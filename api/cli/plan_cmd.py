@@ -37,7 +37,7 @@ def rolling(
 ) -> None:
     """Spread the reading books over the month's working days, evenly by account load."""
     first = _parse_month(month)
-    with unit_of_work() as session:
+    with unit_of_work(write=False) as session:
         calendar = WorkingCalendar.for_country(settings().holiday_country, [first.year])
         plan = rolling_plan(session=session, month=first, calendar=calendar)
     warnings = [
@@ -67,7 +67,7 @@ def missed(
     """List the accounts due on a date whose meters have no reading: never estimated."""
     tz = settings().tz
     day = _parse_day(on) if on else clock().now().astimezone(tz).date()
-    with unit_of_work() as session:
+    with unit_of_work(write=False) as session:
         rows = missed_readings(session=session, on=day, tz=tz, grace_days=window)
         due = due_account_count(session=session, on=day)
     accounts = len({row.account_number for row in rows})

@@ -116,7 +116,7 @@ def apply_stripe_event(
     checkout_event = CheckoutEvent.from_event(event)
     for attempt_number in range(TRANSIENT_RETRIES + 1):
         try:
-            with session_scope(engine) as session:
+            with session_scope(engine, write=True) as session:
                 return record_checkout_event(
                     session=session, clock=clock, context=context, event=checkout_event
                 )

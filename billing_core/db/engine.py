@@ -76,9 +76,12 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit if the block finishes, roll back if it raises."""
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """One unit of work: commit if the block finishes, roll back if it raises. `write`: the
+    unit writes after it reads, so on SQLite it begins IMMEDIATE (see SQLITE_BEGIN)."""
     with Session(engine, expire_on_commit=False) as session:
+        if write:
+            session.connection(execution_options={SQLITE_BEGIN: IMMEDIATE})
         try:
             yield session
             session.commit()

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from billing_core.db import create_db_engine, session_scope
-from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
-
-WRITER = {SQLITE_BEGIN: IMMEDIATE}
 
 
 @pytest.fixture
@@ -31,10 +29,9 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def _read_then_write(
-    engine: Engine, options: dict[str, str] | None, read: threading.Event, go: threading.Event
+    engine: Engine, write: bool, read: threading.Event, go: threading.Event
 ) -> None:
-    with session_scope(engine) as session:
-        session.connection(execution_options=options)
+    with session_scope(engine, write=write) as session:
         n = session.execute(text("SELECT n FROM counter")).scalar_one()
         read.set()
         go.wait(5)
@@ -48,7 +45,7 @@ def test_two_immediate_units_of_work_that_read_then_write_take_turns(
 
     def unit(read: threading.Event, go: threading.Event) -> None:
         try:
-            _read_then_write(sqlite_engine, WRITER, read, go)
+            _read_then_write(sqlite_engine, True, read, go)
         except BaseException as exc:  # pragma: no cover - what the test would report
             errors.append(exc)
 
@@ -79,7 +76,7 @@ def test_deferred_units_of_work_that_read_then_write_collide(sqlite_engine: Engi
 
     def unit(read: threading.Event) -> None:
         try:
-            _read_then_write(sqlite_engine, None, read, go)
+            _read_then_write(sqlite_engine, False, read, go)
         except OperationalError as exc:
             errors.append(exc)
 
@@ -96,8 +93,7 @@ def test_deferred_units_of_work_that_read_then_write_collide(sqlite_engine: Engi
 def test_a_unit_of_work_without_the_option_reads_while_a_writer_holds_the_lock(
     sqlite_engine: Engine,
 ) -> None:
-    with session_scope(sqlite_engine) as writer:
-        writer.connection(execution_options=WRITER)  # holds the write lock from BEGIN
+    with session_scope(sqlite_engine, write=True) as writer:  # holds the write lock from BEGIN
         writer.execute(text("UPDATE counter SET n = 7"))
         with session_scope(sqlite_engine) as reader:  # begins deferred: no wait
             assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 0
@@ -129,34 +125,55 @@ def test_a_batch_engine_checkpoints_at_its_own_wal_size_and_others_at_sqlites(
         common.settings.cache_clear()
 
 
+def _holds_write_lock(engine: Engine, session: Session) -> bool:
+    """Whether `session`, having read, keeps every other writer out."""
+    import sqlite3
+
+    session.execute(text("SELECT n FROM counter")).scalar_one()
+    database = engine.url.database
+    assert database is not None
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE counter SET n = n + 1")
+        other.execute("COMMIT")
+        return False
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return True
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize(("method", "holds_lock"), [("POST", True), ("GET", False)])
 def test_a_request_that_may_write_holds_sqlites_write_lock_from_its_start(
     sqlite_engine: Engine, method: str, holds_lock: bool
 ) -> None:
     """So that reading and then writing cannot fail because another writer committed in
     between (a checkout page failed so, with the scheduler writing beside it)."""
-    import sqlite3
-
     from starlette.requests import Request
 
     from api.deps import get_session
 
     request = Request({"type": "http", "method": method, "headers": [], "query_string": b""})
-    database = sqlite_engine.url.database
-    assert database is not None
     units = get_session(request, sqlite_engine)
-    session = next(units)
-    session.execute(text("SELECT n FROM counter")).scalar_one()
-    other = sqlite3.connect(database, timeout=0, isolation_level=None)
-    try:
-        if holds_lock:
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-        else:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("UPDATE counter SET n = n + 1")
-            other.execute("COMMIT")
-    finally:
-        other.close()
+    assert _holds_write_lock(sqlite_engine, next(units)) is holds_lock
     with pytest.raises(StopIteration):
         next(units)
+
+
+@pytest.mark.parametrize(("write", "holds_lock"), [(None, True), (False, False)])
+def test_a_command_that_writes_holds_sqlites_write_lock_from_its_start(
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    write: bool | None,
+    holds_lock: bool,
+) -> None:
+    """`wattdesk payments link` read the account, then failed to replace the active link
+    with "database is locked" because the running server committed in between."""
+    from api.cli import common
+
+    monkeypatch.setattr(common, "engine", lambda: sqlite_engine)
+    units = common.unit_of_work() if write is None else common.unit_of_work(write=write)
+    with units as session:
+        assert _holds_write_lock(sqlite_engine, session) is holds_lock
