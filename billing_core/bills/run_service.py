@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.ddl import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -109,8 +110,8 @@ Progress = Callable[[int, int], None]  # (done, total)
 # drafted and stored on its own: workers that finished computing at the same moment would
 # otherwise queue for SQLite's one writer, where now one writes while the other computes.
 PARTS_PER_WORKER = 2
-# ... and more parts when there are more accounts than this per part: a part's periods and
-# drafts are held in its worker's memory until they are stored.
+# ... and more parts when the largest would hold more accounts than this: a part's periods
+# and drafts are held in its worker's memory until they are stored.
 MAX_PART_ACCOUNTS = 50_000
 
 
@@ -221,7 +222,7 @@ def run_bills(
     """Bill every active account whose reading day is `run_date`'s day (in `book`, if given).
 
     With `workers` > 1 the accounts are shared among that many forked processes, each of
-    which loads, drafts and stores its part (`_part_filter` keeps the accounts of a
+    which loads, drafts and stores its part (`plan_parts` keeps the accounts of a
     parent/child meter hierarchy together, in the first part); where forking is not safe the
     run stays in this process. `after_chunk(stored_so_far)` runs after each committed chunk
     of an in-process run (tests use it to crash a run at a chosen point)."""
@@ -241,19 +242,19 @@ def run_bills(
     job = _Job(clock, tariffs, thresholds, run_id, run_date, tz, book, chunk_size,
                analyze_after_first_chunk=_planner_sees_no_bills(engine))  # fmt: skip
     if workers > 1 and after_chunk is None and can_fork(engine, workers):
+        parts = plan_parts(engine, run_date, book, workers)
         # a parallel run's progress as the database sees it: bills stored of accounts due
-        due = _count(engine, _due_accounts(run_date, book))
+        due = sum(map(len, parts))
 
         def report_progress() -> None:
             if progress is not None:
                 stored = _count(engine, select(BILL.c.id).where(BILL.c.bill_run_id == run_id))
                 progress(stored, max(due, stored))
 
-        count = workers * max(PARTS_PER_WORKER, -(-due // (workers * MAX_PART_ACCOUNTS)))
         for part_summary in map_in_forks(
             _bill_part_in_worker,
             job,
-            [(index, count) for index in range(count)],
+            parts,
             engine=engine,
             workers=workers,
             while_waiting=report_progress,
@@ -297,7 +298,7 @@ class _Job(NamedTuple):
 
 
 def _bill_part_in_worker(
-    engine: Engine, lock: AbstractContextManager[Any], job: _Job, part: tuple[int, int]
+    engine: Engine, lock: AbstractContextManager[Any], job: _Job, part: Sequence[int]
 ) -> BillRunSummary:
     # On SQLite one writer at a time: the workers take turns as soon as the lock is free,
     # where SQLite's own busy wait would have them sleep and poll.
@@ -308,7 +309,7 @@ def _bill_part_in_worker(
 def _bill_part(
     engine: Engine,
     job: _Job,
-    part: tuple[int, int] | None,
+    part: Sequence[int] | None,
     *,
     write_lock: AbstractContextManager[Any] | None = None,
     progress: Progress | None = None,
@@ -345,7 +346,7 @@ def cycle_collection_paused() -> Iterator[None]:
 def _bill_part_now(
     engine: Engine,
     job: _Job,
-    part: tuple[int, int] | None,
+    part: Sequence[int] | None,
     *,
     write_lock: AbstractContextManager[Any] | None,
     progress: Progress | None,
@@ -356,7 +357,7 @@ def _bill_part_now(
     started = clock()
     with Session(engine) as session:
         periods, missed, already = load_due_periods(
-            session=session, run_date=job.run_date, tz=job.tz, book=job.book, part=part
+            session=session, run_date=job.run_date, tz=job.tz, book=job.book, account_ids=part
         )
     loaded = clock()
     summary.due = len(periods) + len(missed) + already
@@ -371,12 +372,14 @@ def _bill_part_now(
         failed=summary.failed,
     )
     drafted = clock()
-    stored = 0
+    stored, waited = 0, 0.0
     issued_on = job.clock.now().astimezone(job.tz).date()
     for chunk in _chunks(drafts, job.chunk_size):
         # Converted before the chunk's turn at the writer (SQLite has one at a time).
         prepared = prepare_chunk(engine.dialect, job.clock, chunk, job.run_id, issued_on)
+        asked = clock()
         with write_lock or nullcontext():
+            waited += clock() - asked
             counted = store_drafts(
                 engine=engine, clock=job.clock, drafts=chunk, run_id=job.run_id,
                 issued_on=issued_on, prepared=prepared,
@@ -399,8 +402,10 @@ def _bill_part_now(
             progress(stored, len(drafts))
         if after_chunk:
             after_chunk(stored)
+    # "wait": for the other workers' turns at SQLite's one writer (not counted in "store")
     summary.phase_seconds = {
-        "load": loaded - started, "draft": drafted - loaded, "store": clock() - drafted,
+        "load": loaded - started, "draft": drafted - loaded,
+        "store": clock() - drafted - waited, "wait": waited,
     }  # fmt: skip
     return summary
 
@@ -651,13 +656,20 @@ _DUE = Table(
 )
 
 
-def _due_table(session: Session, due: Select[tuple[int]]) -> Table:
-    """The ids `due` selects, in this connection's temporary table (PostgreSQL drops it with
-    the load's transaction; SQLite keeps it with the connection, emptied here first)."""
+def _due_table(
+    session: Session, due: Select[tuple[int]], account_ids: Sequence[int] | None = None
+) -> Table:
+    """The ids `due` selects (or the `account_ids` given), in this connection's temporary table
+    (PostgreSQL drops it with the load's transaction; SQLite keeps it with the connection,
+    emptied here first)."""
     connection = session.connection()
-    _DUE.create(connection, checkfirst=True)
+    connection.execute(CreateTable(_DUE, if_not_exists=True))
     connection.execute(delete(_DUE))
-    connection.execute(insert(_DUE).from_select(["id"], due))
+    if account_ids is not None:
+        if account_ids:
+            connection.execute(insert(_DUE), [{"id": account_id} for account_id in account_ids])
+    else:
+        connection.execute(insert(_DUE).from_select(["id"], due))
     if connection.dialect.name == "postgresql":
         # A temporary table has no statistics until analysed: the planner would take it for
         # thousands of rows and scan the readings whole rather than look them up.
@@ -671,17 +683,14 @@ def _due_table(session: Session, due: Select[tuple[int]]) -> Table:
     return _DUE
 
 
-def _part_filter(index: int, count: int) -> ColumnElement[bool]:
-    """Part `index` of `count` of the accounts: by account id, except that every account with
-    a meter in a parent/child hierarchy (总分表) belongs to part 0, since a parent's bill is
-    checked against its children's usage in the same run."""
+def _in_meter_hierarchy() -> ColumnElement[bool]:
+    """The account has a meter in a parent/child hierarchy (总分表): one small set the
+    database works out once per query from the parent_meter_id index (few meters have a
+    parent), rather than a correlated test per account due."""
     child = METER.alias("child_meter")
-    # The accounts of every meter that has a parent and of every parent: one small set the
-    # database works out once per query from the parent_meter_id index (few meters have a
-    # parent), rather than a correlated test per account due.
     has_parent = child.c.parent_meter_id.is_not(None)
-    in_hierarchy = ACCOUNT.c.id.in_(
-        select(METER.c.account_id).where(  # meter.account_id is never NULL: NOT IN is safe
+    return ACCOUNT.c.id.in_(
+        select(METER.c.account_id).where(
             METER.c.id.in_(
                 union(
                     select(child.c.id).where(has_parent),
@@ -690,8 +699,41 @@ def _part_filter(index: int, count: int) -> ColumnElement[bool]:
             )
         )
     )
-    by_id = ACCOUNT.c.id % count == index
-    return or_(by_id, in_hierarchy) if index == 0 else and_(by_id, ~in_hierarchy)
+
+
+def plan_parts(
+    engine: Engine, run_date: date, book: str | None, workers: int
+) -> list[tuple[int, ...]]:
+    """The accounts due, shared into parts for `workers` processes that each take the next
+    part when done with one: every account of a parent/child meter hierarchy in the first
+    part (a parent's bill is checked against its children's usage in the same run), and the
+    parts in decreasing sizes (weights k, k-1, …, 1), so that the workers' last parts are
+    small and they finish close together instead of one idling while the other works
+    through a quarter of the run."""
+    with engine.connect() as connection:
+        due_ids = sorted(row[0] for row in fetch_raw(connection, _due_accounts(run_date, book)))
+        in_hierarchy = {
+            row[0]
+            for row in fetch_raw(connection, select(ACCOUNT.c.id).where(_in_meter_hierarchy()))
+        }
+    related = [account_id for account_id in due_ids if account_id in in_hierarchy]
+    others = [account_id for account_id in due_ids if account_id not in in_hierarchy]
+    due = len(due_ids)
+    count = workers * PARTS_PER_WORKER
+    while count > 1 and 2 * due > MAX_PART_ACCOUNTS * (count + 1):  # the largest: 2/(k+1)
+        count += workers
+    weights = range(count, 0, -1)
+    ordered = related + others
+    parts: list[tuple[int, ...]] = []
+    start, cumulative = 0, 0
+    for weight in weights:
+        cumulative += weight
+        end = max(start, round(due * cumulative / sum(weights)))
+        if not parts:
+            end = max(end, len(related))
+        parts.append(tuple(ordered[start:end]))
+        start = end
+    return [part for part in parts if part]
 
 
 def load_due_periods(
@@ -700,14 +742,12 @@ def load_due_periods(
     run_date: date,
     tz: ZoneInfo,
     book: str | None,
-    part: tuple[int, int] | None = None,
+    account_ids: Sequence[int] | None = None,
 ) -> tuple[list[AccountPeriod], list[tuple[str, str]], int]:
-    """The inputs of every bill due on `run_date` (in part `index` of `count`, if `part` is
-    given): (periods, missed accounts, already billed)."""
-    due = _due_accounts(run_date, book)
-    if part is not None:
-        due = due.where(_part_filter(*part))
-    due_ids = _due_table(session, due)
+    """The inputs of every bill due on `run_date` (of the `account_ids` given, a part that
+    `plan_parts` planned, else of every account due): (periods, missed accounts, already
+    billed)."""
+    due_ids = _due_table(session, _due_accounts(run_date, book), account_ids)
     due_in = ACCOUNT.c.id.in_(select(due_ids.c.id))
 
     connection = session.connection()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from billing_core.customers.model import AccountStatus, CustomerKind, Language
@@ -60,12 +60,16 @@ class Account(SQLModel, table=True):
     reading_book_id: int | None = Field(
         default=None, sa_column=foreign_key("reading_book.id", nullable=True)
     )
-    reading_day: int = Field(ge=1, le=28, index=True)  # a bill run selects by it
+    reading_day: int = Field(ge=1, le=28)  # a bill run selects by it: see ix_account_due
     billing_cycle_months: int = Field(default=1, ge=1, le=12)
     status: str = Field(default=AccountStatus.active, max_length=20)
     payment_terms_days: int = Field(default=15, ge=0, le=90)
     opened_on: date
     closed_on: date | None = None
+
+    # The accounts due on a reading day (day, active, opened by then) from the index alone:
+    # a bill run looked up each of a day's accounts in the table for its status and opening.
+    __table_args__ = (Index("ix_account_due", "reading_day", "status", "opened_on"),)
 
 
 class TariffAssignment(SQLModel, table=True):

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from billing_core.bills import run_service
 from billing_core.bills.forks import can_fork
-from billing_core.bills.run_service import load_due_periods, run_bills
+from billing_core.bills.run_service import load_due_periods, plan_parts, run_bills
 from billing_core.bills.tables import ReviewItem
 from billing_core.db.columns import table_of
 from billing_core.events.tables import DomainEvent
@@ -71,7 +71,7 @@ def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
         for noise in ("run_id", "seconds", "phase_seconds", "missed_accounts", "failed_accounts"):
             mine.pop(noise), theirs.pop(noise)
         assert mine == theirs
-        assert set(shared.phase_seconds) == {"load", "draft", "store"}
+        assert set(shared.phase_seconds) == {"load", "draft", "store", "wait"}
         assert sorted(shared.missed) == sorted(alone.missed)
     assert bills_snapshot(parallel) == bills_snapshot(serial)
     assert counts(parallel) == counts(serial)
@@ -100,21 +100,32 @@ def test_parts_share_the_accounts_and_keep_meter_hierarchies_in_the_first(
             )
         }
     assert related, "the seed plants parent/child meters"
-    seen_related = 0
+    seen_related = large_days = 0
     for day in cycle_reading_dates(engine):
+        planned = plan_parts(engine, day, None, workers=2)
+        # no empty part; in decreasing sizes (bar the first, which holds every hierarchy
+        # account due) when there are enough accounts for every part
+        sizes = [len(part) for part in planned]
+        assert all(sizes) and len(sizes) <= 2 * run_service.PARTS_PER_WORKER
+        if sum(sizes) >= 40:
+            assert len(sizes) == 2 * run_service.PARTS_PER_WORKER
+            assert sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < sizes[1]
+            large_days += 1
         with Session(engine) as session:
             whole, *_ = load_due_periods(session=session, run_date=day, tz=TZ, book=None)
             parts = [
-                load_due_periods(session=session, run_date=day, tz=TZ, book=None, part=(i, 3))[0]
-                for i in range(3)
+                load_due_periods(session=session, run_date=day, tz=TZ, book=None, account_ids=part)[
+                    0
+                ]
+                for part in planned
             ]
         ids = [sorted(period.account_id for period in part) for part in parts]
         every = sorted(account for part_ids in ids for account in part_ids)
         assert every == sorted(period.account_id for period in whole)
-        assert not related & (set(ids[1]) | set(ids[2]))
+        assert not related & {account for part_ids in ids[1:] for account in part_ids}
         seen_related += len(related & set(ids[0]))
         assert {p.account_id: p for p in whole} == {p.account_id: p for part in parts for p in part}
-    assert seen_related > 0
+    assert seen_related > 0 and large_days > 0
 
 
 def test_a_bill_table_analyzed_while_empty_is_analyzed_again_once_bills_are_in(
