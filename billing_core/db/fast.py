@@ -72,6 +72,8 @@ class PendingRows:
     owners: list[int]  # for each row, the index of the reserved id it waits for
     late: dict[str, Late]
     on_conflict_do_nothing: tuple[str, ...] | None = None
+    # late columns whose functions give the driver's value already (see `spliced_id`)
+    ready: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.owners)
@@ -86,9 +88,12 @@ def pending_rows(
     owners: Sequence[int],
     late: Mapping[str, Late],
     on_conflict_do_nothing: Sequence[str] | None = None,
+    ready: Iterable[str] = (),
 ) -> PendingRows:
     """`rows` hold the values of `columns` but the `late` ones, in order; row i waits for
-    the id at index `owners[i]` of those its transaction reserves."""
+    the id at index `owners[i]` of those its transaction reserves. The late columns named
+    in `ready` give values converted for the driver; the others are converted when they
+    are worked out."""
     known_names = [name for name in columns if name not in late]
     if len(rows) != len(owners):
         raise ValueError(f"{table.name}: {len(rows)} rows but {len(owners)} owners")
@@ -103,7 +108,29 @@ def pending_rows(
         owners=list(owners),
         late=dict(late),
         on_conflict_do_nothing=tuple(on_conflict_do_nothing) if on_conflict_do_nothing else None,
+        ready=frozenset(ready),
     )
+
+
+# An id no table reaches, converted in a value's place and then replaced by the real one.
+_STAND_IN_ID = 7_305_948_261_037_519
+
+
+def spliced_id(
+    process: Callable[[Any], Any] | None, value_of: Callable[[int], Any]
+) -> tuple[str, str] | None:
+    """(before, after) such that `before + str(id) + after` is `process(value_of(id))` for
+    any id: a value that holds its row's id (a JSON payload) converted ahead of the
+    transaction that reserves the id, which then only splices it in. None where the
+    conversion does not give text holding the id's digits once (psycopg's JSON wrapper):
+    convert such values when the id is known."""
+    if process is None:
+        return None
+    converted = process(value_of(_STAND_IN_ID))
+    if not isinstance(converted, str):
+        return None
+    parts = converted.split(str(_STAND_IN_ID))
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def insert_pending(connection: Connection, pending: PendingRows, ids: Sequence[int]) -> None:
@@ -117,7 +144,11 @@ def insert_pending(connection: Connection, pending: PendingRows, ids: Sequence[i
         if values is None:
             value_of = pending.late[name]
             values = [value_of(row, ids[owner]) for row, owner in enumerate(pending.owners)]
-            process = bind_converter(pending.table.c[name], connection.dialect)
+            process = (
+                None
+                if name in pending.ready
+                else bind_converter(pending.table.c[name], connection.dialect)
+            )
             if process is not None:
                 values = list(map(process, values))
         columns.append(values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -12,7 +13,13 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
-from billing_core.db.fast import PendingRows, bulk_insert, pending_rows
+from billing_core.db.fast import (
+    PendingRows,
+    bind_converter,
+    bulk_insert,
+    pending_rows,
+    spliced_id,
+)
 from billing_core.events.tables import DomainEvent
 
 BILL_ISSUED = "bill_issued"
@@ -86,14 +93,24 @@ def pending_bill_issued_events(
 ) -> PendingRows:
     """The "bill issued" events of bills not stored yet, (index of the bill's id among
     those its transaction reserves, the bill) each: converted ahead, but for the key and
-    payload, which hold the id (`insert_pending`; skipped where the key exists)."""
+    payload, which hold the id (`insert_pending`; skipped where the key exists). Where the
+    driver takes JSON as text (SQLite), each payload is encoded here, and only its id is
+    spliced in once the id is reserved (a bill run holds SQLite's one writer meanwhile)."""
+    process = bind_converter(EVENT.c.payload, dialect)
+    spliced = [spliced_id(process, partial(_issued_payload, bill=bill)) for _, bill in bills]
+    texts = [text for text in spliced if text is not None]
+
+    def payload(row: int, bill_id: int) -> Any:
+        if len(texts) == len(bills):  # converted ahead: the id goes in
+            return f"{texts[row][0]}{bill_id}{texts[row][1]}"
+        return _issued_payload(bill_id, bills[row][1])  # insert_pending converts it
+
+    ready = ("payload",) if len(texts) == len(bills) else ()
     return pending_rows(
         dialect, EVENT, EVENT_COLUMNS,
         [(BILL_ISSUED, bill.account_id, now) for _, bill in bills],
         owners=[owner for owner, _ in bills],
-        late={
-            "dedupe_key": lambda _row, bill_id: bill_issued_key(bill_id),
-            "payload": lambda row, bill_id: _issued_payload(bill_id, bills[row][1]),
-        },
+        late={"dedupe_key": lambda _row, bill_id: bill_issued_key(bill_id), "payload": payload},
         on_conflict_do_nothing=("dedupe_key",),
+        ready=ready,
     )  # fmt: skip

@@ -174,3 +174,41 @@ def test_pending_rows_of_the_wrong_width_or_owners_are_refused(fresh_engine: Eng
     with pytest.raises(ValueError, match="2 rows but 1 owners"):
         pending_rows(fresh_engine.dialect, EVENT, EVENT_COLUMNS,
                      [("k", None, {}, NOW)] * 2, owners=[0], late=late)  # fmt: skip
+
+
+def test_bill_issued_events_pending_store_the_payloads_recorded_one_by_one(
+    fresh_engine: Engine,
+) -> None:
+    """On SQLite each payload is encoded ahead and its bill id spliced in once reserved; on
+    PostgreSQL it is encoded then: either way the rows hold what `bill_issued_event` gives."""
+    from decimal import Decimal
+
+    from billing_core.db.fast import insert_pending
+    from billing_core.events.service import (
+        IssuedBill,
+        bill_issued_event,
+        pending_bill_issued_events,
+    )
+
+    bills = [
+        IssuedBill(41, Decimal(total), "CNY", date(2026, 12, 10), date(2026, 10, 1),
+                   date(2026, 10, 31))
+        for total in ("0.00", "12.30", "1234567.89")
+    ]  # fmt: skip
+    pending = pending_bill_issued_events(
+        fresh_engine.dialect, bills=list(enumerate(bills)), now=NOW
+    )
+    assert ("payload" in pending.ready) is (fresh_engine.dialect.name == "sqlite")
+    with fresh_engine.begin() as connection:
+        insert_pending(connection, pending, [7, 10, 123_456])
+    with fresh_engine.connect() as connection:
+        stored = connection.execute(
+            select(EVENT.c.kind, EVENT.c.dedupe_key, EVENT.c.payload).order_by(EVENT.c.id)
+        ).all()
+    expected = [
+        bill_issued_event(bill_id=bill_id, **bill._asdict())
+        for bill_id, bill in zip([7, 10, 123_456], bills, strict=True)
+    ]
+    assert [tuple(row) for row in stored] == [
+        (event["kind"], event["dedupe_key"], event["payload"]) for event in expected
+    ]
