@@ -23,12 +23,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Column,
+    Date,
     Engine,
     Integer,
     MetaData,
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -40,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.ddl import CreateTable
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from billing_core.bills.draft import (
@@ -683,19 +684,16 @@ def _due_table(
     return _DUE
 
 
-def _in_meter_hierarchy() -> ColumnElement[bool]:
-    """The account has a meter in a parent/child hierarchy (总分表): one small set the
-    database works out once per query from the parent_meter_id index (few meters have a
-    parent), rather than a correlated test per account due."""
+def _hierarchy_accounts() -> Select[tuple[int]]:
+    """The accounts with a meter in a parent/child hierarchy (总分表): one small set the
+    database works out from the parent_meter_id index (few meters have a parent)."""
     child = METER.alias("child_meter")
     has_parent = child.c.parent_meter_id.is_not(None)
-    return ACCOUNT.c.id.in_(
-        select(METER.c.account_id).where(
-            METER.c.id.in_(
-                union(
-                    select(child.c.id).where(has_parent),
-                    select(child.c.parent_meter_id).where(has_parent),
-                )
+    return select(METER.c.account_id).where(
+        METER.c.id.in_(
+            union(
+                select(child.c.id).where(has_parent),
+                select(child.c.parent_meter_id).where(has_parent),
             )
         )
     )
@@ -712,10 +710,7 @@ def plan_parts(
     through a quarter of the run."""
     with engine.connect() as connection:
         due_ids = sorted(row[0] for row in fetch_raw(connection, _due_accounts(run_date, book)))
-        in_hierarchy = {
-            row[0]
-            for row in fetch_raw(connection, select(ACCOUNT.c.id).where(_in_meter_hierarchy()))
-        }
+        in_hierarchy = {row[0] for row in fetch_raw(connection, _hierarchy_accounts())}
     related = [account_id for account_id in due_ids if account_id in in_hierarchy]
     others = [account_id for account_id in due_ids if account_id not in in_hierarchy]
     due = len(due_ids)
@@ -1163,11 +1158,11 @@ def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
-def _last_live_bills(session: Session, due_ids: Any, run_date: date) -> dict[int, Any]:
-    """Each due account's latest live bill starting on or before the date: one pass over the
-    accounts' bills (a window function), whatever the planner believes about the table's
+def _latest_live_bills() -> Select[Any]:
+    """Each due account's latest live bill starting on or before :run_date: one pass over
+    the accounts' bills (a window function), whatever the planner believes about the table's
     size (a self-join to the latest date per account became quadratic on PostgreSQL when
-    the statistics still said the table was empty)."""
+    the statistics still said the table was empty). Built once: only the date changes."""
     ranked = (
         select(
             BILL.c.id, BILL.c.account_id, BILL.c.period_start, BILL.c.total,
@@ -1177,18 +1172,25 @@ def _last_live_bills(session: Session, due_ids: Any, run_date: date) -> dict[int
             .label("newest"),
         )
         .where(
-            BILL.c.account_id.in_(select(due_ids.c.id)),
+            BILL.c.account_id.in_(select(_DUE.c.id)),
             BILL.c.status != "cancelled",
-            BILL.c.period_start <= run_date,
+            BILL.c.period_start <= bindparam("run_date", type_=Date),
         )
         .subquery()
     )  # fmt: skip
-    rows = session.execute(
-        select(
-            ranked.c.id, ranked.c.account_id, ranked.c.period_start, ranked.c.total,
-            ranked.c.curr_reading_id,
-        ).where(ranked.c.newest == 1)
-    )  # fmt: skip
+    return select(
+        ranked.c.id, ranked.c.account_id, ranked.c.period_start, ranked.c.total,
+        ranked.c.curr_reading_id,
+    ).where(ranked.c.newest == 1)  # fmt: skip
+
+
+_LATEST_LIVE_BILLS = _latest_live_bills()
+
+
+def _last_live_bills(session: Session, due_ids: Table, run_date: date) -> dict[int, Any]:
+    """Each due account's latest live bill starting on or before the date."""
+    assert due_ids is _DUE
+    rows = session.execute(_LATEST_LIVE_BILLS, {"run_date": run_date})
     return {row.account_id: row for row in rows}
 
 
