@@ -107,12 +107,9 @@ READING_COLUMNS = (
 )  # fmt: skip
 
 Progress = Callable[[int, int], None]  # (done, total)
-# A run in worker processes shares its accounts in this many parts per worker, each loaded,
-# drafted and stored on its own: workers that finished computing at the same moment would
-# otherwise queue for SQLite's one writer, where now one writes while the other computes.
-PARTS_PER_WORKER = 2
-# ... and more parts when the largest would hold more accounts than this: a part's periods
-# and drafts are held in its worker's memory until they are stored.
+# A run in worker processes shares its accounts in parts, each loaded, drafted and stored on
+# its own (see `plan_parts`); more parts when the largest would hold more accounts than
+# this: a part's periods and drafts are held in its worker's memory until they are stored.
 MAX_PART_ACCOUNTS = 50_000
 
 
@@ -704,19 +701,21 @@ def plan_parts(
 ) -> list[tuple[int, ...]]:
     """The accounts due, shared into parts for `workers` processes that each take the next
     part when done with one: every account of a parent/child meter hierarchy in the first
-    part (a parent's bill is checked against its children's usage in the same run), and the
-    parts in decreasing sizes (weights k, k-1, …, 1), so that the workers' last parts are
-    small and they finish close together instead of one idling while the other works
-    through a quarter of the run."""
+    part (a parent's bill is checked against its children's usage in the same run), and
+    2 × workers - 1 parts in decreasing sizes (weights k, k-1, …, 1). Taken in that order,
+    the first worker gets k, the next k-1 and then 1, the next k-2 and 2…: equal shares,
+    where equal parts left one worker idle while the other finished its last. The first
+    parts are large (a part costs a few ms of set-up), the last small, and the workers'
+    turns at SQLite's one writer fall at different times, bar the last ones."""
     with engine.connect() as connection:
         due_ids = sorted(row[0] for row in fetch_raw(connection, _due_accounts(run_date, book)))
         in_hierarchy = {row[0] for row in fetch_raw(connection, _hierarchy_accounts())}
     related = [account_id for account_id in due_ids if account_id in in_hierarchy]
     others = [account_id for account_id in due_ids if account_id not in in_hierarchy]
     due = len(due_ids)
-    count = workers * PARTS_PER_WORKER
+    count = 2 * workers - 1
     while count > 1 and 2 * due > MAX_PART_ACCOUNTS * (count + 1):  # the largest: 2/(k+1)
-        count += workers
+        count += 2 * workers
     weights = range(count, 0, -1)
     ordered = related + others
     parts: list[tuple[int, ...]] = []

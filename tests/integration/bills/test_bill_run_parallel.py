@@ -50,7 +50,7 @@ def counts(engine: Engine) -> dict[str, object]:
         }  # fmt: skip
 
 
-@pytest.mark.parametrize("part_accounts", [None, 7], ids=["two-parts-each", "many-parts"])
+@pytest.mark.parametrize("part_accounts", [None, 7], ids=["three-parts", "many-parts"])
 def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
     twins: tuple[Engine, Engine], part_accounts: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,9 +106,11 @@ def test_parts_share_the_accounts_and_keep_meter_hierarchies_in_the_first(
         # no empty part; in decreasing sizes (bar the first, which holds every hierarchy
         # account due) when there are enough accounts for every part
         sizes = [len(part) for part in planned]
-        assert all(sizes) and len(sizes) <= 2 * run_service.PARTS_PER_WORKER
+        assert all(sizes) and len(sizes) <= 3
         if sum(sizes) >= 40:
-            assert len(sizes) == 2 * run_service.PARTS_PER_WORKER
+            assert len(sizes) == 3
+            # weights 3, 2, 1: the first worker's part is as large as the other's two
+            assert sizes[0] >= sizes[1] + sizes[2] - 1
             assert sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < sizes[1]
             large_days += 1
         with Session(engine) as session:
