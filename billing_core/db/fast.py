@@ -72,7 +72,7 @@ class PendingRows:
     owners: list[int]  # for each row, the index of the reserved id it waits for
     late: dict[str, Late]
     on_conflict_do_nothing: tuple[str, ...] | None = None
-    # late columns whose functions give the driver's value already (see `spliced_id`)
+    # late columns whose functions give the driver's value already
     ready: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
@@ -110,27 +110,6 @@ def pending_rows(
         on_conflict_do_nothing=tuple(on_conflict_do_nothing) if on_conflict_do_nothing else None,
         ready=frozenset(ready),
     )
-
-
-# An id no table reaches, converted in a value's place and then replaced by the real one.
-_STAND_IN_ID = 7_305_948_261_037_519
-
-
-def spliced_id(
-    process: Callable[[Any], Any] | None, value_of: Callable[[int], Any]
-) -> tuple[str, str] | None:
-    """(before, after) such that `before + str(id) + after` is `process(value_of(id))` for
-    any id: a value that holds its row's id (a JSON payload) converted ahead of the
-    transaction that reserves the id, which then only splices it in. None where the
-    conversion does not give text holding the id's digits once (psycopg's JSON wrapper):
-    convert such values when the id is known."""
-    if process is None:
-        return None
-    converted = process(value_of(_STAND_IN_ID))
-    if not isinstance(converted, str):
-        return None
-    parts = converted.split(str(_STAND_IN_ID))
-    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def insert_pending(connection: Connection, pending: PendingRows, ids: Sequence[int]) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -18,7 +18,6 @@ from billing_core.db.fast import (
     bind_converter,
     bulk_insert,
     pending_rows,
-    spliced_id,
 )
 from billing_core.events.tables import DomainEvent
 
@@ -88,29 +87,42 @@ def _issued_payload(bill_id: int, bill: IssuedBill) -> dict[str, Any]:
     }
 
 
+def issued_payload_text(bill: IssuedBill) -> tuple[str, str]:
+    """The bill's "bill issued" payload as JSON text around its id, (before, after): the
+    text `before + str(bill_id) + after` reads back as `_issued_payload(bill_id, bill)`."""
+    return (
+        '{"bill_id": ',
+        f', "total": "{bill.total}", "currency": {json.dumps(bill.currency)}, '
+        f'"due_date": "{bill.due_date.isoformat()}", '
+        f'"period_start": "{bill.period_start.isoformat()}", '
+        f'"period_end": "{bill.period_end.isoformat()}"}}',
+    )
+
+
 def pending_bill_issued_events(
     dialect: Dialect, *, bills: Sequence[tuple[int, IssuedBill]], now: datetime
 ) -> PendingRows:
     """The "bill issued" events of bills not stored yet, (index of the bill's id among
     those its transaction reserves, the bill) each: converted ahead, but for the key and
     payload, which hold the id (`insert_pending`; skipped where the key exists). Where the
-    driver takes JSON as text (SQLite), each payload is encoded here, and only its id is
-    spliced in once the id is reserved (a bill run holds SQLite's one writer meanwhile)."""
+    driver takes JSON as text (SQLite), each payload is written out here, and only its id
+    goes in once reserved (a bill run holds SQLite's one writer meanwhile); elsewhere
+    (psycopg wraps JSON itself) `insert_pending` converts it."""
     process = bind_converter(EVENT.c.payload, dialect)
-    spliced = [spliced_id(process, partial(_issued_payload, bill=bill)) for _, bill in bills]
-    texts = [text for text in spliced if text is not None]
+    as_text = process is not None and isinstance(process({}), str)
+    texts = [issued_payload_text(bill) for _, bill in bills] if as_text else []
 
     def payload(row: int, bill_id: int) -> Any:
-        if len(texts) == len(bills):  # converted ahead: the id goes in
-            return f"{texts[row][0]}{bill_id}{texts[row][1]}"
-        return _issued_payload(bill_id, bills[row][1])  # insert_pending converts it
+        if as_text:
+            before, after = texts[row]
+            return f"{before}{bill_id}{after}"
+        return _issued_payload(bill_id, bills[row][1])
 
-    ready = ("payload",) if len(texts) == len(bills) else ()
     return pending_rows(
         dialect, EVENT, EVENT_COLUMNS,
         [(BILL_ISSUED, bill.account_id, now) for _, bill in bills],
         owners=[owner for owner, _ in bills],
         late={"dedupe_key": lambda _row, bill_id: bill_issued_key(bill_id), "payload": payload},
         on_conflict_do_nothing=("dedupe_key",),
-        ready=ready,
+        ready=("payload",) if as_text else (),
     )  # fmt: skip

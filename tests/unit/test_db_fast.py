@@ -115,28 +115,3 @@ def test_money_reads_back_as_the_type_reads_it(stored: int | None) -> None:
         assert value == expected
         if expected is not None:  # the same places, not only the same number
             assert value.as_tuple() == expected.as_tuple()
-
-
-def test_a_value_converted_with_a_stand_in_id_takes_any_id_spliced_in() -> None:
-    import json
-
-    from billing_core.db.fast import spliced_id
-
-    def payload(bill_id: int) -> dict[str, object]:
-        return {"bill_id": bill_id, "total": "12.30", "note": "账单"}
-
-    before, after = spliced_id(json.dumps, payload) or ("", "")
-    for bill_id in (1, 9, 10, 123_456_789, 2**40):
-        assert f"{before}{bill_id}{after}" == json.dumps(payload(bill_id))
-
-
-def test_a_value_is_spliced_only_where_the_conversion_gives_text_holding_the_id_once() -> None:
-    from billing_core.db.fast import spliced_id
-
-    def twice(bill_id: int) -> str:
-        return f"{bill_id}/{bill_id}"
-
-    assert spliced_id(None, str) is None  # no conversion: nothing to do ahead
-    assert spliced_id(lambda value: {"wrapped": value}, str) is None  # not text
-    assert spliced_id(lambda value: value, twice) is None
-    assert spliced_id(lambda value: "no id", str) is None
