@@ -109,8 +109,9 @@ def test_parts_share_the_accounts_and_keep_meter_hierarchies_in_the_first(
         assert all(sizes) and len(sizes) <= 3
         if sum(sizes) >= 40:
             assert len(sizes) == 3
-            # weights 3, 2, 1: the first worker's part is as large as the other's two
-            assert sizes[0] >= sizes[1] + sizes[2] - 1
+            # weights 3, 2, 1 (an eighth of the first's moved to the second): the first
+            # worker's one part is about as large as the other's two
+            assert abs(sizes[0] - sizes[1] - sizes[2]) <= max(2, sum(sizes) // 20)
             assert sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < sizes[1]
             large_days += 1
         with Session(engine) as session:
