@@ -661,20 +661,17 @@ _DUE = Table(
 )
 
 
-def _due_table(
-    session: Session, due: Select[tuple[int]], account_ids: Sequence[int] | None = None
-) -> Table:
-    """The ids `due` selects (or the `account_ids` given), in this connection's temporary table
-    (PostgreSQL drops it with the load's transaction; SQLite keeps it with the connection,
-    emptied here first)."""
+def _due_table(session: Session, due: Select[tuple[int]] | Sequence[int]) -> Table:
+    """The accounts due, in this connection's temporary table: the ids `due` selects, or the
+    ids themselves (a part `plan_parts` planned). PostgreSQL drops the table with the load's
+    transaction; SQLite keeps it with the connection, emptied here first."""
     connection = session.connection()
     connection.execute(CreateTable(_DUE, if_not_exists=True))
     connection.execute(delete(_DUE))
-    if account_ids is not None:
-        if account_ids:
-            connection.execute(insert(_DUE), [{"id": account_id} for account_id in account_ids])
-    else:
+    if isinstance(due, Select):
         connection.execute(insert(_DUE).from_select(["id"], due))
+    elif due:
+        connection.execute(insert(_DUE), [{"id": account_id} for account_id in due])
     if connection.dialect.name == "postgresql":
         # A temporary table has no statistics until analysed: the planner would take it for
         # thousands of rows and scan the readings whole rather than look them up.
@@ -751,7 +748,9 @@ def load_due_periods(
     """The inputs of every bill due on `run_date` (of the `account_ids` given, a part that
     `plan_parts` planned, else of every account due): (periods, missed accounts, already
     billed)."""
-    due_ids = _due_table(session, _due_accounts(run_date, book), account_ids)
+    due_ids = _due_table(
+        session, _due_accounts(run_date, book) if account_ids is None else account_ids
+    )
     due_in = ACCOUNT.c.id.in_(select(due_ids.c.id))
 
     connection = session.connection()
