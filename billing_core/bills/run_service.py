@@ -663,8 +663,9 @@ _DUE = Table(
 
 def _due_table(session: Session, due: Select[tuple[int]] | Sequence[int]) -> Table:
     """The accounts due, in this connection's temporary table: the ids `due` selects, or the
-    ids themselves (a part `plan_parts` planned). PostgreSQL drops the table with the load's
-    transaction; SQLite keeps it with the connection, emptied here first."""
+    ids themselves (a part `plan_parts` planned). The table is created in the load's
+    transaction and goes with it, on SQLite as on PostgreSQL; it is emptied first all the
+    same, for a connection whose transaction kept it."""
     connection = session.connection()
     connection.execute(CreateTable(_DUE, if_not_exists=True))
     connection.execute(delete(_DUE))
@@ -726,10 +727,10 @@ def plan_parts(
         weights[1] += FIRST_PART_SHIFT
     ordered = related + others
     parts: list[tuple[int, ...]] = []
-    start, cumulative = 0, 0.0
+    start, cumulative, total = 0, 0.0, sum(weights)
     for weight in weights:
         cumulative += weight
-        end = max(start, round(due * cumulative / sum(weights)))
+        end = max(start, round(due * cumulative / total))
         if not parts:
             end = max(end, len(related))
         parts.append(tuple(ordered[start:end]))
@@ -869,7 +870,7 @@ def load_due_periods(
         tz,
     )
 
-    last_bill = _last_live_bills(session, due_ids, run_date)
+    last_bill = _last_live_bills(session, run_date)
     last_pf = _power_factor_adjustments(
         session, [row.id for aid, row in last_bill.items() if accounts[aid].kind != "residential"]
     )
@@ -1195,9 +1196,8 @@ def _latest_live_bills() -> Select[Any]:
 _LATEST_LIVE_BILLS = _latest_live_bills()
 
 
-def _last_live_bills(session: Session, due_ids: Table, run_date: date) -> dict[int, Any]:
-    """Each due account's latest live bill starting on or before the date."""
-    assert due_ids is _DUE
+def _last_live_bills(session: Session, run_date: date) -> dict[int, Any]:
+    """Each due account's (in `_DUE`) latest live bill starting on or before the date."""
     rows = session.execute(_LATEST_LIVE_BILLS, {"run_date": run_date})
     return {row.account_id: row for row in rows}
 
