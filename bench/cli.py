@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Select, Table, func, select
 
-from api.cli.bench_machine import cpu_times, describe_steal
-from api.cli.common import DEFAULT_WORKERS, console, fail
+from bench.machine import cpu_times, describe_steal
+from billing_core.bills.run import DEFAULT_WORKERS
 from billing_core.errors import WattdeskError
 from billing_core.tariffs import (
     SHIPPED_TARIFFS_DIR,
@@ -26,7 +27,19 @@ from billing_core.tariffs import (
     price_period,
 )
 
+# Its own consoles, as api.cli.common's: `bench` does not import the product's CLI (which
+# registers this app).
+console = Console()
+err_console = Console(stderr=True)
+EXIT_USAGE = 2
+
 app = typer.Typer(help="Benchmarks, run on demand.", no_args_is_help=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    err_console.print(f"[bold red]error[/]: {message}")
+    raise typer.Exit(code=code)
+
 
 TIERED = "beijing-residential"
 TOU_TIERED = "zhejiang-residential-tou"
@@ -158,7 +171,7 @@ def bill_run(
     each and the ratio. Leaves the database without bills, ready to measure again."""
     from datetime import UTC, datetime
 
-    from billing_core.bills import bench
+    from bench import bill_run as bench
     from billing_core.bills.model import ReviewThresholds
     from billing_core.bills.policy import load_review_policy
     from billing_core.clock import FixedClock
@@ -261,7 +274,7 @@ def sms_inbound(
     Prints req/s, p50 and p99 for each, and BILL / healthz at saturation."""
     import asyncio
 
-    from api.cli import bench_sms
+    from bench import sms_inbound as bench_sms
     from billing_core.settings import load_settings
 
     config = load_settings()
@@ -341,7 +354,7 @@ def dispatch(
     outbox; the ratio is what claiming and recording each message costs."""
     import os
 
-    from api.cli import bench_dispatch
+    from bench import dispatch as bench_dispatch
     from billing_core.settings import load_settings
 
     # A rate limit is per process: one process measures it without splitting R.
