@@ -1,6 +1,5 @@
-"""The bill run, as a small package: `plan` (which accounts, in which parts), `load` (what a
-part needs), `store` (bills, lines, ledger, events), `workers` (forked worker processes) and
-`service` (the run itself, which the CLI, the scheduler and the tests call)."""
+"""The bill run: `plan` (accounts due, parts), `load` (what a part reads), `store` (bills, lines,
+ledger, events), `workers` (forked processes) and `service` (`run_bills`, called by the CLI)."""
 
 from billing_core.bills.run.load import load_due_periods
 from billing_core.bills.run.plan import plan_parts
