@@ -8,12 +8,7 @@ from dataclasses import replace
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from billing_core.customers.model import (
-    AccountStatus,
-    Channel,
-    CustomerKind,
-    SensitivityKind,
-)
+from billing_core.customers.model import AccountStatus, Channel, CustomerKind, SensitivityKind
 from billing_core.readings.model import ReadingSource
 from billing_core.seed.model import (
     CHANGE_NOTES,
@@ -34,16 +29,9 @@ from billing_core.seed.model import (
     TariffAssignmentRow,
     _serial,
 )
-from billing_core.seed.readings import (
-    _ReadingRows,
-)
-from billing_core.seed.regions import (
-    SENSITIVITY_NOTES,
-    Region,
-)
-from billing_core.seed.state import (
-    _Meter,
-)
+from billing_core.seed.readings import _ReadingRows
+from billing_core.seed.regions import SENSITIVITY_NOTES, Region
+from billing_core.seed.state import _Meter
 
 
 class _AccountRows(_ReadingRows):

@@ -8,16 +8,9 @@ import random
 from collections.abc import Iterator
 from datetime import time, timedelta
 
-from billing_core.customers.model import (
-    AccountStatus,
-    Channel,
-    CustomerKind,
-    Language,
-)
+from billing_core.customers.model import AccountStatus, Channel, CustomerKind, Language
 from billing_core.readings.model import ReadingSource
-from billing_core.seed.accounts import (
-    _AccountRows,
-)
+from billing_core.seed.accounts import _AccountRows
 from billing_core.seed.model import (
     _UP_TO_BUSINESS,
     _UP_TO_GROUPS,
@@ -51,10 +44,7 @@ from billing_core.seed.regions import (
     SEASON_BUSINESS,
     Region,
 )
-from billing_core.seed.state import (
-    WHOLE_POPULATION,
-    _Meter,
-)
+from billing_core.seed.state import WHOLE_POPULATION, _Meter
 
 
 class SeedPopulation(_AccountRows):

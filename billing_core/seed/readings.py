@@ -29,13 +29,8 @@ from billing_core.seed.model import (
     _tou_parts,
     to_kwh,
 )
-from billing_core.seed.regions import (
-    MONTHLY_NOISE,
-)
-from billing_core.seed.state import (
-    _Meter,
-    _SeedState,
-)
+from billing_core.seed.regions import MONTHLY_NOISE
+from billing_core.seed.state import _Meter, _SeedState
 
 
 class _ReadingRows(_SeedState):

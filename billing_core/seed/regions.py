@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing_core.customers.model import (
-    SensitivityKind,
-)
+from billing_core.customers.model import SensitivityKind
 
 # ---------------------------------------------------------------------------------------------
 # Regions, seasons and names

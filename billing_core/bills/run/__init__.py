@@ -12,12 +12,7 @@ from billing_core.bills.run.service import (
     run_bills,
 )
 from billing_core.bills.run.store import PreparedChunk, StoredChunk, prepare_chunk, store_drafts
-from billing_core.bills.run.workers import (
-    DEFAULT_WORKERS,
-    can_fork,
-    map_in_forks,
-    shutdown_workers,
-)
+from billing_core.bills.run.workers import DEFAULT_WORKERS, can_fork, map_in_forks, shutdown_workers
 
 __all__ = [
     "DEFAULT_WORKERS",

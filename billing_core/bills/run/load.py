@@ -29,20 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.sql.ddl import CreateTable
 from sqlmodel import Session
 
-from billing_core.bills.draft import (
-    AccountPeriod,
-    MeterPeriod,
-    ReadingValues,
-)
+from billing_core.bills.draft import AccountPeriod, MeterPeriod, ReadingValues
 from billing_core.bills.run.plan import _due_accounts
 from billing_core.bills.tables import Bill, BillLine
 from billing_core.customers.model import AccountStatus
-from billing_core.customers.tables import (
-    Account,
-    BusinessChange,
-    Customer,
-    TariffAssignment,
-)
+from billing_core.customers.tables import Account, BusinessChange, Customer, TariffAssignment
 from billing_core.db.columns import table_of
 from billing_core.db.fast import (
     bind_converter,

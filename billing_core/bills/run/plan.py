@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import (
-    Engine,
-    Select,
-    select,
-    union,
-)
+from sqlalchemy import Engine, Select, select, union
 
 from billing_core.customers.model import AccountStatus
-from billing_core.customers.tables import (
-    Account,
-)
+from billing_core.customers.tables import Account
 from billing_core.db.columns import table_of
-from billing_core.db.fast import (
-    fetch_raw,
-)
+from billing_core.db.fast import fetch_raw
 from billing_core.readings.tables import Meter, ReadingBook
 
 ACCOUNT = table_of(Account)

@@ -20,22 +20,10 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Engine,
-    Select,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, Select, func, insert, select, update
 from sqlmodel import Session
 
-from billing_core.bills.draft import (
-    AccountPeriod,
-    BillDraft,
-    draft_bill,
-    work_out_usage,
-)
+from billing_core.bills.draft import AccountPeriod, BillDraft, draft_bill, work_out_usage
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.run.load import load_due_periods
 from billing_core.bills.run.plan import plan_parts

@@ -7,26 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import (
-    Engine,
-    select,
-)
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from billing_core.bills.draft import (
-    BillDraft,
-)
+from billing_core.bills.draft import BillDraft
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
-from billing_core.db.fast import (
-    PendingRows,
-    insert_pending,
-    pending_rows,
-    reserve_ids,
-)
+from billing_core.db.fast import PendingRows, insert_pending, pending_rows, reserve_ids
 from billing_core.events.service import IssuedBill, pending_bill_issued_events
 from billing_core.ledger.service import pending_bill_charges
 
