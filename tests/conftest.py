@@ -146,7 +146,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def _reset_cli_caches() -> None:
     from api.cli import common
-    from billing_core.bills.forks import shutdown_workers
+    from billing_core.bills.run import shutdown_workers
 
     shutdown_workers()  # bill-run workers hold connections to the test database
     if common.engine.cache_info().currsize:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import typer
 
 from api.cli import (
-    bench_cmd,
     bills_cmd,
     config_cmd,
     db_cmd,
@@ -21,6 +20,7 @@ from api.cli import (
     staff_cmd,
     tariff_cmd,
 )
+from bench.cli import app as bench_app
 
 app = typer.Typer(
     name="wattdesk",
@@ -32,7 +32,9 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(staff_cmd.app, name="staff")
 app.add_typer(tariff_cmd.app, name="tariff")
-app.add_typer(bench_cmd.app, name="bench")
+# The benchmarks live in their own package (`bench`), registered here as a sub-app: the one
+# import of `bench` a product package may make (an import-linter contract says so).
+app.add_typer(bench_app, name="bench")
 app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(readings_cmd.app, name="readings")
 app.add_typer(ledger_cmd.app, name="ledger")

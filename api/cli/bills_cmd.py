@@ -9,11 +9,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli.common import DEFAULT_WORKERS, clock, console, engine, fail, settings, unit_of_work
+from api.cli.common import clock, console, engine, fail, settings, unit_of_work
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.review_service import monthly_summary
-from billing_core.bills.run_service import BillRunSummary, run_bills
+from billing_core.bills.run import DEFAULT_WORKERS, BillRunSummary, run_bills
 from billing_core.errors import WattdeskError
 from billing_core.tariffs.catalog import TariffCatalog
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,9 +16,6 @@ from billing_core.db import create_db_engine, session_scope
 from billing_core.db.engine import BATCH_AUTOCHECKPOINT_PAGES
 from billing_core.errors import WattdeskError
 from billing_core.settings import Settings, SettingsError, load_settings
-
-# Bill runs share their accounts among this many processes unless told otherwise.
-DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 
 console = Console()
 err_console = Console(stderr=True)

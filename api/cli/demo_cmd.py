@@ -12,7 +12,7 @@ from api.app import create_app
 from api.cli.common import clock, console, engine, fail, settings, unit_of_work
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
-from billing_core.bills.run_service import run_bills
+from billing_core.bills.run import run_bills
 from billing_core.db import migrate
 from billing_core.ledger.backfill import post_missing_charges
 from billing_core.payments.pages import create_pay_link_for_number

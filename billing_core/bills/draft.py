@@ -18,6 +18,7 @@ from billing_core.readings.vee import (
     register_delta,
     tou_mismatch,
 )
+from billing_core.tariffs.lines import power_factor_adjustment, round_money
 from billing_core.tariffs.model import (
     AccountAttributes,
     BillLine,
@@ -28,11 +29,9 @@ from billing_core.tariffs.model import (
     Tariff,
     TariffError,
     TariffVersion,
-    power_factor_adjustment,
-    price_period,
-    round_money,
 )
 from billing_core.tariffs.power_factor import power_factor_from
+from billing_core.tariffs.pricing import price_period
 
 ZERO = Decimal(0)
 KWH = Decimal("0.001")  # bills store kWh and line quantities to the watt-hour

@@ -25,8 +25,9 @@ from billing_core.readings.vee import register_delta
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser
-from billing_core.tariffs.model import AccountAttributes, Consumption, Tariff, price_period
+from billing_core.tariffs.model import AccountAttributes, Consumption, Tariff
 from billing_core.tariffs.power_factor import power_factor_from
+from billing_core.tariffs.pricing import price_period
 
 REVIEWERS = (Role.reviewer,)
 MONEY = Decimal("0.01")

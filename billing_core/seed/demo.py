@@ -17,8 +17,8 @@ from billing_core.seed.model import (
     DemoCustomer,
     ReadingBookRow,
     SeedConfig,
-    SeedPopulation,
 )
+from billing_core.seed.population import SeedPopulation
 from billing_core.seed.store import RowWriter, next_ids, reset_sequences, seed_table
 
 DEMO_BOOK_CODE = "DEMO"

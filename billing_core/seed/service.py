@@ -15,7 +15,8 @@ from sqlmodel import Session
 from billing_core.clock import Clock
 from billing_core.errors import Conflict
 from billing_core.seed.demo import ensure_demo_customers
-from billing_core.seed.model import DEFAULT_TIMEZONE, SeedConfig, SeedPopulation
+from billing_core.seed.model import DEFAULT_TIMEZONE, SeedConfig
+from billing_core.seed.population import SeedPopulation
 from billing_core.seed.store import RowWriter, count_rows, next_ids, reset_sequences, seed_table
 
 

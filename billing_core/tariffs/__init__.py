@@ -2,6 +2,7 @@
 period into rounded bill lines (see docs/tariffs.md)."""
 
 from billing_core.tariffs.catalog import SHIPPED_TARIFFS_DIR, TariffCatalog
+from billing_core.tariffs.lines import power_factor_adjustment, round_money
 from billing_core.tariffs.model import (
     MINIMUM_TOP_UP,
     POWER_FACTOR_ADJUSTMENT,
@@ -15,11 +16,8 @@ from billing_core.tariffs.model import (
     TariffError,
     TariffVersion,
     UnknownTariff,
-    power_factor_adjustment,
-    price_period,
-    price_period_exact,
-    round_money,
 )
+from billing_core.tariffs.pricing import price_period, price_period_exact
 from billing_core.tariffs.schema import load_tariff, parse_tariff
 
 __all__ = [

@@ -1,11 +1,11 @@
-"""The benchmarks' steal meter (api/cli/bench_machine.py): the stolen share of the machine's
+"""The benchmarks' steal meter (bench/machine.py): the stolen share of the machine's
 CPU time between two readings of /proc/stat, and the line printed beside the figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from api.cli.bench_machine import CpuTimes, cpu_times, describe_steal
+from bench.machine import CpuTimes, cpu_times, describe_steal
 
 
 def stat_file(tmp_path: Path, name: str, cpu_line: str) -> Path:

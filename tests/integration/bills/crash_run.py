@@ -9,7 +9,7 @@ import signal
 import sys
 from datetime import date
 
-from billing_core.bills.run_service import run_bills
+from billing_core.bills.run import run_bills
 from billing_core.db import create_db_engine
 from tests.integration.bills.helpers import CLOCK, TARIFFS, THRESHOLDS, TZ
 

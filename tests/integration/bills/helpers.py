@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from billing_core.bills.forks import shutdown_workers
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
+from billing_core.bills.run import shutdown_workers
 from billing_core.bills.tables import Bill, BillLine
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from billing_core.bills.run_service import run_bills
+from billing_core.bills.run import run_bills
 from billing_core.bills.tables import Bill, ReviewItem
 from billing_core.db.columns import table_of
 from billing_core.events.service import BILL_ISSUED

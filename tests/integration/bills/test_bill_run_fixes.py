@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, select
 from sqlmodel import Session
 
 from billing_core.bills.model import ReviewRule
-from billing_core.bills.run_service import BillRunSummary, run_bills
+from billing_core.bills.run import BillRunSummary, run_bills
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.customers.tables import Account
 from billing_core.db import session_scope

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from billing_core.bills.run_service import run_bills
+from billing_core.bills.run import run_bills
 from billing_core.bills.tables import Bill
 from billing_core.db.columns import table_of
 from tests.integration.bills.helpers import (

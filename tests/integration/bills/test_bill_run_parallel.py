@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from billing_core.bills import run_service
-from billing_core.bills.forks import can_fork
-from billing_core.bills.run_service import load_due_periods, plan_parts, run_bills
+from billing_core.bills.run import can_fork, load_due_periods, plan_parts, run_bills
+from billing_core.bills.run import plan as run_plan
+from billing_core.bills.run import service as run_service
 from billing_core.bills.tables import ReviewItem
 from billing_core.db.columns import table_of
 from billing_core.events.tables import DomainEvent
@@ -55,7 +55,7 @@ def test_a_run_in_two_workers_stores_what_an_in_process_run_stores(
     twins: tuple[Engine, Engine], part_accounts: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if part_accounts is not None:  # as a run of many accounts: parts of at most this many
-        monkeypatch.setattr(run_service, "MAX_PART_ACCOUNTS", part_accounts)
+        monkeypatch.setattr(run_plan, "MAX_PART_ACCOUNTS", part_accounts)
     parallel, serial = twins
     assert can_fork(parallel, 2)  # else the run below would quietly stay in-process
     for day in cycle_reading_dates(parallel)[:6]:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from billing_core.audit.tables import AuditEntry
-from billing_core.bills.run_service import BillRunSummary, run_bills
+from billing_core.bills.run import BillRunSummary, run_bills
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Customer, TariffAssignment

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from billing_core.bills.model import ReviewRule
-from billing_core.bills.run_service import BillRunSummary, run_bills
+from billing_core.bills.run import BillRunSummary, run_bills
 from billing_core.bills.tables import Bill, ReviewItem
 from billing_core.customers.tables import Account
 from billing_core.db.columns import table_of
@@ -23,7 +23,7 @@ from tests.integration.bills.helpers import (
 )
 
 # Enough customers for a few reading books: the seed plants every reviewed event in each
-# book's latest period (see seed.model._Quota), and the random ones (zero usage, estimated
+# book's latest period (see seed.state._Quota), and the random ones (zero usage, estimated
 # and reversed readings) are common enough at this size whatever the seed.
 CUSTOMERS = 3000
 # Only a reviewer's correction (退补) puts an adjustment line on a bill; a seed cannot.

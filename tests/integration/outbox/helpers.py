@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
+from bench.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
 from billing_core.clock import Clock
 from billing_core.outbox.dispatch import RetryPolicy, Transport, claim_batch, record_result
 from billing_core.outbox.service import AUTOMATED, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from sms.transport import TwilioTransport
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FROM = "+15005550006"

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
+from bench.fakes.twilio_api import FakeTwilioApi
 from billing_core.clock import FixedClock
 from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
 from billing_core.customers.tables import Contact
@@ -29,7 +30,6 @@ from billing_core.payments.service import PaymentContext
 from scheduler.dispatcher import Dispatcher
 from sms.transport import TwilioTransport
 from tests.factories import make_account, make_bill, make_contact, make_customer
-from tests.fakes.twilio_api import FakeTwilioApi
 from tests.integration.outbox.helpers import CALLBACK, FROM, SHANGHAI, dispatch, put, row
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from twilio.rest import Client
 
+from bench.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
 from billing_core.outbox.dispatch import Claimed, Outcome
 from sms.transport import TwilioTransport
 from sms.twilio_http import Urllib3HttpClient
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
 
 FROM = "+15005550006"
 

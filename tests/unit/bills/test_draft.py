@@ -25,7 +25,7 @@ from billing_core.bills.draft import (
 )
 from billing_core.bills.model import ReviewRule, ReviewThresholds
 from billing_core.bills.policy import load_review_policy
-from billing_core.bills.run_service import _tariffs_in_period
+from billing_core.bills.run.load import _tariffs_in_period
 from billing_core.readings.vee import Replacement, ReverseKind
 from billing_core.tariffs import Consumption, Tariff, TariffError, price_period
 from tests.unit.tariffs.factories import blocks_energy, build, shipped, tariff_data

@@ -35,16 +35,15 @@ from billing_core.seed.model import (
     ReadingRow,
     Row,
     SeedConfig,
-    SeedPopulation,
     SensitivityRow,
     TariffAssignmentRow,
-    _Quota,
-    generate_population,
     is_fictional_phone,
     is_late_payer,
     reading_dates,
     split_tou,
 )
+from billing_core.seed.population import SeedPopulation, generate_population
+from billing_core.seed.state import _Quota
 
 T = TypeVar("T")
 UNTIL = date(2026, 11, 26)

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
-from billing_core.bills.run_service import READING, _LocalDays, cycle_collection_paused
+from billing_core.bills.run import cycle_collection_paused
+from billing_core.bills.run.load import READING, _LocalDays
 from billing_core.db.fast import bind_converter
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,30 +1,19 @@
-"""The bill run: bill every account whose reading falls due on a date.
-
-It loads what the bills depend on with a handful of set queries, drafts every bill with the
-pure functions of `draft`, then stores them chunk by chunk, each chunk its own transaction.
-That is why it takes an engine rather than a session: a run of a million accounts is many
-units of work, so that a crash loses at most one uncommitted chunk. Rerunning skips what is
-already billed (one live bill per account and period, a unique index), so a rerun after a
-kill -9 ends where an uninterrupted run would have."""
+"""Reading what a part of the bill run needs: the accounts due, their meters, readings,
+tariffs, previous bills and business changes, as one `AccountPeriod` per account."""
 
 from __future__ import annotations
 
-import gc
-import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Column,
     Date,
-    Engine,
     Integer,
     MetaData,
     Select,
@@ -36,53 +25,28 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    union,
-    update,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.ddl import CreateTable
 from sqlmodel import Session
 
-from billing_core.bills.draft import (
-    AccountPeriod,
-    BillDraft,
-    MeterPeriod,
-    ReadingValues,
-    draft_bill,
-    work_out_usage,
-)
-from billing_core.bills.forks import can_fork, map_in_forks
-from billing_core.bills.model import ReviewThresholds
-from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
-from billing_core.clock import Clock
+from billing_core.bills.draft import AccountPeriod, MeterPeriod, ReadingValues
+from billing_core.bills.run.plan import _due_accounts
+from billing_core.bills.tables import Bill, BillLine
 from billing_core.customers.model import AccountStatus
-from billing_core.customers.tables import (
-    Account,
-    BusinessChange,
-    Customer,
-    TariffAssignment,
-)
+from billing_core.customers.tables import Account, BusinessChange, Customer, TariffAssignment
 from billing_core.db.columns import table_of
 from billing_core.db.fast import (
-    PendingRows,
     bind_converter,
     decimal_reader,
     fetch_converted,
     fetch_raw,
-    insert_pending,
     instant_reader,
-    pending_rows,
     raw,
     required_decimal_reader,
-    reserve_ids,
 )
-from billing_core.errors import WattdeskError
-from billing_core.events.service import IssuedBill, pending_bill_issued_events
-from billing_core.ledger.service import pending_bill_charges
-from billing_core.readings.tables import Meter, MeterReading, ReadingBook
+from billing_core.readings.tables import Meter, MeterReading
 from billing_core.readings.vee import Replacement
-from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT, Tariff
+from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT
 
 ZERO = Decimal(0)
 READING_WINDOW_DAYS = 3  # a reading up to this many days before the reading day counts
@@ -90,14 +54,11 @@ COMPARISON_MONTHS = (1, 2, 12, 13)  # the previous period, and the same period l
 
 BILL = table_of(Bill)
 LINE = table_of(BillLine)
-REVIEW = table_of(ReviewItem)
-RUN = table_of(BillRun)
 ACCOUNT = table_of(Account)
 CUSTOMER = table_of(Customer)
 ASSIGNMENT = table_of(TariffAssignment)
 METER = table_of(Meter)
 READING = table_of(MeterReading)
-BOOK = table_of(ReadingBook)
 CHANGE = table_of(BusinessChange)
 # A reading as the run loads it (read_at and the registers converted by the loop itself).
 READING_COLUMNS = (
@@ -105,76 +66,6 @@ READING_COLUMNS = (
     raw(READING.c.peak), raw(READING.c.flat), raw(READING.c.valley),
     raw(READING.c.reactive), READING.c.estimated,
 )  # fmt: skip
-
-Progress = Callable[[int, int], None]  # (done, total)
-# A run in worker processes shares its accounts in parts, each loaded, drafted and stored on
-# its own (see `plan_parts`); more parts when the largest would hold more accounts than
-# this: a part's periods and drafts are held in its worker's memory until they are stored.
-MAX_PART_ACCOUNTS = 50_000
-# The first worker's one part is the largest, and so is its turn at SQLite's writer; with
-# exactly equal shares it asked for that turn just before the other worker's last (small)
-# part did, which then waited for it, and the first worker sat idle while that last part was
-# stored. This much of the first part's weight moves to the second (the other worker's
-# first), so the large turn is over before the small one is asked for: the run's wait for
-# the writer 0.35-0.46 -> 0.25 s a cycle of 100,000 accounts.
-FIRST_PART_SHIFT = 0.125
-
-
-@dataclass
-class BillRunSummary:
-    run_id: int
-    run_date: date
-    book: str | None
-    due: int = 0
-    issued: int = 0
-    in_review: int = 0
-    already_billed: int = 0
-    missed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
-    total_amount: Decimal = ZERO
-    review_by_rule: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    # time spent by phase, summed over the run's parts (in workers, over all of them): where a
-    # run's time goes; waiting for the write lock counts as storing
-    phase_seconds: dict[str, float] = field(default_factory=dict)
-
-    def add(self, part: BillRunSummary) -> None:
-        """Count in one part of the run."""
-        self.due += part.due
-        self.issued += part.issued
-        self.in_review += part.in_review
-        self.already_billed += part.already_billed
-        self.missed.extend(part.missed)
-        self.failed.extend(part.failed)
-        self.total_amount += part.total_amount
-        for phase, seconds in part.phase_seconds.items():
-            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
-        for rule, count in part.review_by_rule.items():
-            self.review_by_rule[rule] = self.review_by_rule.get(rule, 0) + count
-
-    @property
-    def bills_per_second(self) -> float:
-        stored = self.issued + self.in_review
-        return stored / self.seconds if self.seconds else 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_date": self.run_date.isoformat(),
-            "book": self.book,
-            "due": self.due,
-            "issued": self.issued,
-            "in_review": self.in_review,
-            "already_billed": self.already_billed,
-            "missed": len(self.missed),
-            "failed": len(self.failed),
-            "total_amount": str(self.total_amount),
-            "review_by_rule": dict(sorted(self.review_by_rule.items())),
-            "missed_accounts": [{"account": a, "why": w} for a, w in self.missed[:200]],
-            "failed_accounts": [{"account": a, "why": w} for a, w in self.failed[:200]],
-            "seconds": round(self.seconds, 3),
-            "phase_seconds": {phase: round(t, 3) for phase, t in self.phase_seconds.items()},
-        }
 
 
 class _AccountRow(NamedTuple):
@@ -204,429 +95,6 @@ class _MeterRow(NamedTuple):
     initial_valley: Decimal | None
 
 
-class TariffLookup(Protocol):
-    """Anything that finds a compiled tariff by code (the tariff catalog)."""
-
-    def get(self, code: str) -> Tariff: ...
-
-
-def run_bills(
-    *,
-    engine: Engine,
-    clock: Clock,
-    run_date: date,
-    tz: ZoneInfo,
-    tariffs: TariffLookup,
-    thresholds: ReviewThresholds,
-    book: str | None = None,
-    chunk_size: int = 5000,
-    workers: int = 1,
-    progress: Progress | None = None,
-    after_chunk: Callable[[int], None] | None = None,
-) -> BillRunSummary:
-    """Bill every active account whose reading day is `run_date`'s day (in `book`, if given).
-
-    With `workers` > 1 the accounts are shared among that many forked processes, each of
-    which loads, drafts and stores its part (`plan_parts` keeps the accounts of a
-    parent/child meter hierarchy together, in the first part); where forking is not safe the
-    run stays in this process. `after_chunk(stored_so_far)` runs after each committed chunk
-    of an in-process run (tests use it to crash a run at a chosen point)."""
-    started = time.perf_counter()
-    with Session(engine) as session, session.begin():
-        run_id = session.execute(
-            insert(RUN).returning(RUN.c.id),
-            {
-                "run_date": run_date,
-                "book_code": book,
-                "status": "running",
-                "started_at": clock.now(),
-                "summary": {},
-            },
-        ).scalar_one()
-    summary = BillRunSummary(run_id=run_id, run_date=run_date, book=book)
-    job = _Job(clock, tariffs, thresholds, run_id, run_date, tz, book, chunk_size,
-               analyze_after_first_chunk=_planner_sees_no_bills(engine))  # fmt: skip
-    if workers > 1 and after_chunk is None and can_fork(engine, workers):
-        parts = plan_parts(engine, run_date, book, workers)
-        # a parallel run's progress as the database sees it: bills stored of accounts due
-        due = sum(map(len, parts))
-
-        def report_progress() -> None:
-            if progress is not None:
-                stored = _count(engine, select(BILL.c.id).where(BILL.c.bill_run_id == run_id))
-                progress(stored, max(due, stored))
-
-        for part_summary in map_in_forks(
-            _bill_part_in_worker,
-            job,
-            parts,
-            engine=engine,
-            workers=workers,
-            while_waiting=report_progress,
-        ):
-            summary.add(part_summary)
-        report_progress()
-    else:
-        summary.add(_bill_part(engine, job, None, progress=progress, after_chunk=after_chunk))
-
-    summary.seconds = time.perf_counter() - started
-    with Session(engine) as session, session.begin():
-        session.execute(
-            update(RUN)
-            .where(RUN.c.id == run_id)
-            .values(
-                status="finished",
-                finished_at=clock.now(),
-                issued=summary.issued,
-                in_review=summary.in_review,
-                skipped=summary.already_billed,
-                missed=len(summary.missed),
-                failed=len(summary.failed),
-                summary=summary.as_json(),
-            )
-        )
-    return summary
-
-
-class _Job(NamedTuple):
-    """What every part of a run shares (pickled for the workers)."""
-
-    clock: Clock
-    tariffs: TariffLookup
-    thresholds: ReviewThresholds
-    run_id: int
-    run_date: date
-    tz: ZoneInfo
-    book: str | None
-    chunk_size: int
-    analyze_after_first_chunk: bool = False
-
-
-def _bill_part_in_worker(
-    engine: Engine, lock: AbstractContextManager[Any], job: _Job, part: Sequence[int]
-) -> BillRunSummary:
-    # On SQLite one writer at a time: the workers take turns as soon as the lock is free,
-    # where SQLite's own busy wait would have them sleep and poll.
-    write_lock = lock if engine.dialect.name == "sqlite" else nullcontext()
-    return _bill_part(engine, job, part, write_lock=write_lock)
-
-
-def _bill_part(
-    engine: Engine,
-    job: _Job,
-    part: Sequence[int] | None,
-    *,
-    write_lock: AbstractContextManager[Any] | None = None,
-    progress: Progress | None = None,
-    after_chunk: Callable[[int], None] | None = None,
-) -> BillRunSummary:
-    """Load, draft and store one part of the run's accounts (all of them for None): the
-    part's own counts, for `BillRunSummary.add`."""
-    with cycle_collection_paused():
-        return _bill_part_now(
-            engine, job, part, write_lock=write_lock, progress=progress, after_chunk=after_chunk
-        )
-
-
-@contextmanager
-def cycle_collection_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block, and back on (if it was on) after it.
-
-    A part of a run holds hundreds of thousands of rows, periods and drafts (tuples and
-    Decimals) while it allocates more, so the collector's passes kept traversing them all:
-    over a quarter of a bill run's CPU time, though none of them is in a reference cycle
-    (reference counting frees them). The little cyclic garbage the block leaves (a session's
-    bookkeeping) is collected once the collector is back on. The switch is the process's,
-    so in a process that serves requests as well they too go without cycle collection for
-    the block's few seconds."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _bill_part_now(
-    engine: Engine,
-    job: _Job,
-    part: Sequence[int] | None,
-    *,
-    write_lock: AbstractContextManager[Any] | None,
-    progress: Progress | None,
-    after_chunk: Callable[[int], None] | None,
-) -> BillRunSummary:
-    summary = BillRunSummary(run_id=job.run_id, run_date=job.run_date, book=job.book)
-    clock = time.perf_counter
-    started = clock()
-    with Session(engine) as session:
-        periods, missed, already = load_due_periods(
-            session=session, run_date=job.run_date, tz=job.tz, book=job.book, account_ids=part
-        )
-    loaded = clock()
-    summary.due = len(periods) + len(missed) + already
-    summary.missed = missed
-    summary.already_billed = already
-
-    drafts = draft_all(
-        periods,
-        tariffs=job.tariffs,
-        thresholds=job.thresholds,
-        run_date=job.run_date,
-        failed=summary.failed,
-    )
-    drafted = clock()
-    stored, waited = 0, 0.0
-    issued_on = job.clock.now().astimezone(job.tz).date()
-    for chunk in _chunks(drafts, job.chunk_size):
-        # Converted before the chunk's turn at the writer (SQLite has one at a time).
-        prepared = prepare_chunk(engine.dialect, job.clock, chunk, job.run_id, issued_on)
-        asked = clock()
-        with write_lock or nullcontext():
-            waited += clock() - asked
-            counted = store_drafts(
-                engine=engine, clock=job.clock, drafts=chunk, run_id=job.run_id,
-                issued_on=issued_on, prepared=prepared,
-            )  # fmt: skip
-        if job.analyze_after_first_chunk and stored == 0:
-            _analyze_bill_tables(engine)  # each part's first chunk: see RUN_TABLES
-        summary.already_billed += counted.already_billed
-        for draft in counted.stored:
-            if draft.needs_review:
-                summary.in_review += 1
-                for finding in draft.findings:
-                    summary.review_by_rule[finding.rule] = (
-                        summary.review_by_rule.get(finding.rule, 0) + 1
-                    )
-            else:
-                summary.issued += 1
-            summary.total_amount += draft.total
-        stored += len(chunk)
-        if progress:
-            progress(stored, len(drafts))
-        if after_chunk:
-            after_chunk(stored)
-    # "wait": for the other workers' turns at SQLite's one writer (not counted in "store")
-    summary.phase_seconds = {
-        "load": loaded - started, "draft": drafted - loaded,
-        "store": clock() - drafted - waited, "wait": waited,
-    }  # fmt: skip
-    return summary
-
-
-# The tables a run writes. On PostgreSQL, a `bill` table analyzed (or vacuumed) while empty
-# makes the planner cost a lookup in it as a scan of nothing: the foreign-key checks of the
-# run's lines, charges and review items are then planned as sequential scans, and each
-# worker keeps those plans while the table grows (a run of 20,000 bills took four times as
-# long, one scan of `bill` per bill). ANALYZE once the first chunk is in replans them.
-RUN_TABLES = ("bill", "bill_line", "review_item", "ledger_entry", "domain_event")
-
-
-def _planner_sees_no_bills(engine: Engine) -> bool:
-    if engine.dialect.name != "postgresql":
-        return False
-    with engine.connect() as connection:
-        estimate = connection.exec_driver_sql(
-            "SELECT reltuples FROM pg_class WHERE oid = 'bill'::regclass"
-        ).scalar()
-    return estimate == 0  # -1: never analyzed, where the planner assumes a few pages
-
-
-def _analyze_bill_tables(engine: Engine) -> None:
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"ANALYZE {', '.join(RUN_TABLES)}")
-
-
-def _count(engine: Engine, query: Select[Any]) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        )
-
-
-def draft_all(
-    periods: Sequence[AccountPeriod],
-    *,
-    tariffs: TariffLookup,
-    thresholds: ReviewThresholds,
-    run_date: date,
-    failed: list[tuple[str, str]],
-) -> list[BillDraft]:
-    """Work out usage for every account, sum child meters onto their parents, then price and
-    review. A domain error fails that one account, with its reason, never the run."""
-    usages = {}
-    for period in periods:
-        try:
-            usages[period.account_id] = work_out_usage(period, thresholds)
-        except WattdeskError as exc:
-            failed.append((period.account_number, str(exc)))
-    children: dict[int, Decimal] = defaultdict(Decimal)
-    for period in periods:
-        parent = period.meter.parent_meter_id
-        if parent is not None and period.account_id in usages:
-            children[parent] += usages[period.account_id].kwh
-    drafts = []
-    for period in periods:
-        usage = usages.get(period.account_id)
-        if usage is None:
-            continue
-        try:
-            tariff = tariffs.get(period.tariff_code)
-            changes = [(on, tariffs.get(code)) for on, code in period.tariff_changes]
-            drafts.append(
-                draft_bill(
-                    period,
-                    usage,
-                    tariff=tariff,
-                    thresholds=thresholds,
-                    run_date=run_date,
-                    children_kwh=children.get(period.meter.meter_id),
-                    tariff_changes=changes,
-                )
-            )
-        except WattdeskError as exc:
-            failed.append((period.account_number, str(exc).splitlines()[-1].strip()))
-    return drafts
-
-
-@dataclass
-class StoredChunk:
-    stored: list[BillDraft]
-    already_billed: int
-
-
-@dataclass(frozen=True)
-class PreparedChunk:
-    """A chunk of drafts as rows converted for the driver, waiting only for their bill ids
-    (which the storing transaction reserves): prepared before the chunk's turn at the
-    writer, so that the turn does little more than the inserts."""
-
-    drafts: Sequence[BillDraft]
-    tables: list[PendingRows]
-
-
-def prepare_chunk(
-    dialect: Dialect, clock: Clock, drafts: Sequence[BillDraft], run_id: int, issued_on: date
-) -> PreparedChunk:
-    """The bills, their lines, review items, "bill issued" events and ledger charges of
-    `drafts`, each row waiting for the index of its bill's id."""
-    now = clock.now()
-    bills = [
-        (
-            d.account_id, d.period_start, d.period_end,
-            "in_review" if d.findings else "issued", d.kwh, d.total, d.currency, d.estimated,
-            None if d.findings else d.due_date, None if d.findings else now,
-            d.prev_reading_id, d.curr_reading_id, run_id, now,
-        )
-        for d in drafts
-    ]  # fmt: skip
-    lines, line_owners, reviews, review_owners = [], [], [], []
-    issued: list[tuple[int, IssuedBill]] = []
-    for index, draft in enumerate(drafts):
-        for position, line in enumerate(draft.lines, start=1):
-            lines.append((position, "charge", *line))
-            line_owners.append(index)
-        for finding in draft.findings:
-            reviews.append((str(finding.rule), finding.detail[:500], "open", "", now))
-            review_owners.append(index)
-        if not draft.findings:
-            assert draft.due_date is not None
-            issued.append((index, IssuedBill(draft.account_id, draft.total, draft.currency,
-                                             draft.due_date, draft.period_start,
-                                             draft.period_end)))  # fmt: skip
-    own_id = {"id": _bill_id}
-    their_bill = {"bill_id": _bill_id}
-    return PreparedChunk(
-        drafts=drafts,
-        tables=[
-            pending_rows(dialect, BILL, BILL_COLUMNS, bills, owners=range(len(drafts)),
-                         late=own_id),
-            pending_rows(dialect, LINE, LINE_COLUMNS, lines, owners=line_owners,
-                         late=their_bill),
-            pending_rows(dialect, REVIEW, REVIEW_COLUMNS, reviews, owners=review_owners,
-                         late=their_bill),
-            pending_bill_issued_events(dialect, bills=issued, now=now),
-            # An issued bill's charge enters the ledger in the same transaction as the bill.
-            pending_bill_charges(
-                dialect, now=now,
-                bills=[(i, b.account_id, b.total, b.currency, issued_on) for i, b in issued],
-            ),
-        ],
-    )  # fmt: skip
-
-
-def _bill_id(_row: int, bill_id: int) -> int:
-    return bill_id
-
-
-def store_drafts(
-    *,
-    engine: Engine,
-    clock: Clock,
-    drafts: Sequence[BillDraft],
-    run_id: int,
-    issued_on: date,
-    prepared: PreparedChunk | None = None,
-) -> StoredChunk:
-    """Store one chunk in one transaction (`prepared` ahead of it, or now). If another run
-    stored some of these bills in the meantime (the unique index says so), those are
-    dropped and the chunk is stored again."""
-    pending = list(drafts)
-    already = 0
-    while True:
-        if prepared is None or len(prepared.drafts) != len(pending):
-            prepared = prepare_chunk(engine.dialect, clock, pending, run_id, issued_on)
-        try:
-            with Session(engine) as session, session.begin():
-                _insert_chunk(session, prepared)
-            return StoredChunk(pending, already)
-        except IntegrityError:
-            with Session(engine) as session:
-                billed = _billed_starts(session, pending)
-            before = len(pending)
-            pending = [d for d in pending if (d.account_id, d.period_start) not in billed]
-            if len(pending) == before:
-                raise  # not a bill stored by another run: a real error
-            already += before - len(pending)
-
-
-def _billed_starts(session: Session, drafts: Sequence[BillDraft]) -> set[tuple[int, date]]:
-    ids = [d.account_id for d in drafts]
-    rows = session.execute(
-        select(BILL.c.account_id, BILL.c.period_start).where(
-            BILL.c.account_id.in_(ids), BILL.c.status != "cancelled"
-        )
-    )
-    return {(row[0], row[1]) for row in rows}
-
-
-def _insert_chunk(session: Session, prepared: PreparedChunk) -> None:
-    if not prepared.drafts:
-        return
-    connection = session.connection()
-    # Ids are taken first (a sequence on PostgreSQL, under the write lock on SQLite), so the
-    # bills go in with one executemany and nothing needs to be read back.
-    ids = reserve_ids(connection, BILL, len(prepared.drafts))
-    for table in prepared.tables:
-        insert_pending(connection, table, ids)
-
-
-BILL_COLUMNS = ("id", "account_id", "period_start", "period_end", "status", "kwh", "total",
-                "currency", "estimated", "due_date", "issued_at", "prev_reading_id",
-                "curr_reading_id", "bill_run_id", "created_at")  # fmt: skip
-LINE_COLUMNS = ("bill_id", "position", "kind", "component", "quantity", "unit_price", "amount")
-REVIEW_COLUMNS = ("bill_id", "rule", "detail", "status", "note", "created_at")
-
-
-def _chunks(items: Sequence[BillDraft], size: int) -> Iterable[Sequence[BillDraft]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
 def _months_before(day: date, months: int) -> date:
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     return date(year, month + 1, min(day.day, 28))
@@ -638,17 +106,6 @@ def _local_range_utc(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, d
     after = last + timedelta(days=1)
     end = datetime(after.year, after.month, after.day, tzinfo=tz).astimezone(UTC)
     return start, end
-
-
-def _due_accounts(run_date: date, book: str | None) -> Select[tuple[int]]:
-    due = select(ACCOUNT.c.id).where(
-        ACCOUNT.c.reading_day == run_date.day,
-        ACCOUNT.c.status == AccountStatus.active,
-        ACCOUNT.c.opened_on <= run_date,
-    )
-    if book is not None:
-        due = due.join(BOOK, BOOK.c.id == ACCOUNT.c.reading_book_id).where(BOOK.c.code == book)
-    return due
 
 
 # The accounts due, written once per load into a temporary table that each of the load's
@@ -684,58 +141,6 @@ def _due_table(session: Session, due: Select[tuple[int]] | Sequence[int]) -> Tab
         # sequential one does. SET LOCAL: only for this load's transaction.
         connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     return _DUE
-
-
-def _hierarchy_accounts() -> Select[tuple[int]]:
-    """The accounts with a meter in a parent/child hierarchy (总分表): one small set the
-    database works out from the parent_meter_id index (few meters have a parent)."""
-    child = METER.alias("child_meter")
-    has_parent = child.c.parent_meter_id.is_not(None)
-    return select(METER.c.account_id).where(
-        METER.c.id.in_(
-            union(
-                select(child.c.id).where(has_parent),
-                select(child.c.parent_meter_id).where(has_parent),
-            )
-        )
-    )
-
-
-def plan_parts(
-    engine: Engine, run_date: date, book: str | None, workers: int
-) -> list[tuple[int, ...]]:
-    """The accounts due, shared into parts for `workers` processes that each take the next
-    part when done with one: every account of a parent/child meter hierarchy in the first
-    part (a parent's bill is checked against its children's usage in the same run), and
-    2 × workers - 1 parts in decreasing sizes (weights k, k-1, …, 1). Taken in that order,
-    the first worker gets k, the next k-1 and then 1, the next k-2 and 2…: equal shares,
-    where equal parts left one worker idle while the other finished its last. The first
-    parts are large (a part costs a few ms of set-up), the last small, and the workers'
-    turns at SQLite's one writer fall at different times, bar the last ones."""
-    with engine.connect() as connection:
-        due_ids = sorted(row[0] for row in fetch_raw(connection, _due_accounts(run_date, book)))
-        in_hierarchy = {row[0] for row in fetch_raw(connection, _hierarchy_accounts())}
-    related = [account_id for account_id in due_ids if account_id in in_hierarchy]
-    others = [account_id for account_id in due_ids if account_id not in in_hierarchy]
-    due = len(due_ids)
-    count = 2 * workers - 1
-    while count > 1 and 2 * due > MAX_PART_ACCOUNTS * (count + 1):  # the largest: 2/(k+1)
-        count += 2 * workers
-    weights = [float(weight) for weight in range(count, 0, -1)]
-    if count > 1:  # see FIRST_PART_SHIFT
-        weights[0] -= FIRST_PART_SHIFT
-        weights[1] += FIRST_PART_SHIFT
-    ordered = related + others
-    parts: list[tuple[int, ...]] = []
-    start, cumulative, total = 0, 0.0, sum(weights)
-    for weight in weights:
-        cumulative += weight
-        end = max(start, round(due * cumulative / total))
-        if not parts:
-            end = max(end, len(related))
-        parts.append(tuple(ordered[start:end]))
-        start = end
-    return [part for part in parts if part]
 
 
 def load_due_periods(

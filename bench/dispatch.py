@@ -6,8 +6,7 @@ The baseline, in the same run: the same P processes of T threads send through th
 transport to the same fake API with no outbox at all (no claim, no record), so the ratio
 between the two rates is what the outbox's bookkeeping costs.
 
-The fake server lives in the source tree (tests/fakes/twilio_api.py), so the benchmark runs
-from a checkout, like the test suite."""
+The fake server is `bench.fakes.twilio_api`, run as its own process."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from api.cli.bench_machine import cpu_times, describe_steal
+from bench.machine import cpu_times, describe_steal
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine
 from billing_core.db.fast import bulk_insert
@@ -36,9 +35,9 @@ from billing_core.db.migrate import upgrade
 from billing_core.outbox.dispatch import Claimed, Outcome
 from billing_core.outbox.service import OUTBOX
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-FAKE_MODULE = "tests.fakes.twilio_api"
-ACCOUNT_SID = "AC" + "0" * 30 + "01"  # the fake's (tests/fakes/twilio_api.py)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FAKE_MODULE = "bench.fakes.twilio_api"
+ACCOUNT_SID = "AC" + "0" * 30 + "01"  # the fake's (bench/fakes/twilio_api.py)
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 FROM = "+15005550006"
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -140,8 +139,6 @@ def fill_outbox(engine: Engine, messages: int) -> None:
 
 
 def start_fake_twilio() -> tuple[subprocess.Popen[str], str]:
-    if not (PROJECT_ROOT / "tests" / "fakes" / "twilio_api.py").exists():
-        raise RuntimeError("the fake Twilio API is in the source tree: run from a checkout")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", FAKE_MODULE],

@@ -1,21 +1,31 @@
-"""`wattdesk bench`: measure the tariff engine on one core against a hand-written pricing loop."""
+"""`wattdesk bench`: the benchmarks' commands (pricing, a bill cycle, the SMS webhook, the outbox
+dispatcher), each printing its rates and ratios; the measuring parts are beside this module."""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Select, Table, func, select
 
-from api.cli.bench_machine import cpu_times, describe_steal
-from api.cli.common import DEFAULT_WORKERS, console, fail
+from bench.machine import cpu_times, describe_steal
+from bench.price import (
+    POOL,
+    TIERED,
+    TOU_TIERED,
+    hand_written_beijing,
+    month_periods,
+    per_second,
+    time_it,
+)
+from billing_core.bills.run import DEFAULT_WORKERS
 from billing_core.errors import WattdeskError
 from billing_core.tariffs import (
     SHIPPED_TARIFFS_DIR,
@@ -26,54 +36,18 @@ from billing_core.tariffs import (
     price_period,
 )
 
+# Its own consoles, as api.cli.common's: `bench` does not import the product's CLI (which
+# registers this app).
+console = Console()
+err_console = Console(stderr=True)
+EXIT_USAGE = 2
+
 app = typer.Typer(help="Benchmarks, run on demand.", no_args_is_help=True)
 
-TIERED = "beijing-residential"
-TOU_TIERED = "zhejiang-residential-tou"
-POOL = 1000  # distinct consumptions, cycled: inputs are built before the clock starts
-CENT = Decimal("0.01")
 
-
-def _months(year: int) -> list[tuple[date, date]]:
-    periods = []
-    for month in range(1, 13):
-        first = date(year, month, 1)
-        after = date(year + month // 12, month % 12 + 1, 1)
-        periods.append((first, after - timedelta(days=1)))
-    return periods
-
-
-def _rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def _time(run: Callable[[], object]) -> float:
-    begin = time.perf_counter()
-    run()
-    return time.perf_counter() - begin
-
-
-HandLine = tuple[str, Decimal, Decimal, Decimal]
-
-
-def hand_written_beijing(kwh: Decimal) -> tuple[list[HandLine], Decimal]:
-    """The Beijing tiered tariff written out by hand, with the engine's rounding."""
-    lines = []
-    first = kwh if kwh < 240 else Decimal(240)
-    amount = (first * Decimal("0.4883")).quantize(CENT, ROUND_HALF_UP)
-    lines.append(("Energy block 1", first, Decimal("0.4883"), amount))
-    total = amount
-    if kwh > 240:
-        second = (kwh if kwh < 400 else Decimal(400)) - 240
-        amount = (second * Decimal("0.5383")).quantize(CENT, ROUND_HALF_UP)
-        lines.append(("Energy block 2", second, Decimal("0.5383"), amount))
-        total += amount
-    if kwh > 400:
-        third = kwh - 400
-        amount = (third * Decimal("0.7883")).quantize(CENT, ROUND_HALF_UP)
-        lines.append(("Energy block 3", third, Decimal("0.7883"), amount))
-        total += amount
-    return lines, total
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    err_console.print(f"[bold red]error[/]: {message}")
+    raise typer.Exit(code=code)
 
 
 @app.command("price")
@@ -94,7 +68,7 @@ def price(
         return
 
     rng = random.Random(20261001)
-    periods = _months(2026)
+    periods = month_periods(2026)
     kwh_values = [Decimal(rng.randint(30, 900)) for _ in range(POOL)]
     totals = [Consumption.total(kwh) for kwh in kwh_values]
     registers = []
@@ -128,9 +102,9 @@ def price(
         for i in range(count):
             hand_written_beijing(kwh_values[i % POOL])
 
-    tiered_rate = _rate(count, _time(engine_tiered))
-    tou_rate = _rate(count, _time(engine_tou))
-    hand_rate = _rate(count, _time(hand_tiered))
+    tiered_rate = per_second(count, time_it(engine_tiered))
+    tou_rate = per_second(count, time_it(engine_tou))
+    hand_rate = per_second(count, time_it(hand_tiered))
     ratio = tiered_rate / hand_rate
     console.print(f"bills per measurement: {count:,} (one core)")
     console.print(f"engine, tiered ({TIERED}): {tiered_rate:,.0f} bills/s")
@@ -158,7 +132,7 @@ def bill_run(
     each and the ratio. Leaves the database without bills, ready to measure again."""
     from datetime import UTC, datetime
 
-    from billing_core.bills import bench
+    from bench import bill_run as bench
     from billing_core.bills.model import ReviewThresholds
     from billing_core.bills.policy import load_review_policy
     from billing_core.clock import FixedClock
@@ -220,7 +194,7 @@ def bill_run(
     bare_seconds = bench.bare_insert(engine=engine, bills=bills, lines=lines, chunk_size=chunk_size)
     bare_end = cpu_times()
     bench.delete_bills(engine)
-    bare_rate = _rate(len(bills), bare_seconds)
+    bare_rate = per_second(len(bills), bare_seconds)
     console.print(
         f"database: {dialect}; cycle {BENCH_UNTIL:%Y-%m}-01..28, chunk {chunk_size:,}, "
         f"{workers} worker{'s' if workers > 1 else ''}"
@@ -261,7 +235,7 @@ def sms_inbound(
     Prints req/s, p50 and p99 for each, and BILL / healthz at saturation."""
     import asyncio
 
-    from api.cli import bench_sms
+    from bench import sms_inbound as bench_sms
     from billing_core.settings import load_settings
 
     config = load_settings()
@@ -341,7 +315,7 @@ def dispatch(
     outbox; the ratio is what claiming and recording each message costs."""
     import os
 
-    from api.cli import bench_dispatch
+    from bench import dispatch as bench_dispatch
     from billing_core.settings import load_settings
 
     # A rate limit is per process: one process measures it without splitting R.

@@ -4,7 +4,7 @@ test or the benchmark can see a message sent twice. Failures can be scripted per
 (HTTP status and Twilio error code), to exercise retries and opt-outs.
 
 Run in-process (`FakeTwilioApi().start()`) for tests, or as its own process for the
-benchmark (`python -m tests.fakes.twilio_api`, which prints its URL and serves until
+benchmark (`python -m bench.fakes.twilio_api`, which prints its URL and serves until
 killed; `GET /_fake/stats` answers the counts)."""
 
 from __future__ import annotations

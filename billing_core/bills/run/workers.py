@@ -13,6 +13,7 @@ Forking a process that runs other threads can copy a lock held by one of them, s
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +22,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+
+# Bill runs share their accounts among this many processes unless told otherwise.
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 
 Part = TypeVar("Part")
 # (function(engine, lock, context, part), context, part) → result, run in a worker

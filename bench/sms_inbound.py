@@ -23,10 +23,10 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from api.cli.bench_machine import CpuTimes, cpu_times
+from bench.machine import CpuTimes, cpu_times
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
-from billing_core.bills.run_service import run_bills
+from billing_core.bills.run import run_bills
 from billing_core.bills.tables import Bill
 from billing_core.clock import SystemClock
 from billing_core.conversations.tables import ConversationMessage

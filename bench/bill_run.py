@@ -17,13 +17,8 @@ from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session
 
 from billing_core.bills.model import ReviewThresholds
-from billing_core.bills.run_service import (
-    BILL_COLUMNS,
-    LINE_COLUMNS,
-    BillRunSummary,
-    TariffLookup,
-    run_bills,
-)
+from billing_core.bills.run import BillRunSummary, TariffLookup, run_bills
+from billing_core.bills.run.store import BILL_COLUMNS, LINE_COLUMNS
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
