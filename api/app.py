@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import install_error_handlers
 from api.logging_setup import configure_logging, request_id_var
 from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
@@ -72,6 +73,7 @@ def create_app(
     app.state.writer_process_carried = (f"{configure_logging.__module__}:request_id_var",)
 
     app.add_middleware(RequestIdAndAccessLog)
+    install_error_handlers(app)
     # A request is matched against the routers in this order (no two share a path): the
     # busiest first. Twilio's webhooks come right after the health checks.
     app.include_router(health.router)

@@ -10,7 +10,6 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from api.deps import SessionDep
-from billing_core.errors import PermissionDenied
 from billing_core.staff.model import Role
 from billing_core.staff.service import authenticate, require_role
 from billing_core.staff.tables import StaffUser
@@ -42,10 +41,7 @@ def staff_with_role(*roles: Role) -> Callable[[StaffUser], StaffUser]:
     """A dependency: the signed-in staff user, if their role allows (admins always do)."""
 
     def dependency(user: StaffDep) -> StaffUser:
-        try:
-            require_role(user, *roles)
-        except PermissionDenied as exc:
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
+        require_role(user, *roles)  # PermissionDenied answers 403 (api.errors)
         return user
 
     return dependency

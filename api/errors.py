@@ -1,22 +1,71 @@
-"""Domain errors translated at the edge: one mapping for every staff API route."""
+"""Domain errors translated at the edge: one exception handler maps every error the core raises
+to its HTTP status and one JSON body, so routes call the core and let its errors through."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
+from typing import Any
 
-from billing_core.errors import Conflict, NotFound, PermissionDenied, WattdeskError
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WattdeskError
+from billing_core.payments.providers import ProviderUnavailable
 
-def http_error(exc: WattdeskError) -> HTTPException:
-    if isinstance(exc, PermissionDenied):
-        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
-    if isinstance(exc, NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    if isinstance(exc, Conflict):
-        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    # 422 by number: Starlette renamed its constant (…_ENTITY → …_CONTENT) and warns on the
-    # old name, while the versions this project allows do not all have the new one.
-    return HTTPException(UNPROCESSABLE, str(exc))
-
-
+# 422 by number: Starlette renamed its constant (…_ENTITY → …_CONTENT) and warns on the
+# old name, while the versions this project allows do not all have the new one.
 UNPROCESSABLE = 422
+
+# A domain error's class (or its nearest listed base) → its status and the body's `error`.
+# A subclass maps as its base does: UnknownAccount as NotFound, TariffError as InvalidInput.
+STATUSES: dict[type[WattdeskError], tuple[int, str]] = {
+    PermissionDenied: (status.HTTP_403_FORBIDDEN, "permission_denied"),
+    NotFound: (status.HTTP_404_NOT_FOUND, "not_found"),
+    Conflict: (status.HTTP_409_CONFLICT, "conflict"),
+    InvalidInput: (UNPROCESSABLE, "invalid_input"),
+    ProviderUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "provider_unavailable"),
+}
+# Any other domain error: the request asked for something the rules refuse.
+OTHER = (UNPROCESSABLE, "refused")
+
+
+class ErrorBody(BaseModel):
+    """The body of every answer to a domain error."""
+
+    detail: str  # the core's message, for a person
+    error: str  # what kind of error, for a program: one of STATUSES' names, or "refused"
+
+
+def status_for(exc: WattdeskError) -> tuple[int, str]:
+    """The status and name for `exc`: those of the first of its classes in STATUSES."""
+    for cls in type(exc).__mro__:
+        found = STATUSES.get(cls)
+        if found is not None:
+            return found
+    return OTHER
+
+
+async def domain_error_response(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WattdeskError)  # registered for WattdeskError only
+    code, name = status_for(exc)
+    return JSONResponse({"detail": str(exc), "error": name}, status_code=code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handler. A route's unit of work (SessionDep) has rolled back by the time
+    the handler answers: the error passes through the dependency on its way out."""
+    app.add_exception_handler(WattdeskError, domain_error_response)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route that may answer these statuses with an ErrorBody."""
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+_DESCRIPTIONS = {
+    status.HTTP_403_FORBIDDEN: "The staff user's role does not allow this",
+    status.HTTP_404_NOT_FOUND: "Not found",
+    status.HTTP_409_CONFLICT: "Conflicts with what is stored",
+    UNPROCESSABLE: "Refused by the rules",
+    status.HTTP_503_SERVICE_UNAVAILABLE: "The provider is unavailable",
+}

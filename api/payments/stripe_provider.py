@@ -5,43 +5,30 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from decimal import Decimal
 
 import stripe
-from babel.numbers import get_currency_precision
 from sqlalchemy.orm import object_session
 from stripe.params.checkout import SessionCreateParams
 
 from billing_core.clock import Clock, SystemClock
 from billing_core.customers.tables import Account
 from billing_core.errors import InvalidInput
-from billing_core.payments.providers import CheckoutProvider, ProviderUnavailable
+from billing_core.payments.providers import (
+    STRIPE,
+    CheckoutProvider,
+    ProviderUnavailable,
+    attempt_reference,
+    minor_units,
+)
 from billing_core.payments.tables import CheckoutAttempt, PayLink
 from billing_core.settings import Settings
 
 log = logging.getLogger("wattdesk.payments.stripe")
 
-STRIPE = "stripe"
-ATTEMPT_REFERENCE_PREFIX = "attempt:"
 # Stripe accepts expires_at from 30 minutes to 24 hours after creation, measured on its clock
 # when the request arrives: five minutes above the minimum absorb latency and clock skew.
 SESSION_LIFETIME = timedelta(minutes=35)
 REQUEST_TIMEOUT_SECONDS = 20  # the customer is waiting on the pay page
-
-
-def minor_units(amount: Decimal, currency: str) -> int:
-    """The amount in the currency's minor unit (fen, cents), exactly: 12.30 CNY → 1230.
-    An amount finer than the minor unit is refused rather than rounded."""
-    precision = get_currency_precision(currency.upper())
-    scaled = amount.scaleb(precision)
-    if amount <= 0 or scaled != scaled.to_integral_value():
-        raise InvalidInput(f"{amount} {currency} is not a positive amount in whole minor units")
-    return int(scaled)
-
-
-def attempt_reference(attempt_id: int) -> str:
-    """The Checkout Session's client_reference_id: how a webhook finds its attempt."""
-    return f"{ATTEMPT_REFERENCE_PREFIX}{attempt_id}"
 
 
 class StripeProvider:

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from api import schemas
 from api.auth import StaffDep
 from api.deps import ClockDep, SessionDep, SettingsDep
-from api.errors import http_error
-from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from api.errors import error_responses
 from billing_core.ledger import late_fee_service
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 
@@ -31,7 +31,11 @@ def _policy(directory: Path) -> LateFeePolicy:
     return load_late_fee_policy(directory)
 
 
-@router.get("/{number}/statement")
+@router.get(
+    "/{number}/statement",
+    response_model=schemas.AccountStatement,
+    responses=error_responses(404),
+)
 def statement(
     number: str,
     session: SessionDep,
@@ -40,21 +44,22 @@ def statement(
     _user: StaffDep,
     entries: Annotated[int, Query(ge=0, le=500)] = 20,
 ) -> dict[str, Any]:
-    try:
-        ledger = late_fee_service.account_ledger(
-            session=session,
-            number=number,
-            today=clock.now().astimezone(settings.tz).date(),
-            currency=settings.currency,
-            policy=_policy(settings.policy_dir),
-            recent=entries,
-        )
-    except NotFound as exc:
-        raise http_error(exc) from None
+    ledger = late_fee_service.account_ledger(
+        session=session,
+        number=number,
+        today=clock.now().astimezone(settings.tz).date(),
+        currency=settings.currency,
+        policy=_policy(settings.policy_dir),
+        recent=entries,
+    )
     return ledger.as_json()
 
 
-@router.post("/{number}/late-fees/waive")
+@router.post(
+    "/{number}/late-fees/waive",
+    response_model=schemas.Waivers,
+    responses=error_responses(403, 404, 409),
+)
 def waive_late_fees(
     number: str,
     body: WaiveBody,
@@ -64,25 +69,16 @@ def waive_late_fees(
     user: StaffDep,
 ) -> dict[str, Any]:
     # Who may waive is the policy's to say, so the role is checked by the service.
-    try:
-        account = late_fee_service.account_by_number(session, number)
-        assert account.id is not None
-        waivers = late_fee_service.waive_late_fees(
-            session=session,
-            clock=clock,
-            tz=settings.tz,
-            actor=user,
-            account_id=account.id,
-            reason=body.reason,
-            entry_ids=body.entry_ids,
-            policy=_policy(settings.policy_dir),
-        )
-    except (PermissionDenied, NotFound, Conflict, InvalidInput) as exc:
-        raise http_error(exc) from None
-    return {
-        "account": number,
-        "waived": [
-            {"entry_id": w.id, "late_fee_entry_id": w.related_entry_id, "amount": str(-w.amount)}
-            for w in waivers
-        ],
-    }
+    account = late_fee_service.account_by_number(session, number)
+    assert account.id is not None
+    waivers = late_fee_service.waive_late_fees(
+        session=session,
+        clock=clock,
+        tz=settings.tz,
+        actor=user,
+        account_id=account.id,
+        reason=body.reason,
+        entry_ids=body.entry_ids,
+        policy=_policy(settings.policy_dir),
+    )
+    return {"account": number, "waived": [late_fee_service.waiver_json(w) for w in waivers]}

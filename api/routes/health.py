@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api import schemas
 from api.deps import EngineDep
 from billing_core.db import migrate
 
 router = APIRouter(tags=["health"])
 
-
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+# Built once: /healthz is polled often and its answer never changes.
+_UP = schemas.Health(status="ok")
 
 
-@router.get("/readyz")
-def readyz(engine: EngineDep) -> JSONResponse:
-    checks: dict[str, Any] = {}
+@router.get("/healthz", response_model=schemas.Health)
+def healthz() -> schemas.Health:
+    return _UP
+
+
+@router.get(
+    "/readyz",
+    response_model=schemas.Readiness,
+    responses={503: {"model": schemas.Readiness, "description": "Not ready"}},
+)
+def readyz(engine: EngineDep, response: Response) -> schemas.Readiness:
+    checks: dict[str, str] = {}
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -32,7 +37,6 @@ def readyz(engine: EngineDep) -> JSONResponse:
     except SQLAlchemyError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values()) and "migrations" in checks
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    if not ready:
+        response.status_code = 503
+    return schemas.Readiness(status="ready" if ready else "not ready", checks=checks)

@@ -10,12 +10,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.deps import EngineDep, SettingsDep
-from billing_core.customers.tables import Account
 from billing_core.db import migrate
-from billing_core.seed.demo import DEMO_CUSTOMERS
+from billing_core.seed.demo import DEMO_CUSTOMERS, stored_demo_numbers
 from billing_core.settings import Environment
 
 router = APIRouter(include_in_schema=False)
@@ -38,12 +37,9 @@ def _version() -> str:
 
 def _demo_customers(engine: Engine) -> list[dict[str, object]]:
     """The README's demo customers, and whether this database holds them."""
-    numbers = [demo.account_number for demo in DEMO_CUSTOMERS]
     try:
         with Session(engine) as session:
-            present = set(
-                session.exec(select(Account.number).where(col(Account.number).in_(numbers)))
-            )
+            present = stored_demo_numbers(session)
     except SQLAlchemyError:
         present = set()
     return [

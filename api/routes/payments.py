@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import schemas
 from api.auth import actor_name, staff_with_role
 from api.deps import ClockDep, PaymentContextDep, SessionDep, SettingsDep, exact_json
-from api.errors import http_error
-from billing_core.errors import WattdeskError
+from api.errors import error_responses
 from billing_core.payments import refunds
 from billing_core.payments.importing import ApiPayment, parse_api_json
 from billing_core.payments.reconcile import import_payments
@@ -72,6 +72,8 @@ _PAYMENTS_SCHEMA = {
             "content": {"application/json": {"schema": _PAYMENTS_SCHEMA}},
         }
     },
+    response_model=schemas.PaymentsReport,
+    responses=error_responses(403),
 )
 def post_payments(
     user: Collections,  # first: credentials are checked before the body is read
@@ -97,7 +99,12 @@ def post_payments(
     return report.to_json()
 
 
-@router.get("/payments/duplicates", summary="Probable duplicate payments to act on")
+@router.get(
+    "/payments/duplicates",
+    summary="Probable duplicate payments to act on",
+    response_model=schemas.ProbableDuplicates,
+    responses=error_responses(403),
+)
 def get_duplicates(
     session: SessionDep,
     _user: Collections,
@@ -137,6 +144,8 @@ class RejectBody(BaseModel):
     status_code=status.HTTP_201_CREATED,
     summary="Request a refund (退费) of (part of) a payment",
     openapi_extra=_schema(RefundRequestBody),
+    response_model=schemas.Refund,
+    responses=error_responses(403, 404, 409),
 )
 def post_refund(
     payment_id: int,
@@ -145,30 +154,27 @@ def post_refund(
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
-    try:
-        refund = refunds.request_refund(
-            session=session,
-            clock=clock,
-            payment_id=payment_id,
-            amount=body.amount,
-            reason=body.reason,
-            actor=user,
-        )
-    except WattdeskError as exc:
-        raise http_error(exc) from None
+    refund = refunds.request_refund(
+        session=session,
+        clock=clock,
+        payment_id=payment_id,
+        amount=body.amount,
+        reason=body.reason,
+        actor=user,
+    )
     return refunds.refund_json(refund)
 
 
-@router.post("/refunds/{refund_id}/approve", summary="Approve a refund (not one's own)")
+@router.post(
+    "/refunds/{refund_id}/approve",
+    summary="Approve a refund (not one's own)",
+    response_model=schemas.Refund,
+    responses=error_responses(403, 404, 409),
+)
 def approve(
     refund_id: int, user: Collections, session: SessionDep, clock: ClockDep
 ) -> dict[str, Any]:
-    try:
-        refund = refunds.approve_refund(
-            session=session, clock=clock, refund_id=refund_id, actor=user
-        )
-    except WattdeskError as exc:
-        raise http_error(exc) from None
+    refund = refunds.approve_refund(session=session, clock=clock, refund_id=refund_id, actor=user)
     return refunds.refund_json(refund)
 
 
@@ -176,6 +182,8 @@ def approve(
     "/refunds/{refund_id}/refunded",
     summary="Say an approved refund was paid out",
     openapi_extra=_schema(RefundedBody),
+    response_model=schemas.Refund,
+    responses=error_responses(403, 404, 409),
 )
 def refunded(
     refund_id: int,
@@ -185,17 +193,14 @@ def refunded(
     clock: ClockDep,
     context: PaymentContextDep,
 ) -> dict[str, Any]:
-    try:
-        refund = refunds.mark_refunded(
-            session=session,
-            clock=clock,
-            context=context,
-            refund_id=refund_id,
-            actor=user,
-            provider_reference=body.provider_reference,
-        )
-    except WattdeskError as exc:
-        raise http_error(exc) from None
+    refund = refunds.mark_refunded(
+        session=session,
+        clock=clock,
+        context=context,
+        refund_id=refund_id,
+        actor=user,
+        provider_reference=body.provider_reference,
+    )
     return refunds.refund_json(refund)
 
 
@@ -203,6 +208,8 @@ def refunded(
     "/refunds/{refund_id}/reject",
     summary="Reject a refund not yet paid out",
     openapi_extra=_schema(RejectBody),
+    response_model=schemas.Refund,
+    responses=error_responses(403, 404, 409),
 )
 def reject(
     refund_id: int,
@@ -211,10 +218,7 @@ def reject(
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
-    try:
-        refund = refunds.reject_refund(
-            session=session, clock=clock, refund_id=refund_id, actor=user, reason=body.reason
-        )
-    except WattdeskError as exc:
-        raise http_error(exc) from None
+    refund = refunds.reject_refund(
+        session=session, clock=clock, refund_id=refund_id, actor=user, reason=body.reason
+    )
     return refunds.refund_json(refund)

@@ -3,16 +3,16 @@ imported as one batch by a staff user (reviewer or admin); the answer is the bat
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import schemas
 from api.auth import actor_name, staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep, exact_json
-from billing_core.errors import Conflict
-from billing_core.readings.importing import ApiReading, parse_api_json
+from api.errors import ErrorBody, error_responses
+from billing_core.readings.importing import ApiReading, api_content, parse_api_json
 from billing_core.readings.service import import_readings
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -57,7 +57,11 @@ Body = Annotated[ReadingsBody, Depends(exact_json(ReadingsBody))]
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
     },
-    responses={409: {"description": "The same batch is being imported concurrently"}},
+    response_model=schemas.ReadingsReport,
+    responses={
+        **error_responses(403),
+        409: {"model": ErrorBody, "description": "The same batch is being imported concurrently"},
+    },
 )
 def post_readings(
     user: ReadingsStaff,  # first: credentials are checked before the body is read
@@ -67,21 +71,14 @@ def post_readings(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     parsed = parse_api_json(body.readings, tz=settings.tz, now=clock.now())
-    # The readings, canonically serialised, identify the batch: a retried call is a no-op.
-    content = json.dumps(
-        body.readings, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode()
-    try:
-        report = import_readings(
-            session=session,
-            clock=clock,
-            parsed=parsed,
-            source="api",
-            name=body.name,
-            content=content,
-            actor=actor_name(user),
-            tz=settings.tz,
-        )
-    except Conflict as exc:
-        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    report = import_readings(
+        session=session,
+        clock=clock,
+        parsed=parsed,
+        source="api",
+        name=body.name,
+        content=api_content(body.readings),
+        actor=actor_name(user),
+        tz=settings.tz,
+    )
     return report.to_json()

@@ -9,13 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from api import schemas
 from api.auth import staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep
-from api.errors import http_error
+from api.errors import error_responses
 from billing_core.bills import review_service
 from billing_core.bills.policy import ReviewPolicy
-from billing_core.bills.tables import Bill
-from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 from billing_core.tariffs.catalog import TariffCatalog
@@ -44,7 +43,7 @@ class CorrectBody(BaseModel):
     adjustments: list[AdjustmentBody] = Field(default_factory=list, max_length=20)
 
 
-@router.get("/review-items")
+@router.get("/review-items", response_model=schemas.ReviewItems, responses=error_responses(403))
 def list_items(
     session: SessionDep,
     clock: ClockDep,
@@ -69,7 +68,11 @@ def list_items(
     return {"items": [row.as_json() for row in rows]}
 
 
-@router.post("/bills/{bill_id}/approve")
+@router.post(
+    "/bills/{bill_id}/approve",
+    response_model=schemas.ReviewedBill,
+    responses=error_responses(403, 404, 409),
+)
 def approve(
     bill_id: int,
     body: ApproveBody,
@@ -78,21 +81,22 @@ def approve(
     settings: SettingsDep,
     user: Reviewer,
 ) -> dict[str, Any]:
-    try:
-        bill = review_service.approve_bill(
-            session=session,
-            clock=clock,
-            tz=settings.tz,
-            bill_id=bill_id,
-            reviewer=user,
-            note=body.note,
-        )
-    except (NotFound, Conflict, InvalidInput) as exc:
-        raise http_error(exc) from None
-    return _bill_json(bill)
+    bill = review_service.approve_bill(
+        session=session,
+        clock=clock,
+        tz=settings.tz,
+        bill_id=bill_id,
+        reviewer=user,
+        note=body.note,
+    )
+    return review_service.bill_json(bill)
 
 
-@router.post("/bills/{bill_id}/correct")
+@router.post(
+    "/bills/{bill_id}/correct",
+    response_model=schemas.ReviewedBill,
+    responses=error_responses(403, 404, 409),
+)
 def correct(
     bill_id: int,
     body: CorrectBody,
@@ -104,33 +108,26 @@ def correct(
 ) -> dict[str, Any]:
     policy: ReviewPolicy = request.app.state.review_policy
     catalog: TariffCatalog = request.app.state.tariffs
-    try:
-        old = session.get(Bill, bill_id)
-        if old is None:
-            raise NotFound(f"bill {bill_id} does not exist")
-        tariff = catalog.get(review_service.tariff_code_for(session, old))
-        bill = review_service.correct_bill(
-            session=session,
-            clock=clock,
-            tz=settings.tz,
-            bill_id=bill_id,
-            reviewer=user,
-            cause=body.cause,
-            causes=tuple(c.code for c in policy.causes),
-            tariff=tariff,
-            note=body.note,
-            kwh=body.kwh,
-            registers=body.registers,
-            adjustments=tuple(
-                review_service.Adjustment(a.component, a.amount, a.reason) for a in body.adjustments
-            ),
-        )
-    except (NotFound, Conflict, InvalidInput) as exc:
-        raise http_error(exc) from None
-    return _bill_json(bill)
+    bill = review_service.correct_bill(
+        session=session,
+        clock=clock,
+        tz=settings.tz,
+        bill_id=bill_id,
+        reviewer=user,
+        cause=body.cause,
+        causes=tuple(c.code for c in policy.causes),
+        tariff=catalog.get(review_service.bill_tariff_code(session, bill_id)),
+        note=body.note,
+        kwh=body.kwh,
+        registers=body.registers,
+        adjustments=tuple(
+            review_service.Adjustment(a.component, a.amount, a.reason) for a in body.adjustments
+        ),
+    )
+    return review_service.bill_json(bill)
 
 
-@router.get("/reports/review")
+@router.get("/reports/review", response_model=schemas.ReviewSummary, responses=error_responses(403))
 def review_report(
     session: SessionDep,
     settings: SettingsDep,
@@ -141,13 +138,10 @@ def review_report(
         first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a calendar month
     except ValueError as exc:  # year 0000
         raise HTTPException(422, str(exc)) from None
-    try:
-        return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
-    except InvalidInput as exc:
-        raise http_error(exc) from None
+    return review_service.monthly_summary(session=session, month=first, tz=settings.tz)
 
 
-@router.get("/review-causes")
+@router.get("/review-causes", response_model=schemas.ReviewCauses, responses=error_responses(403))
 def causes(request: Request, _user: Reviewer) -> dict[str, Any]:
     policy: ReviewPolicy = request.app.state.review_policy
     return {
@@ -155,19 +149,4 @@ def causes(request: Request, _user: Reviewer) -> dict[str, Any]:
             {"code": c.code, "labels": {str(k): v for k, v in c.labels.items()}}
             for c in policy.causes
         ]
-    }
-
-
-def _bill_json(bill: Bill) -> dict[str, Any]:
-    return {
-        "id": bill.id,
-        "account_id": bill.account_id,
-        "status": bill.status,
-        "period_start": bill.period_start.isoformat(),
-        "period_end": bill.period_end.isoformat(),
-        "kwh": str(bill.kwh),
-        "total": str(bill.total),
-        "currency": bill.currency,
-        "due_date": bill.due_date.isoformat() if bill.due_date else None,
-        "replaces_bill_id": bill.replaces_bill_id,
     }

@@ -302,6 +302,31 @@ def correct_bill(
     return new
 
 
+def bill_json(bill: Bill) -> dict[str, Any]:
+    """A bill as the staff API answers it after a review decision."""
+    return {
+        "id": bill.id,
+        "account_id": bill.account_id,
+        "status": bill.status,
+        "period_start": bill.period_start.isoformat(),
+        "period_end": bill.period_end.isoformat(),
+        "kwh": str(bill.kwh),
+        "total": str(bill.total),
+        "currency": bill.currency,
+        "due_date": bill.due_date.isoformat() if bill.due_date else None,
+        "replaces_bill_id": bill.replaces_bill_id,
+    }
+
+
+def bill_tariff_code(session: Session, bill_id: int) -> str:
+    """The code of the tariff a bill is priced on (to correct it); NotFound when the bill or
+    its account's tariff is missing."""
+    bill = session.get(Bill, bill_id)
+    if bill is None:
+        raise NotFound(f"bill {bill_id} does not exist")
+    return tariff_code_for(session, bill)
+
+
 def tariff_code_for(session: Session, bill: Bill) -> str:
     code = session.execute(
         select(col(TariffAssignment.tariff_code))

@@ -303,6 +303,16 @@ def waive_late_fees(
     return waivers
 
 
+def waiver_json(waiver: LedgerEntry) -> dict[str, Any]:
+    """A waiver entry as the API answers it: the amount waived, positive (the entry is its
+    negative, crediting the late fee it names)."""
+    return {
+        "entry_id": waiver.id,
+        "late_fee_entry_id": waiver.related_entry_id,
+        "amount": str(-waiver.amount),
+    }
+
+
 # --- an account's statement -----------------------------------------------------------------
 
 

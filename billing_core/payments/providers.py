@@ -6,12 +6,33 @@ imports no payment library); the sandbox is wattdesk's own test checkout page.""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
-from billing_core.errors import WattdeskError
+from babel.numbers import get_currency_precision
+
+from billing_core.errors import InvalidInput, WattdeskError
 from billing_core.payments.tables import CheckoutAttempt
 
 SANDBOX = "sandbox"
+STRIPE = "stripe"
+# A Stripe Checkout Session's client_reference_id names its attempt: "attempt:<id>".
+ATTEMPT_REFERENCE_PREFIX = "attempt:"
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """The amount in the currency's minor unit (fen, cents), exactly: 12.30 CNY → 1230.
+    An amount finer than the minor unit is refused rather than rounded."""
+    precision = get_currency_precision(currency.upper())
+    scaled = amount.scaleb(precision)
+    if amount <= 0 or scaled != scaled.to_integral_value():
+        raise InvalidInput(f"{amount} {currency} is not a positive amount in whole minor units")
+    return int(scaled)
+
+
+def attempt_reference(attempt_id: int) -> str:
+    """The Checkout Session's client_reference_id: how a webhook finds its attempt."""
+    return f"{ATTEMPT_REFERENCE_PREFIX}{attempt_id}"
 
 
 class ProviderUnavailable(WattdeskError):

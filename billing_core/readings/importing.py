@@ -3,6 +3,7 @@ bad line or element becomes a Rejection with its reason; nothing here touches th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -297,6 +298,14 @@ def parse_api_json(payload: Any, *, tz: tzinfo, now: datetime) -> ParsedBatch:
             )
         )
     return _drop_duplicates(items)
+
+
+def api_content(payload: Any) -> bytes:
+    """The API body's `readings`, canonically serialised: what identifies the batch (its
+    sha256), so a retried call is a no-op however the caller ordered keys or spaced it."""
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
 
 
 def _pydantic_reasons(exc: ValidationError) -> str:

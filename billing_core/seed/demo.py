@@ -56,6 +56,15 @@ EMMA_BROWN = DemoCustomer(
 DEMO_CUSTOMERS = (LI_NA, EMMA_BROWN)
 
 
+def stored_demo_numbers(session: Session) -> set[str]:
+    """The account numbers of the demo customers this database holds."""
+    numbers = [demo.account_number for demo in DEMO_CUSTOMERS]
+    account = seed_table("account")
+    return set(
+        session.execute(select(account.c.number).where(account.c.number.in_(numbers))).scalars()
+    )
+
+
 def ensure_demo_customers(
     *,
     session: Session,
@@ -69,11 +78,7 @@ def ensure_demo_customers(
     `timezone`). Returns those created; running it again creates nothing."""
     session.flush()
     connection = session.connection()
-    account = seed_table("account")
-    numbers = [demo.account_number for demo in DEMO_CUSTOMERS]
-    stored = set(
-        connection.execute(select(account.c.number).where(account.c.number.in_(numbers))).scalars()
-    )
+    stored = stored_demo_numbers(session)
     missing = [demo for demo in DEMO_CUSTOMERS if demo.account_number not in stored]
     if not missing:
         return []
