@@ -26,19 +26,20 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
 from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import day, money, period, render
-from billing_core.outbox.dispatch import OPTED_OUT_REASON
+from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.service import (
     AUTOMATED,
     CHANNEL_PREFERENCE,
+    NOBODY,
     OUTBOX,
     Recipient,
     enqueue_message,
     reachable_contact,
+    record_unsent,
 )
 from billing_core.payments.service import PaymentContext, create_pay_link
 
@@ -114,12 +115,12 @@ def _bill_notice(
     purpose = f"notice:bill:{bill_id}"
     bill = session.get(Bill, bill_id)
     if bill is None or bill.status != "issued":
-        _record_unsent(
-            session,
-            clock,
-            key,
-            "bill_notice",
-            purpose,
+        record_unsent(
+            session=session,
+            clock=clock,
+            dedupe_key=key,
+            template="bill_notice",
+            purpose=purpose,
             reason=f"bill {bill_id} is {bill.status if bill else 'gone'}",
         )
         return 0
@@ -267,76 +268,17 @@ def _record_unreachable(
         recipient = Recipient(opted_out.channel, opted_out.address)
         reason = OPTED_OUT_REASON
     else:
-        recipient = Recipient("none", "")
+        recipient = NOBODY
         reason = "no verified contact that takes notices"
-    _record_unsent(
-        session,
-        clock,
-        key,
-        template,
-        purpose,
+    record_unsent(
+        session=session,
+        clock=clock,
+        dedupe_key=key,
+        template=template,
+        purpose=purpose,
         reason=reason,
         recipient=recipient,
         account_id=account.id,
         customer_id=customer.id,
         language=customer.language,
-    )
-
-
-def _record_unsent(
-    session: Session,
-    clock: Clock,
-    key: str,
-    template: str,
-    purpose: str,
-    *,
-    reason: str,
-    recipient: Recipient = Recipient("none", ""),
-    account_id: int | None = None,
-    customer_id: int | None = None,
-    language: str = "",
-) -> None:
-    now = clock.now()
-    columns = (
-        "dedupe_key",
-        "account_id",
-        "customer_id",
-        "channel",
-        "recipient",
-        "template",
-        "language",
-        "body",
-        "segments",
-        "kind",
-        "purpose",
-        "priority",
-        "not_before",
-        "status",
-        "attempts",
-        "error_detail",
-        "cancelled_reason",
-        "created_at",
-    )
-    row = (
-        key,
-        account_id,
-        customer_id,
-        recipient.channel,
-        recipient.address,
-        template,
-        language,
-        "",
-        0,
-        AUTOMATED,
-        purpose,
-        5,
-        now,
-        "cancelled",
-        0,
-        "",
-        reason[:200],
-        now,
-    )
-    bulk_insert(
-        session.connection(), OUTBOX, columns, [row], on_conflict_do_nothing=("dedupe_key",)
     )

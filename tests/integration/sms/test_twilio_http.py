@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from twilio.rest import Client
 
-from billing_core.outbox.dispatch import Claimed, Outcome
+from billing_core.outbox.transport import Claimed, Outcome
 from sms.transport import TwilioTransport
 from sms.twilio_http import Urllib3HttpClient
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
