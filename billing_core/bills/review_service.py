@@ -20,8 +20,8 @@ from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.events.service import BILL_CANCELLED, bill_issued_event, record_events
 from billing_core.ledger.service import post_bill_charge, reverse_bill_charge
+from billing_core.readings.model import register_delta
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
-from billing_core.readings.vee import register_delta
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser

@@ -27,6 +27,7 @@ from billing_core.customers.model import (
     SensitivityKind,
 )
 from billing_core.errors import InvalidInput
+from billing_core.readings.model import MeterRow as _MeterColumns
 from billing_core.readings.model import ReadingSource
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -250,22 +251,11 @@ class ContactRow:
     allowed_until: time
 
 
-@dataclass
-class MeterRow:
+class MeterRow(_MeterColumns):
+    """The meter table's row (its columns are declared once, in readings.model)."""
+
+    __slots__ = ()
     TABLE: ClassVar[str] = "meter"
-    id: int
-    serial: str
-    account_id: int
-    multiplier: Decimal
-    digits: int
-    tou: bool
-    parent_meter_id: int | None
-    installed_on: date
-    removed_on: date | None
-    initial_total: Decimal
-    initial_peak: Decimal | None
-    initial_flat: Decimal | None
-    initial_valley: Decimal | None
 
 
 @dataclass
