@@ -33,6 +33,7 @@ from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine
 from billing_core.db.fast import bulk_insert
 from billing_core.db.migrate import upgrade
+from billing_core.dedupe_keys import bench_key
 from billing_core.outbox.model import OUTBOX_COLUMNS, REPLY, outbox_row
 from billing_core.outbox.service import OUTBOX
 from billing_core.outbox.transport import Claimed, Outcome
@@ -100,7 +101,7 @@ def fill_outbox(engine: Engine, messages: int) -> None:
         for start in range(0, messages, CHUNK):
             rows = [
                 outbox_row(
-                    dedupe_key=f"bench:{i}", channel="sms", recipient=f"+8613{i:09d}",
+                    dedupe_key=bench_key(i), channel="sms", recipient=f"+8613{i:09d}",
                     template="bench", language="en", body=f"wattdesk bench message {i}",
                     segments=1, kind=REPLY, purpose="", not_before=NOW, created_at=NOW,
                 )

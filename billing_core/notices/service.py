@@ -26,6 +26,15 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
+from billing_core.dedupe_keys import (
+    BILL_NOTICE,
+    DUE_REMINDER,
+    bill_notice_key,
+    due_reminder_key,
+    event_key,
+    notice_purpose,
+    reminder_purpose,
+)
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
 from billing_core.ledger.service import account_statement
@@ -46,15 +55,7 @@ from billing_core.payments.service import PaymentContext, create_pay_link
 EVENT = table_of(DomainEvent)
 BILL = table_of(Bill)
 CONTACT = table_of(Contact)
-EVENT_PREFIX = f"{BILL_ISSUED}:"  # a bill_issued event's dedupe key: bill_issued:{bill id}
-
-
-def bill_notice_key(bill_id: int) -> str:
-    return f"bill_notice:bill:{bill_id}"
-
-
-def due_reminder_key(bill_id: int) -> str:
-    return f"due_reminder:bill:{bill_id}"
+EVENT_PREFIX = event_key(BILL_ISSUED, "")  # a bill_issued event's dedupe key: bill_issued:{bill id}
 
 
 class NoticeRun(NamedTuple):
@@ -82,9 +83,7 @@ def enqueue_bill_notices(
     that cannot be sent is recorded with its reason instead."""
     now = clock.now()
     # The event's dedupe key is bill_issued:{id}; the notice's is bill_notice:bill:{id}.
-    notice_key = literal("bill_notice:bill:") + func.substr(
-        EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1
-    )
+    notice_key = literal(BILL_NOTICE) + func.substr(EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1)
     events = session.execute(
         select(EVENT.c.id, EVENT.c.payload)
         .where(
@@ -112,7 +111,7 @@ def _bill_notice(
 ) -> int:
     bill_id = int(payload["bill_id"])
     key = bill_notice_key(bill_id)
-    purpose = f"notice:bill:{bill_id}"
+    purpose = notice_purpose(bill_id)
     bill = session.get(Bill, bill_id)
     if bill is None or bill.status != "issued":
         record_unsent(
@@ -155,7 +154,7 @@ def enqueue_due_reminders(
     `after_bill_id`, at most `limit`). A day the job did not run is not caught up: the
     arrears ladder's later steps follow."""
     due = on + timedelta(days=days_before)
-    reminder_key = literal("due_reminder:bill:") + cast(BILL.c.id, String)
+    reminder_key = literal(DUE_REMINDER) + cast(BILL.c.id, String)
     bills = session.execute(
         select(BILL.c.id)
         .where(
@@ -190,7 +189,7 @@ def _due_reminder(
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
     key = due_reminder_key(bill_id)
-    purpose = f"reminder:bill:{bill_id}"
+    purpose = reminder_purpose(bill_id)
     due_date = bill.due_date
     return _send_with_pay_link(
         session, clock, context, key=key, purpose=purpose, template="due_reminder",
