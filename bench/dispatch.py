@@ -32,8 +32,10 @@ from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine
 from billing_core.db.fast import bulk_insert
 from billing_core.db.migrate import upgrade
-from billing_core.outbox.dispatch import Claimed, Outcome
+from billing_core.dedupe_keys import bench_key
+from billing_core.outbox.model import OUTBOX_COLUMNS, REPLY, outbox_row
 from billing_core.outbox.service import OUTBOX
+from billing_core.outbox.transport import Claimed, Outcome
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FAKE_MODULE = "bench.fakes.twilio_api"
@@ -42,24 +44,6 @@ AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 FROM = "+15005550006"
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 CHUNK = 5000
-COLUMNS = (
-    "dedupe_key",
-    "channel",
-    "recipient",
-    "template",
-    "language",
-    "body",
-    "segments",
-    "kind",
-    "purpose",
-    "priority",
-    "not_before",
-    "status",
-    "attempts",
-    "error_detail",
-    "cancelled_reason",
-    "created_at",
-)
 
 
 @dataclass(frozen=True)
@@ -115,27 +99,14 @@ def fill_outbox(engine: Engine, messages: int) -> None:
     with engine.begin() as connection:
         for start in range(0, messages, CHUNK):
             rows = [
-                (
-                    f"bench:{i}",
-                    "sms",
-                    f"+8613{i:09d}",
-                    "bench",
-                    "en",
-                    f"wattdesk bench message {i}",
-                    1,
-                    "reply",
-                    "",
-                    5,
-                    NOW,
-                    "pending",
-                    0,
-                    "",
-                    "",
-                    NOW,
+                outbox_row(
+                    dedupe_key=bench_key(i), channel="sms", recipient=f"+8613{i:09d}",
+                    template="bench", language="en", body=f"wattdesk bench message {i}",
+                    segments=1, kind=REPLY, purpose="", not_before=NOW, created_at=NOW,
                 )
                 for i in range(start, min(start + CHUNK, messages))
-            ]
-            bulk_insert(connection, OUTBOX, COLUMNS, rows)
+            ]  # fmt: skip
+            bulk_insert(connection, OUTBOX, OUTBOX_COLUMNS, rows)
 
 
 def start_fake_twilio() -> tuple[subprocess.Popen[str], str]:

@@ -24,17 +24,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from billing_core.clock import Clock
-from billing_core.outbox.dispatch import (
-    DEFAULT_RETRY,
-    LEASE,
-    Claimed,
-    Outcome,
-    RetryPolicy,
-    SendResult,
-    Transport,
-    claim_batch,
-    record_result,
-)
+from billing_core.outbox.claims import LEASE, claim_batch
+from billing_core.outbox.dispatch import record_result
+from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
+from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transport
 
 log = logging.getLogger("wattdesk.dispatcher")
 

@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from billing_core.clock import Clock
 from billing_core.db import session_scope
-from billing_core.outbox.dispatch import Report, record_delivery_report
+from billing_core.outbox.dispatch import record_delivery_report
+from billing_core.outbox.transport import Report
 from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,

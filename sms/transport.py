@@ -17,7 +17,7 @@ import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from billing_core.outbox.dispatch import Claimed, Outcome, SendResult
+from billing_core.outbox.transport import Claimed, Outcome, SendResult
 from sms.twilio_http import TWILIO_API_BASE, Urllib3HttpClient
 
 log = logging.getLogger("wattdesk.sms.transport")

@@ -14,7 +14,7 @@ from api.cli.common import clock, console, engine, fail, settings
 from billing_core.clock import Clock
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
-from billing_core.outbox.dispatch import Transport
+from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
 from scheduler.dispatcher import Dispatcher

@@ -11,13 +11,8 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from billing_core.bills.model import Finding, PeriodFacts, ReviewThresholds, review_findings
-from billing_core.readings.vee import (
-    Replacement,
-    ReverseKind,
-    meter_consumption,
-    register_delta,
-    tou_mismatch,
-)
+from billing_core.readings.model import ReverseKind, register_delta
+from billing_core.readings.vee import Replacement, meter_consumption, tou_mismatch
 from billing_core.tariffs.lines import power_factor_adjustment, round_money
 from billing_core.tariffs.model import (
     AccountAttributes,

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
 from billing_core.customers.model import CustomerKind
-from billing_core.readings.vee import ReverseKind
+from billing_core.readings.model import ReverseKind
 
 if TYPE_CHECKING:
     from billing_core.bills.policy import ReviewPolicy
@@ -119,7 +119,7 @@ class ReviewThresholds:
         object.__setattr__(self, "checks", checks)
 
     def rollover_max(self, previous_kwh: Decimal | None, multiplier: Decimal = ONE) -> Decimal:
-        """The largest register advance (before the multiplier) `vee.register_delta` may take
+        """The largest register advance (before the multiplier) `register_delta` may take
         as a rollover: `rollover_max_factor` times the previous period's kWh. The no-history
         default is also the floor, so a vacant period (0 kWh) does not turn every rollover
         into an error."""

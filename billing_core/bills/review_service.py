@@ -17,11 +17,12 @@ from billing_core.bills.draft import TOU_REGISTERS
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
+from billing_core.dedupe_keys import event_key
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.events.service import BILL_CANCELLED, bill_issued_event, record_events
 from billing_core.ledger.service import post_bill_charge, reverse_bill_charge
+from billing_core.readings.model import register_delta
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
-from billing_core.readings.vee import register_delta
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser
@@ -293,7 +294,7 @@ def correct_bill(
         events.append(
             {
                 "kind": BILL_CANCELLED,
-                "dedupe_key": f"{BILL_CANCELLED}:{old.id}",
+                "dedupe_key": event_key(BILL_CANCELLED, old.id),
                 "account_id": old.account_id,
                 "payload": {"bill_id": old.id, "replaced_by": new.id, "total": str(old.total)},
             }

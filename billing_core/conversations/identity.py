@@ -26,6 +26,7 @@ from billing_core.customers.model import AccountStatus, Channel
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
+from billing_core.dedupe_keys import verification_key
 from billing_core.messages.templates import render
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 
@@ -220,9 +221,9 @@ def start_link(
         account=account.number, minutes=policy.code_ttl_minutes,
     )  # fmt: skip
     enqueue_message(
-        session=session, clock=clock, dedupe_key=f"verification:{verification.id}",
+        session=session, clock=clock, dedupe_key=verification_key(verification.id or 0),
         recipient=Recipient(Channel.sms, phone.address), template="link_code",
-        language=language, body=body, kind=REPLY, purpose=f"verification:{verification.id}",
+        language=language, body=body, kind=REPLY, purpose=verification_key(verification.id or 0),
         account_id=account.id, customer_id=account.customer_id, priority=1,
     )  # fmt: skip
     return LinkStarted(LinkStatus.sent, account.id)

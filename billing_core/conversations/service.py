@@ -49,6 +49,7 @@ from billing_core.customers.model import Channel, Language
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
+from billing_core.dedupe_keys import agent_message_key, conversation_purpose
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
 from billing_core.ledger.service import account_statement
@@ -727,12 +728,12 @@ def send_agent_message(
     )  # fmt: skip
     session.add(message)
     session.flush()
-    dedupe_key = f"conversation:message:{message.id}"
+    dedupe_key = agent_message_key(message.id or 0)
     enqueue_message(
         session=session, clock=clock, dedupe_key=dedupe_key,
         recipient=Recipient(conversation.channel, conversation.address),
         template="agent_message", language=conversation.language, body=text, kind=REPLY,
-        purpose=f"conversation:{conversation_id}", account_id=conversation.selected_account_id,
+        purpose=conversation_purpose(conversation_id), account_id=conversation.selected_account_id,
         customer_id=conversation.customer_id, priority=2,
     )  # fmt: skip
     message.outbox_message_id = session.scalars(

@@ -10,15 +10,14 @@ from sqlmodel import Session, col
 
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
+from billing_core.dedupe_keys import CHARGE
 from billing_core.ledger.service import LEDGER, post_bill_charges
 
 
 def post_missing_charges(*, session: Session, clock: Clock, tz: ZoneInfo) -> int:
     """Post the charge of every issued bill without a `charge:bill:{id}` entry, dated the
     day it was issued (local); returns how many were posted."""
-    charged = exists().where(
-        LEDGER.c.dedupe_key == literal("charge:bill:") + cast(col(Bill.id), String)
-    )
+    charged = exists().where(LEDGER.c.dedupe_key == literal(CHARGE) + cast(col(Bill.id), String))
     rows = session.execute(
         select(col(Bill.id), col(Bill.account_id), col(Bill.total), col(Bill.currency),
                col(Bill.issued_at))

@@ -25,6 +25,7 @@ from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
+from billing_core.dedupe_keys import late_fee_key, late_fee_waiver_key
 from billing_core.errors import Conflict, InvalidInput, NotFound, UnknownAccount
 from billing_core.ledger.late_fees import CENT, BillTerms, daily_rate, fees_due, open_charges
 from billing_core.ledger.model import ZERO, Entry, EntryKind, allocate
@@ -53,10 +54,6 @@ FEE_COLUMNS = (
 # Accounts per round of set queries: well under any driver's bound-parameter limit.
 CHUNK = 1000
 MAX_REASON = 300  # ledger_entry.note
-
-
-def late_fee_key(bill_id: int, on: date) -> str:
-    return f"late_fee:{bill_id}:{on.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -274,7 +271,7 @@ def waive_late_fees(
             related_entry_id=fee_id,
             # A fee is waived once for what is open; the counter allows a later waiver should
             # something reopen it (a refund paid out before late fees), never two at once.
-            dedupe_key=f"late_fee_waiver:{fee_id}:{earlier[fee_id] + 1}",
+            dedupe_key=late_fee_waiver_key(fee_id, earlier[fee_id] + 1),
             actor=who,
             note=reason,
             created_at=clock.now(),

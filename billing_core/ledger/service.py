@@ -20,6 +20,7 @@ from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.db.fast import PendingRows, insert_pending, pending_rows
 from billing_core.db.prepared import Prepared
+from billing_core.dedupe_keys import charge_key, event_key, payment_key, reversal_key
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
 from billing_core.ledger.model import (
@@ -39,10 +40,6 @@ LEDGER = table_of(LedgerEntry)
 CHARGE_COLUMNS = ("account_id", "kind", "amount", "currency", "effective_on", "bill_id",
                   "dedupe_key", "actor", "note", "created_at")  # fmt: skip
 CENT = Decimal("0.01")
-
-
-def charge_key(bill_id: int) -> str:
-    return f"charge:bill:{bill_id}"
 
 
 def post_bill_charges(
@@ -115,7 +112,7 @@ def reverse_bill_charge(
         effective_on=clock.now().astimezone(tz).date(),
         bill_id=bill.id,
         related_entry_id=charge.id,
-        dedupe_key=f"reversal:bill:{bill.id}",
+        dedupe_key=reversal_key(bill.id or 0),
         actor=actor,
         note=reason[:300],
         created_at=clock.now(),
@@ -200,11 +197,11 @@ def record_payment(
     session.add(LedgerEntry(
         account_id=account_id, kind=EntryKind.payment, amount=-amount, currency=currency,
         effective_on=received_at.astimezone(tz).date(), bill_id=bill_id,
-        payment_id=payment.id, dedupe_key=f"payment:{payment.id}", actor=actor,
+        payment_id=payment.id, dedupe_key=payment_key(payment.id), actor=actor,
         note=f"{channel} {provider_reference}"[:300], created_at=clock.now(),
     ))  # fmt: skip
     record_events(session=session, clock=clock, events=[{
-        "kind": PAYMENT_RECEIVED, "dedupe_key": f"{PAYMENT_RECEIVED}:{payment.id}",
+        "kind": PAYMENT_RECEIVED, "dedupe_key": event_key(PAYMENT_RECEIVED, payment.id),
         "account_id": account_id,
         "payload": {"payment_id": payment.id, "amount": str(amount), "currency": currency,
                     "channel": channel, "bill_id": bill_id,

@@ -26,34 +26,36 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
+from billing_core.dedupe_keys import (
+    BILL_NOTICE,
+    DUE_REMINDER,
+    bill_notice_key,
+    due_reminder_key,
+    event_key,
+    notice_purpose,
+    reminder_purpose,
+)
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
 from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import day, money, period, render
-from billing_core.outbox.dispatch import OPTED_OUT_REASON
+from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.service import (
     AUTOMATED,
     CHANNEL_PREFERENCE,
+    NOBODY,
     OUTBOX,
     Recipient,
     enqueue_message,
     reachable_contact,
+    record_unsent,
 )
 from billing_core.payments.service import PaymentContext, create_pay_link
 
 EVENT = table_of(DomainEvent)
 BILL = table_of(Bill)
 CONTACT = table_of(Contact)
-EVENT_PREFIX = f"{BILL_ISSUED}:"  # a bill_issued event's dedupe key: bill_issued:{bill id}
-
-
-def bill_notice_key(bill_id: int) -> str:
-    return f"bill_notice:bill:{bill_id}"
-
-
-def due_reminder_key(bill_id: int) -> str:
-    return f"due_reminder:bill:{bill_id}"
+EVENT_PREFIX = event_key(BILL_ISSUED, "")  # a bill_issued event's dedupe key: bill_issued:{bill id}
 
 
 class NoticeRun(NamedTuple):
@@ -81,9 +83,7 @@ def enqueue_bill_notices(
     that cannot be sent is recorded with its reason instead."""
     now = clock.now()
     # The event's dedupe key is bill_issued:{id}; the notice's is bill_notice:bill:{id}.
-    notice_key = literal("bill_notice:bill:") + func.substr(
-        EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1
-    )
+    notice_key = literal(BILL_NOTICE) + func.substr(EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1)
     events = session.execute(
         select(EVENT.c.id, EVENT.c.payload)
         .where(
@@ -111,15 +111,15 @@ def _bill_notice(
 ) -> int:
     bill_id = int(payload["bill_id"])
     key = bill_notice_key(bill_id)
-    purpose = f"notice:bill:{bill_id}"
+    purpose = notice_purpose(bill_id)
     bill = session.get(Bill, bill_id)
     if bill is None or bill.status != "issued":
-        _record_unsent(
-            session,
-            clock,
-            key,
-            "bill_notice",
-            purpose,
+        record_unsent(
+            session=session,
+            clock=clock,
+            dedupe_key=key,
+            template="bill_notice",
+            purpose=purpose,
             reason=f"bill {bill_id} is {bill.status if bill else 'gone'}",
         )
         return 0
@@ -154,7 +154,7 @@ def enqueue_due_reminders(
     `after_bill_id`, at most `limit`). A day the job did not run is not caught up: the
     arrears ladder's later steps follow."""
     due = on + timedelta(days=days_before)
-    reminder_key = literal("due_reminder:bill:") + cast(BILL.c.id, String)
+    reminder_key = literal(DUE_REMINDER) + cast(BILL.c.id, String)
     bills = session.execute(
         select(BILL.c.id)
         .where(
@@ -189,7 +189,7 @@ def _due_reminder(
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
     key = due_reminder_key(bill_id)
-    purpose = f"reminder:bill:{bill_id}"
+    purpose = reminder_purpose(bill_id)
     due_date = bill.due_date
     return _send_with_pay_link(
         session, clock, context, key=key, purpose=purpose, template="due_reminder",
@@ -267,76 +267,17 @@ def _record_unreachable(
         recipient = Recipient(opted_out.channel, opted_out.address)
         reason = OPTED_OUT_REASON
     else:
-        recipient = Recipient("none", "")
+        recipient = NOBODY
         reason = "no verified contact that takes notices"
-    _record_unsent(
-        session,
-        clock,
-        key,
-        template,
-        purpose,
+    record_unsent(
+        session=session,
+        clock=clock,
+        dedupe_key=key,
+        template=template,
+        purpose=purpose,
         reason=reason,
         recipient=recipient,
         account_id=account.id,
         customer_id=customer.id,
         language=customer.language,
-    )
-
-
-def _record_unsent(
-    session: Session,
-    clock: Clock,
-    key: str,
-    template: str,
-    purpose: str,
-    *,
-    reason: str,
-    recipient: Recipient = Recipient("none", ""),
-    account_id: int | None = None,
-    customer_id: int | None = None,
-    language: str = "",
-) -> None:
-    now = clock.now()
-    columns = (
-        "dedupe_key",
-        "account_id",
-        "customer_id",
-        "channel",
-        "recipient",
-        "template",
-        "language",
-        "body",
-        "segments",
-        "kind",
-        "purpose",
-        "priority",
-        "not_before",
-        "status",
-        "attempts",
-        "error_detail",
-        "cancelled_reason",
-        "created_at",
-    )
-    row = (
-        key,
-        account_id,
-        customer_id,
-        recipient.channel,
-        recipient.address,
-        template,
-        language,
-        "",
-        0,
-        AUTOMATED,
-        purpose,
-        5,
-        now,
-        "cancelled",
-        0,
-        "",
-        reason[:200],
-        now,
-    )
-    bulk_insert(
-        session.connection(), OUTBOX, columns, [row], on_conflict_do_nothing=("dedupe_key",)
     )

@@ -15,14 +15,11 @@ from billing_core.customers.tables import Contact
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
 from billing_core.messages.segments import count_segments
+from billing_core.outbox.model import AUTOMATED, CANCELLED, OUTBOX_COLUMNS, outbox_row
+from billing_core.outbox.model import REPLY as REPLY  # callers take the kinds from here
 from billing_core.outbox.tables import OutboxMessage
 
 OUTBOX = table_of(OutboxMessage)
-AUTOMATED = "automated"  # waits for the customer's allowed hours
-REPLY = "reply"  # an answer to the customer's own action: sent at once
-_COLUMNS = ("dedupe_key", "account_id", "customer_id", "channel", "recipient", "template",
-            "language", "body", "segments", "kind", "purpose", "priority", "not_before",
-            "status", "attempts", "error_detail", "cancelled_reason", "created_at")  # fmt: skip
 # Channels a customer is reached on, in order of preference, for messages they did not ask
 # for: the chat app first (free, richer), SMS otherwise.
 CHANNEL_PREFERENCE = (Channel.telegram, Channel.sms)
@@ -31,6 +28,9 @@ CHANNEL_PREFERENCE = (Channel.telegram, Channel.sms)
 class Recipient(NamedTuple):
     channel: str
     address: str
+
+
+NOBODY = Recipient("none", "")  # the recipient of a message recorded as not sent to anyone
 
 
 def reachable_contact(session: Session, customer_id: int) -> Recipient | None:
@@ -68,11 +68,44 @@ def enqueue_message(
     adds nothing (so a job run twice never sends twice)."""
     now = clock.now()
     segments = count_segments(body).parts if recipient.channel == Channel.sms else 1
-    row = (dedupe_key, account_id, customer_id, recipient.channel, recipient.address,
-           template, language, body, segments, kind, purpose, priority, not_before or now,
-           "pending", 0, "", "", now)  # fmt: skip
+    row = outbox_row(
+        dedupe_key=dedupe_key, channel=recipient.channel, recipient=recipient.address,
+        template=template, language=language, body=body, segments=segments, kind=kind,
+        purpose=purpose, not_before=not_before or now, created_at=now, account_id=account_id,
+        customer_id=customer_id, priority=priority,
+    )  # fmt: skip
+    _insert(session, row)
+
+
+def record_unsent(
+    *,
+    session: Session,
+    clock: Clock,
+    dedupe_key: str,
+    template: str,
+    purpose: str,
+    reason: str,
+    recipient: Recipient = NOBODY,
+    language: str = "",
+    account_id: int | None = None,
+    customer_id: int | None = None,
+) -> None:
+    """A message recorded as not sent: a cancelled outbox row with the reason, so staff see
+    why nothing went and the job that decided does not look at it again (same dedupe key:
+    a second call adds nothing)."""
+    now = clock.now()
+    row = outbox_row(
+        dedupe_key=dedupe_key, channel=recipient.channel, recipient=recipient.address,
+        template=template, language=language, body="", segments=0, kind=AUTOMATED,
+        purpose=purpose, not_before=now, created_at=now, account_id=account_id,
+        customer_id=customer_id, status=CANCELLED, reason=reason,
+    )  # fmt: skip
+    _insert(session, row)
+
+
+def _insert(session: Session, row: tuple[object, ...]) -> None:
     bulk_insert(
-        session.connection(), OUTBOX, _COLUMNS, [row], on_conflict_do_nothing=("dedupe_key",)
+        session.connection(), OUTBOX, OUTBOX_COLUMNS, [row], on_conflict_do_nothing=("dedupe_key",)
     )
 
 

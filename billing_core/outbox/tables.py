@@ -14,7 +14,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
     __table_args__ = (
         Index("ix_outbox_message_due", "status", "not_before"),
-        # The dispatcher's claim order (billing_core.outbox.dispatch.claim_batch).
+        # The dispatcher's claim order (billing_core.outbox.claims.claim_batch).
         Index("ix_outbox_message_claim", "status", "priority", "not_before", "id"),
     )
 

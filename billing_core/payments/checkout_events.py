@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from billing_core.clock import Clock
+from billing_core.dedupe_keys import event_key
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
 from billing_core.payments.providers import ATTEMPT_REFERENCE_PREFIX, STRIPE, minor_units
@@ -170,7 +171,7 @@ def _report_amount_mismatch(
               captured, attempt.id, attempt.amount, attempt.currency)  # fmt: skip
     link = session.get(PayLink, attempt.pay_link_id)
     record_events(session=session, clock=clock, events=[{
-        "kind": AMOUNT_MISMATCH, "dedupe_key": f"{AMOUNT_MISMATCH}:{event.session_id}",
+        "kind": AMOUNT_MISMATCH, "dedupe_key": event_key(AMOUNT_MISMATCH, event.session_id),
         "account_id": link.account_id if link is not None else None,
         "payload": {"event_id": event.event_id, "session_id": event.session_id,
                     "attempt_id": attempt.id, "attempt_amount": str(attempt.amount),

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from billing_core.audit.service import record_change, snapshot
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer
+from billing_core.dedupe_keys import refund_key
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from billing_core.ledger.model import EntryKind
 from billing_core.ledger.tables import LedgerEntry
@@ -158,7 +159,7 @@ def mark_refunded(
     session.add(LedgerEntry(
         account_id=refund.account_id, kind=EntryKind.refund, amount=refund.amount,
         currency=refund.currency, effective_on=context.today(clock),
-        payment_id=refund.payment_id, refund_id=refund.id, dedupe_key=f"refund:{refund.id}",
+        payment_id=refund.payment_id, refund_id=refund.id, dedupe_key=refund_key(refund.id or 0),
         actor=staff_actor(actor), note=f"refund {refund.id} of payment {refund.payment_id}: "
         f"{reference}"[:300], created_at=now,
     ))  # fmt: skip
@@ -360,7 +361,7 @@ def _tell_customer(session: Session, clock: Clock, refund: Refund) -> None:
     )  # fmt: skip
     # A notice about their money that they did not ask for just now: it waits for their hours.
     enqueue_message(
-        session=session, clock=clock, dedupe_key=f"refund:{refund.id}", recipient=recipient,
+        session=session, clock=clock, dedupe_key=refund_key(refund.id or 0), recipient=recipient,
         template="refund", language=language, body=body, kind=AUTOMATED,
-        purpose=f"refund:{refund.id}", account_id=account.id, customer_id=customer.id,
+        purpose=refund_key(refund.id or 0), account_id=account.id, customer_id=customer.id,
     )  # fmt: skip

@@ -24,6 +24,7 @@ from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
+from billing_core.dedupe_keys import receipt_key, reminder_purpose
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.service import RecordedPayment, Statement, account_statement
 from billing_core.ledger.service import record_payment as record_in_ledger
@@ -61,7 +62,7 @@ def purpose_of(bill_id: int | None) -> str:
 
 def reminder_purposes(bill_ids: list[int]) -> list[str]:
     """The outbox purposes of reminders about these bills (the arrears ladder uses them)."""
-    return [f"reminder:bill:{bill_id}" for bill_id in bill_ids]
+    return [reminder_purpose(bill_id) for bill_id in bill_ids]
 
 
 # --- pay links -----------------------------------------------------------------------------
@@ -349,8 +350,8 @@ def _send_receipt(
     if test_mode:  # a sandbox payment moved no money: say so wherever it appears
         body = ("【测试】" if language == Language.zh_cn else "[TEST] ") + body
     enqueue_message(
-        session=session, clock=clock, dedupe_key=f"receipt:payment:{payment_id}",
+        session=session, clock=clock, dedupe_key=receipt_key(payment_id),
         recipient=recipient, template="receipt", language=language, body=body, kind=REPLY,
-        purpose=f"receipt:payment:{payment_id}", account_id=account.id,
+        purpose=receipt_key(payment_id), account_id=account.id,
         customer_id=customer.id, priority=2,
     )  # fmt: skip

@@ -23,9 +23,9 @@ from billing_core.customers.tables import Account
 from billing_core.db.columns import table_of
 from billing_core.errors import Conflict, InvalidInput
 from billing_core.readings.importing import ParsedBatch, ParsedReading
-from billing_core.readings.model import ReadingSource
+from billing_core.readings.model import ReadingSource, register_delta
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch
-from billing_core.readings.vee import register_delta, tou_mismatch
+from billing_core.readings.vee import tou_mismatch
 
 BATCH_SOURCES = ("csv", "green_button", "api")
 # The stored report keeps at most this many lines per list; the counts are always exact.
@@ -643,16 +643,16 @@ def _vee_flags(
     """Reverse readings against the previous reading (and the next stored one), and the TOU
     gap between the advances (DOMAIN.md §2 REVERSE_READING, TOU_MISMATCH)."""
     flags: list[str] = []
-    # Generous: a wrap-around of up to a tenth of the register is called a rollover; either
-    # way the reading is flagged for a person, never billed automatically.
-    rollover_max = Decimal(10) ** meter.digits / 10
+    # Generous: a wrap-around of up to a tenth of the register (register_delta's default) is
+    # called a rollover; either way the reading is flagged for a person, never billed
+    # automatically.
     label = "the installation" if previous.installation else "the previous reading"
     advances: dict[str, Decimal] = {}
     for name in ("total", *_TOU):
         before, now = previous.get(name), current.get(name)
         if before is None or now is None:
             continue
-        delta = register_delta(before, now, digits=meter.digits, rollover_max=rollover_max)
+        delta = register_delta(before, now, digits=meter.digits)
         advances[name] = delta.advance
         if delta.reverse is not None:
             flags.append(

@@ -8,38 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
-from typing import NamedTuple
 
-ZERO = Decimal(0)
-
-
-class ReverseKind(StrEnum):
-    rollover = "rollover"  # the register passed 10**digits and started again
-    meter_replaced = "meter_replaced"  # a new meter started from its own initial reading
-    error = "error"  # a misread, a swapped meter, a typo: a person must look
-
-
-class RegisterDelta(NamedTuple):
-    """How far a register advanced between two readings, before the multiplier."""
-
-    advance: Decimal
-    reverse: ReverseKind | None = None
-
-
-def register_delta(
-    previous: Decimal, current: Decimal, *, digits: int, rollover_max: Decimal
-) -> RegisterDelta:
-    """The advance of one register. A current reading below the previous one is a rollover
-    when wrapping at 10**digits gives a plausible advance (at most `rollover_max`, e.g. a few
-    times the account's normal usage), otherwise an error whose advance is zero."""
-    if current >= previous:
-        return RegisterDelta(current - previous)
-    wrapped = current + Decimal(10) ** digits - previous
-    if ZERO <= wrapped <= rollover_max:
-        return RegisterDelta(wrapped, ReverseKind.rollover)
-    return RegisterDelta(ZERO, ReverseKind.error)
-
+from billing_core.readings.model import ZERO, RegisterDelta, ReverseKind, register_delta
 
 TOU_REGISTER_NAMES = ("peak", "flat", "valley")
 

@@ -17,6 +17,7 @@ import phonenumbers
 
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.errors import InvalidInput
+from billing_core.readings.model import MeterRow as _MeterColumns
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 US_TIMEZONE = "America/New_York"
@@ -239,22 +240,11 @@ class ContactRow:
     allowed_until: time
 
 
-@dataclass
-class MeterRow:
+class MeterRow(_MeterColumns):
+    """The meter table's row (its columns are declared once, in readings.model)."""
+
+    __slots__ = ()
     TABLE: ClassVar[str] = "meter"
-    id: int
-    serial: str
-    account_id: int
-    multiplier: Decimal
-    digits: int
-    tou: bool
-    parent_meter_id: int | None
-    installed_on: date
-    removed_on: date | None
-    initial_total: Decimal
-    initial_peak: Decimal | None
-    initial_flat: Decimal | None
-    initial_valley: Decimal | None
 
 
 @dataclass

@@ -73,7 +73,8 @@ class RowWriter:
         # The row's fields that are columns: helper fields (a reading's `anomaly`) stay out,
         # and a column the generator does not know takes its default (NULL).
         stored = set(seed_table(name).c.keys())
-        columns = tuple(f.name for f in fields(row_type) if f.name in stored)
+        names = getattr(row_type, "_fields", None) or [f.name for f in fields(row_type)]
+        columns = tuple(name for name in names if name in stored)
         self._columns[name] = columns
         self._getters[name] = attrgetter(*columns)
 

@@ -44,6 +44,7 @@ from billing_core.db.fast import (
     raw,
     required_decimal_reader,
 )
+from billing_core.readings.model import MeterRow, ReverseKind, register_delta
 from billing_core.readings.tables import Meter, MeterReading
 from billing_core.readings.vee import Replacement
 from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT
@@ -77,22 +78,6 @@ class _AccountRow(NamedTuple):
     kind: str
     household_size: int
     timezone: str | None
-
-
-class _MeterRow(NamedTuple):
-    id: int
-    account_id: int
-    serial: str
-    multiplier: Decimal
-    digits: int
-    tou: bool
-    parent_meter_id: int | None
-    installed_on: date
-    removed_on: date | None
-    initial_total: Decimal
-    initial_peak: Decimal | None
-    initial_flat: Decimal | None
-    initial_valley: Decimal | None
 
 
 def _months_before(day: date, months: int) -> date:
@@ -207,11 +192,11 @@ def load_due_periods(
     due_meters = select(METER.c.id).where(*meter_filter)
     for row in fetch_converted(
         connection,
-        select(*(METER.c[name] for name in _MeterRow._fields))
+        select(*(METER.c[name] for name in MeterRow._fields))
         .where(*meter_filter)
         .order_by(METER.c.installed_on),
     ):
-        meter = _MeterRow._make(row)
+        meter = MeterRow._make(row)
         meters[meter.account_id].append(meter)
         zone = accounts[meter.account_id].timezone
         if zone not in zones:
@@ -297,7 +282,7 @@ def load_due_periods(
     for account_id, account in accounts.items():
         account_meters = meters.get(account_id, [])
         if len(account_meters) == 1 and account_meters[0].removed_on is None:
-            current_meter: _MeterRow | None = account_meters[0]  # most accounts: one meter
+            current_meter: MeterRow | None = account_meters[0]  # most accounts: one meter
         else:
             current_meter = next(
                 (
@@ -404,7 +389,6 @@ def load_due_periods(
             kinds = tuple(sorted({*kinds, "tariff_change"}))
         if account.opened_on > previous.local_date:
             first_bill = True
-        multiplier = current_meter.multiplier
         periods.append(
             AccountPeriod(
                 account_id=account_id,
@@ -425,12 +409,12 @@ def load_due_periods(
                     replacement=replacement,
                 ),
                 # the comparison periods' kWh, from this meter's plain totals
-                previous_kwh=_advance(found.get(2), found.get(1), multiplier, total_kwh),
+                previous_kwh=_advance(found.get(2), found.get(1), current_meter, total_kwh),
                 previous_amount=previous_bill.total if previous_bill is not None else None,
                 previous_pf_adjustment=(
                     last_pf.get(previous_bill.id) if previous_bill is not None else None
                 ),
-                last_year_kwh=_advance(found.get(13), found.get(12), multiplier, total_kwh),
+                last_year_kwh=_advance(found.get(13), found.get(12), current_meter, total_kwh),
                 last_year_amount=last_year_amount.get(account_id),
                 ytd_kwh=ytd.get(account_id, ZERO),
                 is_first_bill=first_bill,
@@ -553,18 +537,20 @@ def _final_readings(
 def _advance(
     earlier: tuple[tuple[Any, ...], date] | None,
     later: tuple[tuple[Any, ...], date] | None,
-    multiplier: Decimal,
+    meter: MeterRow,
     as_kwh: Callable[[Any], Decimal],
 ) -> Decimal | None:
-    """kWh between two plain readings' totals, from their raw rows (the difference is taken
-    as stored and converted once); None when either is missing or the register went
-    backwards (a comparison is then simply not made)."""
+    """kWh between two plain readings' totals, from their raw rows; a register that rolled
+    over counts its wrapped advance (`register_delta`, a tenth of the register's range at
+    most); None when either is missing or the register went backwards otherwise (a
+    comparison is then simply not made)."""
     if earlier is None or later is None:
         return None
     before, after = earlier[0][3], later[0][3]
-    if after < before:
-        return None
-    return as_kwh(after - before) * multiplier
+    if after >= before:  # nearly every meter: the difference as stored, converted once
+        return as_kwh(after - before) * meter.multiplier
+    delta = register_delta(as_kwh(before), as_kwh(after), digits=meter.digits)
+    return None if delta.reverse is ReverseKind.error else delta.advance * meter.multiplier
 
 
 def _id_parts(ids: Sequence[int], size: int = 20000) -> Iterable[Sequence[int]]:

@@ -353,3 +353,58 @@ def test_a_tariff_change_to_a_tariff_with_the_same_lines_names_each_tariff(
     assert sum((q for c, q, _a in bill.lines if "zhejiang" in c), D(0)) == D(110)
     assert bill.total == sum((amount for _c, _q, amount in bill.lines), D(0))
     assert ReviewRule.FIRST_BILL_AFTER_CHANGE in bill.rules
+
+
+# -- 4. registers that rolled over -----------------------------------------------------------
+
+
+def metered(session: Session, digits: int, *totals: tuple[date, str]) -> Account:
+    """A Beijing residential account whose meter has `digits` digits and these readings."""
+    account = account_on(session, "beijing-residential")
+    meter = make_meter(session, account=account, digits=digits)
+    for day, total in totals:
+        make_reading(session, meter=meter, read_at=at(day), total=D(total))
+    return account
+
+
+def test_a_bill_over_a_rolled_over_register_is_priced_on_the_wrapped_advance(
+    fresh_engine: Engine,
+) -> None:
+    with session_scope(fresh_engine) as session:
+        # 9,800 -> 10,000 (the register's range) -> 200: 400 kWh
+        rolled = metered(session, 4, (date(2026, 10, 5), "9800"), (RUN_DATE, "200"))
+        plain = metered(session, 6, (date(2026, 10, 5), "1000"), (RUN_DATE, "1400"))
+
+    summary = run(fresh_engine)
+
+    assert summary.failed == []
+    bill, twin = bill_of(fresh_engine, rolled), bill_of(fresh_engine, plain)
+    assert bill.kwh == twin.kwh == D(400)
+    assert bill.lines == twin.lines and bill.total == twin.total > 0
+    # priced, but held: a reverse reading is never billed without a person
+    assert bill.status == "in_review" and ReviewRule.REVERSE_READING in bill.rules
+
+
+def test_a_previous_period_over_a_rolled_over_register_is_compared_on_its_wrapped_advance(
+    fresh_engine: Engine,
+) -> None:
+    with session_scope(fresh_engine) as session:
+        # the previous period: 9,900 -> 100 on a 4-digit register is 200 kWh, as 1,000 -> 1,200
+        rolled = metered(
+            session, 4, (date(2026, 9, 5), "9900"), (date(2026, 10, 5), "100"), (RUN_DATE, "900")
+        )
+        plain = metered(
+            session,
+            6,
+            (date(2026, 9, 5), "1000"),
+            (date(2026, 10, 5), "1200"),
+            (RUN_DATE, "2000"),
+        )
+
+    summary = run(fresh_engine)
+
+    assert summary.failed == []
+    bill, twin = bill_of(fresh_engine, rolled), bill_of(fresh_engine, plain)
+    # 800 kWh against the previous period's 200: a swing on both, the rollover notwithstanding
+    assert bill.kwh == twin.kwh == D(800)
+    assert bill.rules == twin.rules == {ReviewRule.USAGE_SWING}

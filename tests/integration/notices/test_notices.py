@@ -20,7 +20,7 @@ from billing_core.notices.service import (
     enqueue_bill_notices,
     enqueue_due_reminders,
 )
-from billing_core.outbox.dispatch import OPTED_OUT_REASON
+from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.service import PaymentContext, accept_payment, find_pay_link
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer

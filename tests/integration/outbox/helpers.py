@@ -12,9 +12,12 @@ from sqlmodel import Session, col, select
 
 from bench.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
 from billing_core.clock import Clock
-from billing_core.outbox.dispatch import RetryPolicy, Transport, claim_batch, record_result
+from billing_core.outbox.claims import claim_batch
+from billing_core.outbox.dispatch import record_result
+from billing_core.outbox.retry import RetryPolicy
 from billing_core.outbox.service import AUTOMATED, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
+from billing_core.outbox.transport import Transport
 from sms.transport import TwilioTransport
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -18,12 +18,8 @@ from billing_core.customers.tables import Contact
 from billing_core.db import session_scope
 from billing_core.events.service import bill_issued_event, record_events
 from billing_core.notices.service import bill_notice_key, enqueue_bill_notices
-from billing_core.outbox.dispatch import (
-    LEASE,
-    OPTED_OUT_REASON,
-    RetryPolicy,
-    claim_batch,
-)
+from billing_core.outbox.claims import LEASE, OPTED_OUT_REASON, claim_batch
+from billing_core.outbox.retry import RetryPolicy
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.service import PaymentContext

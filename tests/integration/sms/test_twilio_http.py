@@ -16,7 +16,7 @@ import pytest
 from twilio.rest import Client
 
 from bench.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioApi
-from billing_core.outbox.dispatch import Claimed, Outcome
+from billing_core.outbox.transport import Claimed, Outcome
 from sms.transport import TwilioTransport
 from sms.twilio_http import Urllib3HttpClient
 

@@ -296,7 +296,7 @@ def test_child_meters_use_less_than_their_parent_except_planted_periods() -> Non
 
 def test_quantities_are_decimals_with_at_most_two_places_and_times_are_aware() -> None:
     for row in population(300)[1]:
-        for value in vars(row).values():
+        for value in row._asdict().values() if isinstance(row, MeterRow) else vars(row).values():
             assert not isinstance(value, float)
             if isinstance(value, Decimal):
                 assert value == value.quantize(Decimal("0.01"))

@@ -1,0 +1,91 @@
+"""Every dedupe key, and every outbox purpose, built in one place: a row written twice with the
+same key is written once, so the writers and the readers of a key must agree on its text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+# --- outbox messages: the dedupe key, and the purpose a later event cancels them by ----------
+
+BILL_NOTICE = "bill_notice:bill:"  # + the bill id (the notice job matches on it in SQL)
+DUE_REMINDER = "due_reminder:bill:"  # + the bill id
+
+
+def bill_notice_key(bill_id: int) -> str:
+    return f"{BILL_NOTICE}{bill_id}"
+
+
+def due_reminder_key(bill_id: int) -> str:
+    return f"{DUE_REMINDER}{bill_id}"
+
+
+def notice_purpose(bill_id: int) -> str:
+    return f"notice:bill:{bill_id}"
+
+
+def reminder_purpose(bill_id: int) -> str:
+    """What a payment of the bill cancels the reminders about it by."""
+    return f"reminder:bill:{bill_id}"
+
+
+def receipt_key(payment_id: int) -> str:
+    """A payment's receipt message (its dedupe key and its purpose)."""
+    return f"receipt:payment:{payment_id}"
+
+
+def refund_key(refund_id: int) -> str:
+    """A refund's ledger entry, and the message telling the customer (key and purpose)."""
+    return f"refund:{refund_id}"
+
+
+def verification_key(verification_id: int) -> str:
+    """The message carrying a verification code (its dedupe key and its purpose)."""
+    return f"verification:{verification_id}"
+
+
+def agent_message_key(message_id: int) -> str:
+    """A message an agent wrote in a conversation."""
+    return f"conversation:message:{message_id}"
+
+
+def conversation_purpose(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def bench_key(number: int) -> str:
+    """A benchmark's message (`wattdesk bench dispatch`)."""
+    return f"bench:{number}"
+
+
+# --- ledger entries ---------------------------------------------------------------------------
+
+CHARGE = "charge:bill:"  # + the bill id (the backfill matches on it in SQL)
+
+
+def charge_key(bill_id: int) -> str:
+    return f"{CHARGE}{bill_id}"
+
+
+def reversal_key(bill_id: int) -> str:
+    return f"reversal:bill:{bill_id}"
+
+
+def payment_key(payment_id: int) -> str:
+    return f"payment:{payment_id}"
+
+
+def late_fee_key(bill_id: int, on: date) -> str:
+    return f"late_fee:{bill_id}:{on.isoformat()}"
+
+
+def late_fee_waiver_key(fee_id: int, waiver: int) -> str:
+    """The `waiver`-th waiver of a late fee (a fee reopened later may be waived again)."""
+    return f"late_fee_waiver:{fee_id}:{waiver}"
+
+
+# --- domain events ------------------------------------------------------------------------------
+
+
+def event_key(kind: str, subject: object) -> str:
+    """One event of this kind about its subject (a bill, a payment, a checkout session)."""
+    return f"{kind}:{subject}"
