@@ -5,7 +5,6 @@ transaction, however often and however concurrently Stripe delivers it."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,13 +13,13 @@ import stripe
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api.deps import ClockDep, EngineDep, PaymentContextDep, SettingsDep
 from api.payments.stripe_provider import ATTEMPT_REFERENCE_PREFIX, STRIPE, minor_units
 from billing_core.clock import Clock
-from billing_core.db import session_scope
+from billing_core.db.unit_of_work import UNIT_RETRY, WRITE
 from billing_core.errors import InvalidInput
 from billing_core.events.service import record_events
 from billing_core.payments.service import PaymentContext, complete_checkout, fail_checkout
@@ -35,9 +34,6 @@ PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_suc
 FAILED = "checkout.session.async_payment_failed"
 EXPIRED = "checkout.session.expired"
 AMOUNT_MISMATCH = "stripe_amount_mismatch"
-# SQLite lets one writer in at a time; a writer that still finds the file locked after the
-# busy timeout, or a PostgreSQL deadlock victim, retries its whole transaction.
-TRANSIENT_RETRIES = 4
 
 
 async def raw_body(request: Request) -> bytes:
@@ -112,26 +108,16 @@ def apply_stripe_event(
 ) -> str:
     """Apply a verified event in one transaction; returns what happened, for the answer and
     the logs. The unit of work is opened here rather than by the request's SessionDep so that
-    a transient lock conflict can retry the whole transaction."""
+    a transient failure (a locked SQLite file, a PostgreSQL deadlock victim) runs the whole
+    transaction again (billing_core.db.unit_of_work: the one retry loop)."""
     checkout_event = CheckoutEvent.from_event(event)
-    for attempt_number in range(TRANSIENT_RETRIES + 1):
-        try:
-            with session_scope(engine, write=True) as session:
-                return record_checkout_event(
-                    session=session, clock=clock, context=context, event=checkout_event
-                )
-        except OperationalError as exc:
-            if attempt_number == TRANSIENT_RETRIES or not _transient(exc):
-                raise
-            log.info("stripe event %s: %s, retrying", checkout_event.event_id, exc.orig)
-            time.sleep(0.05 * (attempt_number + 1))
-    raise AssertionError("unreachable")
 
+    def unit(session: Session) -> str:
+        return record_checkout_event(
+            session=session, clock=clock, context=context, event=checkout_event
+        )
 
-def _transient(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower()
-    code = getattr(exc.orig, "sqlstate", None)
-    return "database is locked" in message or code in ("40001", "40P01")
+    return UNIT_RETRY.transaction(engine, unit, WRITE)
 
 
 def record_checkout_event(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep
 from api.errors import http_error
+from billing_core.app_services import services
 from billing_core.bills import review_service
 from billing_core.bills.policy import ReviewPolicy
 from billing_core.bills.tables import Bill
@@ -102,8 +103,8 @@ def correct(
     settings: SettingsDep,
     user: Reviewer,
 ) -> dict[str, Any]:
-    policy: ReviewPolicy = request.app.state.review_policy
-    catalog: TariffCatalog = request.app.state.tariffs
+    policy: ReviewPolicy = services(request).review_policy
+    catalog: TariffCatalog = services(request).tariffs
     try:
         old = session.get(Bill, bill_id)
         if old is None:
@@ -149,7 +150,7 @@ def review_report(
 
 @router.get("/review-causes")
 def causes(request: Request, _user: Reviewer) -> dict[str, Any]:
-    policy: ReviewPolicy = request.app.state.review_policy
+    policy: ReviewPolicy = services(request).review_policy
     return {
         "causes": [
             {"code": c.code, "labels": {str(k): v for k, v in c.labels.items()}}

@@ -1,5 +1,6 @@
 """The web app through its ASGI client: health, readiness, request ids, logs, landing page."""
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -111,7 +112,8 @@ def test_landing_page_offers_the_simulator_only_outside_production(
         assert 'href="/simulator"' in client.get("/").text
     production = settings.model_copy(update={"env": "production"})
     app = create_app(settings, engine=engine, configure_logs=False)
-    app.state.settings = production  # the page reads the settings each request
+    # the page reads the settings each request
+    app.state.services = dataclasses.replace(app.state.services, settings=production)
     with TestClient(app) as client:
         assert 'href="/simulator"' not in client.get("/").text
 
