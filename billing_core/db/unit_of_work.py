@@ -123,8 +123,9 @@ class Retry:
             except Exception as exc:
                 if attempt >= self.attempts or not self.transient(exc):
                     raise
-                log.info("%s failed (%s); running it again", getattr(fn, "__name__", "a unit"),
-                         type(exc).__name__)  # fmt: skip
+                log.info("%s failed (%s), attempt %d of %d; running it again",
+                         getattr(fn, "__qualname__", "a call"), type(exc).__name__, attempt,
+                         self.attempts)  # fmt: skip
                 pause = self.backoff * attempt
                 if self.jitter:
                     pause += random.random() * self.jitter
@@ -137,10 +138,11 @@ class Retry:
         """`work(session)` in a transaction of its own (its connection given
         `connection_options`), committed; the whole transaction runs again while it fails
         transiently."""
-        return self.call(_in_transaction, engine, work, connection_options or {})
+        return self.call(a_transaction, engine, work, connection_options or {})
 
 
-def _in_transaction(engine: Engine, work: Work[T], connection_options: dict[str, Any]) -> T:
+def a_transaction(engine: Engine, work: Work[T], connection_options: dict[str, Any]) -> T:
+    """`work(session)` in one transaction of its own, committed (not retried)."""
     with session_scope(engine) as session:
         if connection_options:
             session.connection(execution_options=connection_options)
@@ -150,7 +152,6 @@ def _in_transaction(engine: Engine, work: Work[T], connection_options: dict[str,
 # Webhooks, the console and commands: a short pause, as a unit on SQLite's writer holds up
 # the units queued behind it while it waits.
 UNIT_RETRY = Retry(attempts=4, backoff=0.02)
-NO_RETRY = Retry(attempts=1)
 
 
 class UnitOfWorkRunner:
