@@ -56,9 +56,11 @@ class Services:
     async def aclose(self) -> None:
         """The background parts stop (in a thread: they join theirs), then the writer
         finishes what it has queued."""
-        for part in reversed(self.background):
-            await anyio.to_thread.run_sync(part.shutdown)
-        await self.units.aclose()
+        try:
+            for part in reversed(self.background):
+                await anyio.to_thread.run_sync(part.shutdown)
+        finally:
+            await self.units.aclose()
 
 
 class _HasApp(Protocol):
