@@ -7,7 +7,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,10 +20,12 @@ from api.logging_setup import configure_logging, request_id_var
 from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
 from api.routes import accounts, health, landing, pay, payments, readings, review, simulator
+from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.conversations.service import conversation_context
 from billing_core.db import create_db_engine
+from billing_core.db.unit_of_work import UnitOfWorkRunner
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, SandboxProvider
 from billing_core.settings import Settings, SettingsError
@@ -43,7 +45,11 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock | None = None,
     configure_logs: bool = True,
+    background: Sequence[Background] = (),
 ) -> FastAPI:
+    """The app, with its Services (`app.state.services`) built from `settings`: a test may
+    hand in its `engine` and `clock`; `background` parts (the scheduler) start and stop with
+    the app's lifespan."""
     # Settings copied with model_copy skip their validators: ask again (the sandbox takes no
     # real money, so it must never start in production).
     problems = settings.payment_provider_problems()
@@ -57,20 +63,27 @@ def create_app(
         version="0.1.0",
         lifespan=_lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = engine or create_db_engine(settings.effective_database_url)
-    app.state.clock = clock or SystemClock()
+    engine = engine or create_db_engine(settings.effective_database_url)
+    clock = clock or SystemClock()
+    # A SQLite writer process logs as this process does, request ids included.
+    units = UnitOfWorkRunner.for_settings(
+        settings, engine,
+        writer_setup=functools.partial(configure_logging, settings) if configure_logs else None,
+        writer_carried=(f"{configure_logging.__module__}:request_id_var",),
+    )  # fmt: skip
     # Policies and tariffs are loaded and validated once, at start: a bad file stops start-up.
-    app.state.tariffs = TariffCatalog.load(settings.tariff_dir)
-    app.state.review_policy = load_review_policy(settings.policy_dir)
-    app.state.payment_context = payment_context(settings, load_payments_policy(settings.policy_dir))
-    app.state.conversation_context = conversation_context(settings)
-    app.state.checkout_provider = _checkout_provider(settings, app.state.clock)
-    # A SQLite writer process (sms.inbound) logs as this process does, request ids included.
-    app.state.writer_process_setup = (
-        functools.partial(configure_logging, settings) if configure_logs else None
+    app.state.services = Services(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        units=units,
+        tariffs=TariffCatalog.load(settings.tariff_dir),
+        review_policy=load_review_policy(settings.policy_dir),
+        payment_context=payment_context(settings, load_payments_policy(settings.policy_dir)),
+        conversation_context=conversation_context(settings),
+        checkout_provider=_checkout_provider(settings, clock),
+        background=tuple(background),
     )
-    app.state.writer_process_carried = (f"{configure_logging.__module__}:request_id_var",)
 
     app.add_middleware(RequestIdAndAccessLog)
     install_error_handlers(app)
@@ -98,15 +111,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     routes) is left out of the cyclic garbage collector's full passes: it lives as long as
     the process, and scanning its ~150,000 objects paused every thread for tens of
     milliseconds a few times a minute under load, the slowest requests' latency. On a
-    SQLite file the webhooks' writer process (sms.inbound) starts first, so the first SMS
-    does not wait for it; at the end the writer finishes what it has queued."""
-    await inbound.start_sqlite_writer(app.state, app.state.engine)
+    SQLite file the units of work's writer process starts first, so the first SMS does not
+    wait for it, then the background parts; at the end they stop, and the writer finishes
+    what it has queued."""
+    parts: Services = app.state.services
+    await parts.start()
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
-        await inbound.aclose_sqlite_writer(app.state)
+        await parts.aclose()
 
 
 def _checkout_provider(settings: Settings, clock: Clock) -> CheckoutProvider:

@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the settings, the clock, one unit of work per request, and JSON
-bodies read with exact decimals."""
+"""FastAPI dependencies: the app's Services and what routes read of them (the settings, the
+clock, ...), one unit of work per request, and JSON bodies read with exact decimals."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from billing_core.app_services import Services, services
 from billing_core.clock import Clock
 from billing_core.db import session_scope
 from billing_core.payments.service import PaymentContext
@@ -44,19 +45,20 @@ def exact_json(model: type[Body]) -> Callable[[Request], Awaitable[Body]]:
     return body
 
 
+def get_services(request: Request) -> Services:
+    return services(request)
+
+
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return services(request).settings
 
 
 def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+    return services(request).engine
 
 
 def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
+    return services(request).clock
 
 
 # Requests that only read. Any other may write: on SQLite its unit of work takes the write
@@ -73,6 +75,7 @@ def get_session(
         yield session
 
 
+ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
@@ -81,8 +84,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def get_payment_context(request: Request) -> PaymentContext:
     """The app's PaymentContext (settings joined with policies/payments.yaml), made at start."""
-    context: PaymentContext = request.app.state.payment_context
-    return context
+    return services(request).payment_context
 
 
 PaymentContextDep = Annotated[PaymentContext, Depends(get_payment_context)]

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from billing_core.clock import Clock
+from billing_core.db.unit_of_work import Retry
 from billing_core.outbox.claims import LEASE, claim_batch
 from billing_core.outbox.dispatch import record_result
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
@@ -31,7 +32,9 @@ from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transpor
 
 log = logging.getLogger("wattdesk.dispatcher")
 
-RECORD_TRIES = 5  # a result the database would not take is retried before it is given up
+# A result the database would not take (locked, a deadlock victim, a dropped connection:
+# recording a result twice changes nothing) is tried again before it is given up.
+RECORD_RETRY = Retry(attempts=5, backoff=0.05, disconnects=True)
 
 
 class RateLimiter:
@@ -139,21 +142,13 @@ class Dispatcher:
         return self.record(message, result, session)
 
     def record(self, message: Claimed, result: SendResult, session: Session) -> str:
-        for attempt in range(1, RECORD_TRIES + 1):
-            try:
-                with _transaction(session):
-                    return record_result(
-                        session=session, clock=self.clock, message=message, result=result,
-                        retry=self.retry,
-                    )  # fmt: skip
-            except DBAPIError:
-                if attempt == RECORD_TRIES:
-                    # The row stays `sending`: after its lease it is sent again if no
-                    # provider id was stored (the documented at-least-once window).
-                    log.exception("could not record message %d (%s)", message.id, result)
-                    return "unrecorded"
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return RECORD_RETRY.call(_record, self, message, result, session)
+        except DBAPIError:
+            # The row stays `sending`: after its lease it is sent again if no provider id
+            # was stored (the documented at-least-once window).
+            log.exception("could not record message %d (%s)", message.id, result)
+            return "unrecorded"
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -227,6 +222,16 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+def _record(dispatcher: Dispatcher, message: Claimed, result: SendResult, session: Session) -> str:
+    """The result in a committed transaction of `session`'s (a module-level function: each
+    record allocates no bound method or closure for the retry loop)."""
+    with _transaction(session):
+        return record_result(
+            session=session, clock=dispatcher.clock, message=message, result=result,
+            retry=dispatcher.retry,
+        )  # fmt: skip
 
 
 @contextmanager

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,10 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
 
 from billing_core.clock import Clock
 from billing_core.db import session_scope
+from billing_core.db.unit_of_work import Retry
 from billing_core.ledger.late_fee_service import accrue_late_fees
 from billing_core.ledger.policy import LateFeePolicy
 from billing_core.notices.policy import NoticesPolicy
@@ -37,7 +35,11 @@ from scheduler.dispatcher import Dispatcher
 
 log = logging.getLogger("wattdesk.scheduler")
 
-JOB_TRIES = 5
+# A job's transactions the database turned away run again: SQLite refuses a transaction
+# that read before another writer committed (the dispatcher writes all the time), PostgreSQL
+# may pick it as a deadlock victim. Every job is idempotent (dedupe keys), so a dropped
+# connection is worth another try too; the pauses are jittered, as the jobs start together.
+JOB_RETRY = Retry(attempts=5, backoff=0.1, jitter=0.1, disconnects=True)
 CHUNK = 200  # notices per transaction: short enough not to hold SQLite's writer for long
 LOCK_KEY = 0x77617474  # "watt": the PostgreSQL advisory lock the active scheduler holds
 
@@ -162,17 +164,8 @@ def run_late_fees(context: JobContext) -> int:
 
 
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
-    """Run a job's transaction again when the database turned it away: SQLite refuses a
-    transaction that read before another writer committed (the dispatcher writes all the
-    time), PostgreSQL may pick it as a deadlock victim. Every job is idempotent."""
-    for attempt in range(1, JOB_TRIES + 1):
-        try:
-            return job(context)
-        except OperationalError:
-            if attempt == JOB_TRIES:
-                raise
-            time.sleep(0.1 * attempt + random.random() / 10)
-    raise AssertionError("unreachable")  # pragma: no cover
+    """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
+    return JOB_RETRY.call(job, context)
 
 
 class Scheduler:

@@ -7,27 +7,17 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from typing import Any
 from xml.sax.saxutils import escape
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from billing_core.app_services import services
 from billing_core.clock import Clock
 from billing_core.conversations.model import InboundMessage, Outcome
-from billing_core.conversations.service import (
-    ConversationContext,
-    conversation_context,
-    receive_message,
-)
-from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
-from billing_core.db.group_commit import GroupCommit, run_transaction
-from billing_core.db.writer_process import WriterProcess, is_sqlite_file
-from billing_core.settings import Settings
+from billing_core.conversations.service import ConversationContext, receive_message
+from billing_core.db.unit_of_work import retry_duplicates
 from sms.signature import (
     SIGNATURE_HEADER,
     FormParams,
@@ -50,14 +40,6 @@ MAX_BODY_BYTES = 64 * 1024
 # Twilio's ids: two letters and 32 hex digits (SM…, MM…); the simulator's are alike.
 MESSAGE_SID = re.compile(r"[A-Za-z]{2}[A-Za-z0-9]{1,62}")
 OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})  # Twilio's Advanced Opt-Out keywords
-# A concurrent retry of the same MessageSid, a SQLite writer that found the file locked or a
-# PostgreSQL deadlock victim: the whole unit of work runs again (and then sees a duplicate).
-RETRIES = 3
-# SQLite lets one writer in: the webhooks' units of work go to one writer thread, in the
-# order they arrived, several to a transaction (billing_core.db.group_commit). Handing each
-# to a pool thread of its own and back cost about as much CPU as its unit of work.
-WRITER_STATE = "sms_sqlite_writer"
-_SQLITE_IMMEDIATE = {SQLITE_BEGIN: IMMEDIATE}
 # TwiML as twilio's MessagingResponse writes it (ElementTree: &, < and > escaped in text).
 _TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _TWIML_MESSAGE = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>{}</Message></Response>'
@@ -67,20 +49,13 @@ class BadInbound(ValueError):
     """A signed request that is not an SMS Twilio would send: answered 400."""
 
 
-def app_conversation_context(request: Request) -> ConversationContext:
-    """The conversation layer's context (settings joined with its policies), made once."""
-    context: ConversationContext | None = getattr(request.app.state, "conversation_context", None)
-    if context is None:
-        context = conversation_context(request.app.state.settings)
-        request.app.state.conversation_context = context
-    return context
-
-
 async def twilio_inbound(request: Request) -> Response:
     """An async route: reading, checking and parsing the form take tens of microseconds on
-    the event loop; only the unit of work goes to a thread: on SQLite the app's one writer
-    (`sqlite_writer`), on PostgreSQL the thread pool."""
-    settings: Settings = request.app.state.settings
+    the event loop; only the unit of work leaves it, through the app's unit-of-work runner
+    (billing_core.db.unit_of_work: on SQLite the app's one writer, which runs the units
+    waiting several to a transaction; on PostgreSQL the thread pool)."""
+    app = services(request)
+    settings = app.settings
     body = await request.body()  # as sent: the signature covers the parameters as encoded
     if len(body) > MAX_BODY_BYTES:
         log.warning("twilio inbound refused: a %d-byte body", len(body))
@@ -103,23 +78,16 @@ async def twilio_inbound(request: Request) -> Response:
                     _first(params, "MessageSid")[:64])  # fmt: skip
         return PlainTextResponse("invalid signature", status_code=403)
 
-    clock: Clock = request.app.state.clock
+    clock = app.clock
     try:
         message = inbound_message(params, clock=clock)
     except BadInbound as exc:
         log.warning("twilio inbound refused (400): %s", exc)
         return PlainTextResponse(f"bad request: {exc}", status_code=400)
-    engine: Engine = request.app.state.engine
-    context = app_conversation_context(request)
-    if engine.dialect.name == "sqlite":
-        receive = functools.partial(receive_in, clock=clock, context=context, message=message)
-        outcome = await sqlite_writer(request.app.state, engine).run(receive)
-    else:
-        outcome = await anyio.to_thread.run_sync(
-            functools.partial(
-                receive_once, engine=engine, clock=clock, context=context, message=message
-            )
-        )
+    outcome = await app.units.run(
+        functools.partial(receive_in, clock=clock, context=app.conversation_context,
+                          message=message)
+    )  # fmt: skip
     # Each request has its access-log line, and the message its row (provider id and
     # conversation): a line of its own only for what is unusual, a retry by Twilio. At
     # hundreds of messages a second the extra line per message cost a tenth of the CPU.
@@ -137,59 +105,6 @@ async def twilio_inbound(request: Request) -> Response:
 # 110 µs of CPU here) bought nothing. Twilio's webhooks are not part of the staff API's
 # OpenAPI document (docs/channels.md describes them).
 router.add_route(INBOUND_PATH, twilio_inbound, methods=["POST"], include_in_schema=False)
-
-
-def sqlite_writer(state: Any, engine: Engine) -> GroupCommit | WriterProcess:
-    """The app's one SQLite writer for webhooks (made on first use, closed by the app's
-    lifespan): SQLite lets one writer in, so the webhooks' units of work queue for it and
-    whatever has queued while one transaction ran goes in the next, together. With the
-    setting `sqlite_writer=process` (the default) and a database file, the writer is a
-    child process, so that the writes use a core the event loop does not; the app's state
-    may give it `writer_process_setup` (its logging) and `writer_process_carried` (the
-    context variables its log lines read)."""
-    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
-    if writer is None or writer.engine is not engine:
-        settings: Settings = state.settings
-        if settings.sqlite_writer == "process" and is_sqlite_file(engine):
-            writer = WriterProcess(
-                engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient,
-                retries=RETRIES, setup=getattr(state, "writer_process_setup", None),
-                carried=getattr(state, "writer_process_carried", ()),
-            )  # fmt: skip
-        else:
-            writer = GroupCommit(
-                engine, connection_options=_SQLITE_IMMEDIATE, transient=_transient,
-                retries=RETRIES,
-            )  # fmt: skip
-        setattr(state, WRITER_STATE, writer)
-    return writer
-
-
-async def start_sqlite_writer(state: Any, engine: Engine) -> None:
-    """At the app's start: a writer process starts now rather than on the first webhook."""
-    if engine.dialect.name == "sqlite":
-        writer = sqlite_writer(state, engine)
-        if isinstance(writer, WriterProcess):
-            await writer.start()
-
-
-async def aclose_sqlite_writer(state: Any) -> None:
-    """At the app's end: stop its webhook writer, if it made one, once its queue is done."""
-    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
-    if isinstance(writer, WriterProcess):
-        await writer.aclose()
-    close_sqlite_writer(state)
-
-
-def close_sqlite_writer(state: Any) -> None:
-    """Stop the app's webhook writer, if it made one, once its queue is done (a writer
-    process: from outside its event loop)."""
-    writer: GroupCommit | WriterProcess | None = getattr(state, WRITER_STATE, None)
-    if writer is not None:
-        log.info("webhook writer: units of work %d, transactions %d",
-                 writer.units, writer.batches)  # fmt: skip
-        writer.close()
-        setattr(state, WRITER_STATE, None)
 
 
 def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
@@ -212,22 +127,13 @@ def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
     )
 
 
-def receive_once(
-    *, engine: Engine, clock: Clock, context: ConversationContext, message: InboundMessage
-) -> Outcome:
-    """One unit of work for the message, in its own transaction (PostgreSQL: many run at
-    once, each in a pool thread). A concurrent delivery of the same MessageSid that commits
-    first makes ours fail on the unique key: run again, and it is a duplicate."""
-    return run_transaction(
-        engine, functools.partial(receive_in, clock=clock, context=context, message=message),
-        connection_options=_SQLITE_IMMEDIATE, transient=_transient, retries=RETRIES,
-    )  # fmt: skip
-
-
+@retry_duplicates
 def receive_in(
     session: Session, *, clock: Clock, context: ConversationContext, message: InboundMessage
 ) -> Outcome:
-    """The message's unit of work in `session`'s transaction."""
+    """The message's unit of work in `session`'s transaction. A concurrent delivery of the
+    same MessageSid that commits first makes ours fail on the unique key: it runs again
+    (`retry_duplicates`), and is then a duplicate."""
     return receive_message(session=session, clock=clock, context=context, inbound=message)
 
 
@@ -239,18 +145,6 @@ def twiml(outcome: Outcome) -> str:
         text = escape(outcome.reply).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
         return _TWIML_MESSAGE.format(text)
     return _TWIML_EMPTY
-
-
-def _transient(exc: BaseException) -> bool:
-    """A concurrent retry of the same MessageSid, a SQLite writer that found the file locked
-    or a PostgreSQL deadlock victim: worth running the whole unit of work again."""
-    if isinstance(exc, IntegrityError):
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    message = str(exc.orig).lower()
-    code = getattr(exc.orig, "sqlstate", None)
-    return "database is locked" in message or code in ("40001", "40P01")
 
 
 def _first(params: FormParams, name: str) -> str:

@@ -4,19 +4,16 @@ conversation line linked to it, take the new status."""
 
 from __future__ import annotations
 
+import functools
 import logging
-import time
 
-import anyio
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
+from billing_core.app_services import services
 from billing_core.clock import Clock
-from billing_core.db import session_scope
 from billing_core.outbox.dispatch import record_delivery_report
 from billing_core.outbox.transport import Report
-from billing_core.settings import Settings
 from sms.signature import (
     SIGNATURE_HEADER,
     is_signed_by_twilio,
@@ -29,8 +26,6 @@ from sms.transport import OPTED_OUT, STATUS_PATH, TRANSIENT_CODES
 log = logging.getLogger("wattdesk.sms.status")
 
 router = APIRouter(tags=["sms"])
-
-TRANSIENT_RETRIES = 4
 
 ACCEPTED = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
 DELIVERED = frozenset({"delivered", "read"})
@@ -55,7 +50,8 @@ def report_of(message_status: str, error_code: str | None) -> Report | None:
 
 
 async def twilio_status(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    app = services(request)
+    settings = app.settings
     form = parse_form(await request.body())
     token = webhook_auth_token(settings)
     url = public_url(settings, request.url.path, request.url.query)
@@ -71,30 +67,15 @@ async def twilio_status(request: Request) -> Response:
     report = report_of(status, error_code) if status else None
     if not sid or report is None:
         return Response(status_code=204)
-    engine: Engine = request.app.state.engine
-    clock: Clock = request.app.state.clock
-
-    def apply() -> str | None:
-        # SQLite turns away a transaction that read before another writer (the dispatcher)
-        # committed, PostgreSQL may pick it as a deadlock victim: run it again.
-        for attempt in range(1, TRANSIENT_RETRIES + 1):
-            try:
-                with session_scope(engine, write=True) as session:
-                    return record_delivery_report(
-                        session=session,
-                        clock=clock,
-                        provider_id=sid,
-                        report=report,
-                        error_code=error_code,
-                        detail=f"Twilio {status}",
-                    )
-            except OperationalError:
-                if attempt == TRANSIENT_RETRIES:
-                    raise
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    outcome = await anyio.to_thread.run_sync(apply)
+    # Through the app's unit-of-work runner, as every webhook: SQLite turns away a
+    # transaction that read before another writer (the dispatcher) committed, PostgreSQL may
+    # pick it as a deadlock victim, and the runner runs it again.
+    outcome = await app.units.run(
+        functools.partial(
+            apply_report, clock=app.clock, provider_id=sid, report=report,
+            error_code=error_code, detail=f"Twilio {status}",
+        )
+    )  # fmt: skip
     if outcome is None:
         # Twilio can report before our dispatcher has committed the MessageSid: the next
         # receipt (or none, if this was the last) settles it.
@@ -104,6 +85,23 @@ async def twilio_status(request: Request) -> Response:
 
 # A plain Starlette route, as the inbound webhook (sms/inbound.py says why).
 router.add_route(STATUS_PATH, twilio_status, methods=["POST"], include_in_schema=False)
+
+
+def apply_report(
+    session: Session,
+    *,
+    clock: Clock,
+    provider_id: str,
+    report: Report,
+    error_code: str | None,
+    detail: str,
+) -> str | None:
+    """The receipt's unit of work (a module-level function: on SQLite it may run in the
+    writer process, pickled)."""
+    return record_delivery_report(
+        session=session, clock=clock, provider_id=provider_id, report=report,
+        error_code=error_code, detail=detail,
+    )  # fmt: skip
 
 
 def _first(form: dict[str, list[str]], name: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from sqlmodel import Session
 from billing_core.clock import Clock, SystemClock
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.engine import BATCH_AUTOCHECKPOINT_PAGES
+from billing_core.db.unit_of_work import UNIT_RETRY, WRITE
 from billing_core.errors import WattdeskError
 from billing_core.settings import Settings, SettingsError, load_settings
 
@@ -21,6 +23,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 @cache
@@ -54,6 +57,18 @@ def unit_of_work(*, write: bool = True) -> Iterator[Session]:
             yield session
     except WattdeskError as exc:
         fail(str(exc))
+
+
+def run_unit(work: Callable[[Session], T], *, write: bool = True) -> T:
+    """`work(session)` in one transaction for a command, committed; run again while it fails
+    transiently (the one retry loop of billing_core.db.unit_of_work, as the server's units),
+    which `unit_of_work()`'s block cannot be. A domain error becomes a clear message and
+    exit 2."""
+    try:
+        return UNIT_RETRY.transaction(engine(), work, WRITE if write else None)
+    except WattdeskError as exc:
+        fail(str(exc))
+        raise AssertionError("unreachable") from exc  # fail() exits
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

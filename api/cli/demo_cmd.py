@@ -137,15 +137,12 @@ def print_welcome(host: str, port: int, *, pay_url: str | None = None) -> None:
 
 
 def _serve(host: str, port: int) -> None:
-    from api.cli.dispatch_cmd import start_scheduler
+    from api.cli.dispatch_cmd import build_scheduler
 
     config = settings()
-    app = create_app(config, engine=engine(), clock=clock())
-    # The timed jobs and the outbox dispatcher run beside the server (WATTDESK_SCHEDULER_
-    # ENABLED=false for a web worker at scale, with `wattdesk dispatch` elsewhere).
-    jobs = start_scheduler(config, engine(), clock()) if config.scheduler_enabled else None
-    try:
-        uvicorn.run(app, host=host, port=port, log_config=None)
-    finally:
-        if jobs is not None:
-            jobs.shutdown()
+    # The timed jobs and the outbox dispatcher run beside the server, started and stopped
+    # with the app (WATTDESK_SCHEDULER_ENABLED=false for a web worker at scale, with
+    # `wattdesk dispatch` elsewhere).
+    jobs = [build_scheduler(config, engine(), clock())] if config.scheduler_enabled else []
+    app = create_app(config, engine=engine(), clock=clock(), background=jobs)
+    uvicorn.run(app, host=host, port=port, log_config=None)

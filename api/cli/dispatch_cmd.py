@@ -58,8 +58,9 @@ def build_dispatcher(config: Settings, db: Engine, now: Clock, *, senders: int =
     )
 
 
-def start_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
-    """The timed jobs and the dispatcher, in background threads of this process."""
+def build_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
+    """The timed jobs and the dispatcher, to run in background threads of this process
+    (`start()`; the server's app starts it with its lifespan)."""
     context = JobContext(
         engine=db,
         clock=now,
@@ -69,9 +70,7 @@ def start_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
         late_fee_policy=load_late_fee_policy(config.policy_dir),
     )
     dispatcher = build_dispatcher(config, db, now)
-    return Scheduler(
-        context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds
-    ).start()
+    return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)
 
 
 def dispatch(

@@ -5,19 +5,18 @@ billing_core/payments/checkout_events.py)."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from api import schemas
 from api.deps import ClockDep, EngineDep, PaymentContextDep, SettingsDep
 from billing_core.clock import Clock
-from billing_core.db import session_scope
+from billing_core.db.unit_of_work import UNIT_RETRY, WRITE
 from billing_core.payments.checkout_events import CheckoutEvent, record_checkout_event
 from billing_core.payments.service import PaymentContext
 
@@ -26,9 +25,6 @@ log = logging.getLogger("wattdesk.payments.stripe")
 router = APIRouter(tags=["payments"])
 
 TOLERANCE_SECONDS = 300  # stripe-python's default: older signed timestamps are replays
-# SQLite lets one writer in at a time; a writer that still finds the file locked after the
-# busy timeout, or a PostgreSQL deadlock victim, retries its whole transaction.
-TRANSIENT_RETRIES = 4
 
 
 async def raw_body(request: Request) -> bytes:
@@ -79,23 +75,13 @@ def apply_stripe_event(
 ) -> str:
     """Apply a verified event in one transaction; returns what happened, for the answer and
     the logs. The unit of work is opened here rather than by the request's SessionDep so that
-    a transient lock conflict can retry the whole transaction."""
+    a transient failure (a locked SQLite file, a PostgreSQL deadlock victim) runs the whole
+    transaction again (billing_core.db.unit_of_work: the one retry loop)."""
     checkout_event = CheckoutEvent.from_event(event)
-    for attempt_number in range(TRANSIENT_RETRIES + 1):
-        try:
-            with session_scope(engine, write=True) as session:
-                return record_checkout_event(
-                    session=session, clock=clock, context=context, event=checkout_event
-                )
-        except OperationalError as exc:
-            if attempt_number == TRANSIENT_RETRIES or not _transient(exc):
-                raise
-            log.info("stripe event %s: %s, retrying", checkout_event.event_id, exc.orig)
-            time.sleep(0.05 * (attempt_number + 1))
-    raise AssertionError("unreachable")
 
+    def unit(session: Session) -> str:
+        return record_checkout_event(
+            session=session, clock=clock, context=context, event=checkout_event
+        )
 
-def _transient(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower()
-    code = getattr(exc.orig, "sqlstate", None)
-    return "database is locked" in message or code in ("40001", "40P01")
+    return UNIT_RETRY.transaction(engine, unit, WRITE)

@@ -25,6 +25,7 @@ from api.routes.pay_text import (
     ZH,
     display_language,
 )
+from billing_core.app_services import services
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.messages.templates import babel_locale, day, money
 from billing_core.payments.pages import (
@@ -61,7 +62,7 @@ PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Rob
 
 
 def get_checkout_provider(request: Request) -> CheckoutProvider:
-    provider: CheckoutProvider = request.app.state.checkout_provider
+    provider: CheckoutProvider = services(request).checkout_provider
     return provider
 
 
@@ -106,7 +107,7 @@ def _lang_query(lang: str | None) -> str:
 
 def _default_language(request: Request) -> str:
     """For pages that belong to no customer we could name (nothing found)."""
-    default: str = request.app.state.settings.default_locale
+    default: str = services(request).settings.default_locale
     return default
 
 

@@ -13,6 +13,7 @@ from api import schemas
 from api.auth import staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep
 from api.errors import error_responses
+from billing_core.app_services import services
 from billing_core.bills import review_service
 from billing_core.bills.policy import ReviewPolicy
 from billing_core.staff.model import Role
@@ -106,8 +107,8 @@ def correct(
     settings: SettingsDep,
     user: Reviewer,
 ) -> dict[str, Any]:
-    policy: ReviewPolicy = request.app.state.review_policy
-    catalog: TariffCatalog = request.app.state.tariffs
+    policy: ReviewPolicy = services(request).review_policy
+    catalog: TariffCatalog = services(request).tariffs
     bill = review_service.correct_bill(
         session=session,
         clock=clock,
@@ -143,7 +144,7 @@ def review_report(
 
 @router.get("/review-causes", response_model=schemas.ReviewCauses, responses=error_responses(403))
 def causes(request: Request, _user: Reviewer) -> dict[str, Any]:
-    policy: ReviewPolicy = request.app.state.review_policy
+    policy: ReviewPolicy = services(request).review_policy
     return {
         "causes": [
             {"code": c.code, "labels": {str(k): v for k, v in c.labels.items()}}

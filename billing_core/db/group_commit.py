@@ -12,9 +12,9 @@ What each caller gets is what it would get alone: the units of a batch run one a
 other and see each other's writes, as consecutive transactions would; none returns before
 the transaction holding its writes has committed. If any of them raises, or the commit
 fails, the whole batch is rolled back and every unit of it runs again alone, in its own
-transaction (retried while `transient` says the error is), so one bad message costs only
-itself. A unit of work must therefore be safe to run again after a rollback, as any
-transaction body is."""
+transaction (run again while it fails transiently: the `retry` given, the unit-of-work
+module's), so one bad message costs only itself. A unit of work must therefore be safe to run
+again after a rollback, as any transaction body is."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import contextvars
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,6 +39,15 @@ T = TypeVar("T")
 Work = Callable[[Session], T]
 # The writer thread ends after this long without work.
 IDLE_SECONDS = 10.0
+
+
+class Retrying(Protocol):
+    """How a unit that ran alone is run again while it fails transiently
+    (`billing_core.db.unit_of_work.Retry`: the one retry loop)."""
+
+    def transaction(
+        self, engine: Engine, work: Work[T], connection_options: dict[str, Any] | None = None
+    ) -> T: ...
 
 
 class BatchUnit(Protocol):
@@ -75,7 +83,7 @@ class GroupCommit:
     `connection_options` are the execution options of each transaction's connection (on
     SQLite, `BEGIN IMMEDIATE`: the transaction holds the write lock from its start and
     waits for it, under the busy timeout, when another process writes). A unit that ran
-    alone and raised an error `transient` accepts is tried again, `retries` times."""
+    alone and failed transiently runs again as `retry` says (None: it is not retried)."""
 
     def __init__(
         self,
@@ -83,14 +91,12 @@ class GroupCommit:
         *,
         max_batch: int = 32,
         connection_options: dict[str, Any] | None = None,
-        transient: Callable[[BaseException], bool] = lambda _exc: False,
-        retries: int = 3,
+        retry: Retrying | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.connection_options = connection_options or {}
-        self.transient = transient
-        self.retries = retries
+        self.retry = retry
         self._queue: queue.SimpleQueue[_Unit[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -164,7 +170,7 @@ class GroupCommit:
 
     def run_batch(self, batch: Sequence[BatchUnit]) -> None:
         """Run the units in one transaction, or, if that fails, each alone (retried while
-        `transient` says its error is): each unit is left with its result or its error."""
+        `retry` says): each unit is left with its result or its error."""
         self.batches += 1
         self.units += len(batch)
         if len(batch) > 1:
@@ -179,41 +185,21 @@ class GroupCommit:
             except Exception as exc:  # every unit runs again alone
                 log.info("a batch of %d units rolled back (%s); running each alone",
                          len(batch), type(exc).__name__)  # fmt: skip
+        alone = self.retry.transaction if self.retry is not None else _once
         for unit in batch:
             try:
-                unit.result = run_transaction(
-                    self.engine, unit.run,
-                    connection_options=self.connection_options, transient=self.transient,
-                    retries=self.retries,
-                )  # fmt: skip
+                unit.result = alone(self.engine, unit.run, self.connection_options)
                 unit.error = None
             except Exception as exc:  # handed to the caller
                 unit.result, unit.error = None, exc
             unit.settled = True
 
 
-def run_transaction(
-    engine: Engine,
-    work: Work[T],
-    *,
-    connection_options: dict[str, Any] | None = None,
-    transient: Callable[[BaseException], bool] = lambda _exc: False,
-    retries: int = 0,
-) -> T:
-    """`work(session)` in a transaction of its own (its connection given
-    `connection_options`), run again after a short pause while it fails with an error
-    `transient` accepts, `retries` times at most."""
-    for attempt in range(retries + 1):
-        try:
-            with session_scope(engine) as session:
-                session.connection(execution_options=connection_options or {})
-                return work(session)
-        except Exception as exc:
-            if attempt == retries or not transient(exc):
-                raise
-            log.info("a transaction failed (%s); running it again", type(exc).__name__)
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
+def _once(engine: Engine, work: Work[T], connection_options: dict[str, Any] | None = None) -> T:
+    """`work(session)` in a transaction of its own, not retried."""
+    with session_scope(engine) as session:
+        session.connection(execution_options=connection_options or {})
+        return work(session)
 
 
 def _settle(batch: list[_Unit[Any]]) -> None:

@@ -42,7 +42,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from billing_core.db.engine import create_db_engine
-from billing_core.db.group_commit import GroupCommit
+from billing_core.db.group_commit import GroupCommit, Retrying
 
 log = logging.getLogger("wattdesk.db.writer_process")
 T = TypeVar("T")
@@ -77,8 +77,7 @@ class WriterConfig:
 
     url: str
     connection_options: dict[str, Any] = field(default_factory=dict)
-    transient: Callable[[BaseException], bool] | None = None
-    retries: int = 3
+    retry: Retrying | None = None  # how a unit that failed alone runs again (it pickles)
     max_batch: int = MAX_BATCH
     setup: Callable[[], None] | None = None  # run first in the child (its logging)
     carried: tuple[str, ...] = ()  # "module:name" of context variables each unit carries
@@ -95,8 +94,7 @@ class WriterProcess:
         engine: Engine,
         *,
         connection_options: dict[str, Any] | None = None,
-        transient: Callable[[BaseException], bool] | None = None,
-        retries: int = 3,
+        retry: Retrying | None = None,
         max_batch: int = MAX_BATCH,
         setup: Callable[[], None] | None = None,
         carried: Sequence[str] = (),
@@ -106,7 +104,7 @@ class WriterProcess:
         self.config = WriterConfig(
             url=engine.url.render_as_string(hide_password=False),
             connection_options=connection_options or {},
-            transient=transient, retries=retries, max_batch=max_batch, setup=setup,
+            retry=retry, max_batch=max_batch, setup=setup,
             carried=tuple(carried), idle_checkpoint_units=idle_checkpoint_units,
         )  # fmt: skip
         self._carried = [_context_var(name) for name in self.config.carried]
@@ -321,7 +319,7 @@ def _serve(connection: Connection) -> None:
     engine = create_db_engine(config.url)
     committer = GroupCommit(
         engine, max_batch=config.max_batch, connection_options=config.connection_options,
-        transient=config.transient or (lambda _exc: False), retries=config.retries,
+        retry=config.retry,
     )  # fmt: skip
     connection.send_bytes(b"ready")
     stop = False
@@ -352,7 +350,7 @@ def _serve(connection: Connection) -> None:
             ):
                 _checkpoint(engine)
                 since_checkpoint = 0
-    finally:  # its counts are the web process's to log (sms.inbound.close_sqlite_writer)
+    finally:  # its counts are the web process's to log (UnitOfWorkRunner.close)
         engine.dispose()
 
 

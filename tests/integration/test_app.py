@@ -1,5 +1,6 @@
 """The web app through its ASGI client: health, readiness, request ids, logs, landing page."""
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.logging_setup import configure_logging
+from billing_core.app_services import Services, services
 from billing_core.db import create_db_engine
 from billing_core.settings import Settings
 
@@ -111,7 +113,8 @@ def test_landing_page_offers_the_simulator_only_outside_production(
         assert 'href="/simulator"' in client.get("/").text
     production = settings.model_copy(update={"env": "production"})
     app = create_app(settings, engine=engine, configure_logs=False)
-    app.state.settings = production  # the page reads the settings each request
+    # the page reads the settings each request
+    app.state.services = dataclasses.replace(app.state.services, settings=production)
     with TestClient(app) as client:
         assert 'href="/simulator"' not in client.get("/").text
 
@@ -155,3 +158,37 @@ def test_while_serving_what_start_up_made_is_left_out_of_full_collections(
         assert gc.get_freeze_count() > 0
         assert client.get("/healthz").status_code == 200
     assert gc.get_freeze_count() == 0
+
+
+class Part:
+    """A background part (as the scheduler is) that says when it ran."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def start(self) -> "Part":
+        self.log.append(f"start {self.name}")
+        return self
+
+    def shutdown(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+def test_the_apps_services_are_one_typed_container_and_its_lifespan_runs_the_parts(
+    settings: Settings, engine: Engine
+) -> None:
+    events: list[str] = []
+    parts = [Part("jobs", events), Part("bot", events)]
+    app = create_app(settings, engine=engine, configure_logs=False, background=parts)
+    found = app.state.services
+    assert isinstance(found, Services)
+    assert (found.settings, found.engine, found.background) == (settings, engine, tuple(parts))
+    assert found.units.engine is engine
+    assert found.units.kind == ("direct" if engine.dialect.name != "sqlite" else "process")
+    assert events == []  # made, not started
+    with TestClient(app) as client:
+        assert services(client) is found
+        assert events == ["start jobs", "start bot"]
+        assert client.get("/healthz").status_code == 200
+    assert events == ["start jobs", "start bot", "stop bot", "stop jobs"]
+    assert found.units.writer is None  # the writer, if one ran, finished and went

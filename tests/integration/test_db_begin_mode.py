@@ -177,3 +177,27 @@ def test_a_command_that_writes_holds_sqlites_write_lock_from_its_start(
     units = common.unit_of_work() if write is None else common.unit_of_work(write=write)
     with units as session:
         assert _holds_write_lock(sqlite_engine, session) is holds_lock
+
+
+def test_a_commands_unit_run_by_run_unit_holds_the_lock_and_is_retried_when_locked(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run_unit` begins as `unit_of_work` does (a unit that writes holds the write lock
+    from its start), and runs a unit the database turned away again (the one retry loop of
+    billing_core.db.unit_of_work)."""
+    import sqlite3
+
+    from api.cli import common
+
+    monkeypatch.setattr(common, "engine", lambda: sqlite_engine)
+    tries: list[bool] = []
+
+    def unit(session: Session) -> int:
+        tries.append(_holds_write_lock(sqlite_engine, session))
+        session.execute(text("UPDATE counter SET n = n + 1"))
+        if len(tries) == 1:
+            raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+        return int(session.execute(text("SELECT n FROM counter")).scalar_one())
+
+    assert common.run_unit(unit) == 1  # the first try's update rolled back
+    assert tries == [True, True]

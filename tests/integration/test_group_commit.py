@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from billing_core.db import group_commit
 from billing_core.db.group_commit import GroupCommit
+from billing_core.db.unit_of_work import Retry
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -107,7 +108,7 @@ def test_a_transient_error_is_tried_again_alone(table: Engine) -> None:
             raise OperationalError("INSERT", {}, Exception("database is locked"))
         return insert("after retry")(session)
 
-    writer = GroupCommit(table, transient=lambda exc: isinstance(exc, OperationalError), retries=2)
+    writer = GroupCommit(table, retry=Retry(attempts=3, backoff=0.0))
     try:
         answers = asyncio.run(submit(writer, [locked_once]))
     finally:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from api.app import create_app
+from billing_core.app_services import services
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
@@ -161,7 +162,7 @@ def checkout(client: TestClient, token: str, **form: str) -> CheckoutAttempt:
     location = response.headers["location"]
     match = re.fullmatch(r"http://127\.0\.0\.1:8000/sandbox/checkout/(\d+)", location)
     assert match, location
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(services(client).engine) as session:
         attempt = session.get(CheckoutAttempt, int(match.group(1)))
     assert attempt is not None
     return attempt

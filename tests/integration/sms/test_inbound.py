@@ -40,7 +40,7 @@ from billing_core.settings import (
     SettingsError,
     load_settings,
 )
-from sms.inbound import INBOUND_PATH, WRITER_STATE, close_sqlite_writer
+from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, sign, webhook_auth_token
 from tests.conftest import fresh_database_url
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
@@ -371,9 +371,9 @@ def test_concurrent_webhooks_each_get_their_own_answer(
 
     try:
         replies = [reply_of(response) for response in asyncio.run(post_all())]
-        writer = getattr(app.state, WRITER_STATE, None)
+        writer = app.state.services.units.writer
     finally:
-        close_sqlite_writer(app.state)
+        app.state.services.units.close()
     bills, helps = replies[:8], replies[8:]
     assert all(reply and "123.45" in reply and PAY_LINK.search(reply) for reply in bills)
     links = {PAY_LINK.search(reply or "").group(0) for reply in bills}  # type: ignore[union-attr]
