@@ -28,6 +28,7 @@ from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.db.group_commit import GroupCommit, run_transaction
 from billing_core.db.writer_process import WriterProcess, is_sqlite_file
 from billing_core.settings import Settings
+from sms.render import sms_text
 from sms.signature import (
     SIGNATURE_HEADER,
     FormParams,
@@ -235,9 +236,11 @@ def twiml(outcome: Outcome) -> str:
     """The reply as TwiML; an empty <Response/> when the bot stays silent or the message
     was already answered (Twilio retried). Written as twilio's MessagingResponse writes it
     (tests/unit/sms hold the two equal), without building an element tree per request."""
-    if outcome.reply and not outcome.duplicate:
-        text = escape(outcome.reply).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
-        return _TWIML_MESSAGE.format(text)
+    if outcome.reply is not None and not outcome.duplicate:
+        text = sms_text(outcome.reply)
+        if text:
+            text = escape(text).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
+            return _TWIML_MESSAGE.format(text)
     return _TWIML_EMPTY
 
 
