@@ -46,24 +46,28 @@ def bill(
     overdue: bool,
 ) -> Reply:
     """The latest bill, what is due now and, when something is, the pay link."""
-    values = {
-        "account": account,
-        "period": _period(period_start, period_end, language),
-        "amount": _money(amount, currency, language),
-        "due": _day(due_date, language) if due_date else "-",
-    }
+    due = _day(due_date, language) if due_date else "-"
     figures = (
         Figure("account", account), Figure("period_start", period_start),
         Figure("period_end", period_end), Figure("amount", amount, currency),
-        *((Figure("due_date", due_date),) if due_date else ()),
+        Figure("due_date", due_date) if due_date else Figure("due_date", ""),
         Figure("balance", balance, currency),
     )  # fmt: skip
+    period_text, amount_text = (
+        _period(period_start, period_end, language),
+        _money(amount, currency, language),
+    )
     if pay is None:
-        return Reply("bill_paid", language, (render("bill_paid", language, **values),), figures)
+        text = render(
+            "bill_paid", language, account=account, period=period_text, amount=amount_text,
+            due=due,
+        )  # fmt: skip
+        return Reply("bill_paid", language, (text,), figures)
     template = "bill_overdue" if overdue else "bill_reply"
     text = render_before_pay(
-        template, language, balance=_money(balance, currency, language), **values
-    )
+        template, language, account=account, period=period_text, amount=amount_text, due=due,
+        balance=_money(balance, currency, language),
+    )  # fmt: skip
     return Reply(template, language, (text,), figures, pay)
 
 

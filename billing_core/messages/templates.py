@@ -224,9 +224,15 @@ def render_before_pay(template: str, language: str, **values: Any) -> str:
     return text.format(**values)
 
 
+# Each language's pay link words up to the URL (they end with it): a reply's text plus these
+# plus the URL is the template's text, without a format call per message.
+_BEFORE_URL = {language: words.removesuffix("{url}") for language, words in PAY_LINK.items()}
+assert all(words.endswith("{url}") for words in PAY_LINK.values())
+
+
 def pay_words(language: str, url: str) -> str:
     """The pay link's words that end a reply offering one (see render_before_pay)."""
-    return (PAY_LINK.get(language) or PAY_LINK[Language.en]).format(url=url)
+    return (_BEFORE_URL.get(language) or _BEFORE_URL[Language.en]) + url
 
 
 def choice_line(language: str, key: str, label: str) -> str:
