@@ -181,19 +181,27 @@ def message_by_provider_id(connection: Connection, channel: str, provider_id: st
     return Seen(*row) if row is not None else None
 
 
-def store_inbound(session: Session, values: dict[str, object]) -> bool:
-    """Store an inbound message; False when its provider id is stored already."""
+def store_inbound(session: Session, values: dict[str, object]) -> Seen | None:
+    """Store an inbound message, unless its provider id is stored already: then nothing is
+    stored and the message stored before is returned (storing is the check for a repeat)."""
     values = {"outbox_message_id": None, "agent_username": None, **values}
     connection = session.connection()
     statement = _INSERT_NEW_MESSAGE.get(connection.dialect.name)
     if statement is not None:
-        return statement.execute(connection, values).rowcount == 1
-    try:
-        with session.begin_nested():
-            connection.execute(_INSERT_MESSAGE, values)
-    except IntegrityError:
-        return False
-    return True
+        if statement.execute(connection, values).rowcount == 1:
+            return None
+    else:
+        try:
+            with session.begin_nested():
+                connection.execute(_INSERT_MESSAGE, values)
+            return None
+        except IntegrityError:
+            pass
+    channel, provider_id = str(values["channel"]), str(values["provider_message_id"] or "")
+    seen = message_by_provider_id(connection, channel, provider_id)
+    if seen is None:
+        store_message(connection, **values)  # raises what the database says
+    return seen
 
 
 def store_message(connection: Connection, **values: object) -> None:

@@ -153,12 +153,9 @@ def receive_message(
     }  # fmt: skip
     # Storing it is the check for a repeat: a provider id stored already (a retry) inserts
     # nothing, and nothing has been changed yet (a retry changes nothing).
-    if not conversations.store_inbound(session, values):
-        seen = conversations.message_by_provider_id(connection, channel, provider_id or "")
-        if seen is None:
-            conversations.store_message(connection, **values)  # raises what the database says
-        else:
-            return _duplicate(seen, context)
+    seen = conversations.store_inbound(session, values)
+    if seen is not None:
+        return _duplicate(seen, context)
 
     accounts = sender_accounts(session, channel, address) if identifiable else []
     customers = _customers_of(accounts)
