@@ -64,8 +64,8 @@ def _save_statement(*, customer: bool, keep_later: bool) -> Prepared:
     values: dict[str, Any] = {
         name: bindparam(key) for name, key in zip(_WRITTEN, _WRITTEN_KEYS, strict=True)
     }
-    at: Any = bindparam("b_last_message_at")
     last = _CONVERSATIONS.c.last_message_at
+    at = bindparam("b_last_message_at", type_=last.type)  # typed: CASE gives it no type
     values["last_message_at"] = case((last > at, last), else_=at) if keep_later else at
     if customer:
         values["customer_id"] = bindparam("b_customer_id")
