@@ -233,9 +233,10 @@ def receive_in(
 
 
 def twiml(outcome: Outcome) -> str:
-    """The reply as TwiML; an empty <Response/> when the bot stays silent or the message
-    was already answered (Twilio retried). Written as twilio's MessagingResponse writes it
-    (tests/unit/sms hold the two equal), without building an element tree per request."""
+    """The reply as TwiML, in the words `sms.render` gives it; an empty <Response/> when
+    the bot stays silent or the message was already answered (Twilio retried). Written as
+    twilio's MessagingResponse writes it (tests/unit/sms hold the two equal), without
+    building an element tree per request."""
     if outcome.reply is not None and not outcome.duplicate:
         text = sms_text(outcome.reply)
         if text:

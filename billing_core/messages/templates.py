@@ -148,9 +148,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
-# The words that offer the pay link, at the end of a reply that has one: written after the
-# reply's text in a text message; a channel with buttons shows a button instead.
-PAY_LINK: dict[str, str] = {Language.zh_cn: "缴费：{url}", Language.en: " Pay: {url}"}
+# The words that offer the pay link, then its URL, at the end of a reply that has one: written
+# after the reply's text in a text message; a channel with buttons shows a button instead.
+PAY_LINK: dict[str, str] = {Language.zh_cn: "缴费：", Language.en: " Pay: "}
 # Replies to a customer's message that end with the pay link's words.
 PAY_TEMPLATES = frozenset({"bill_reply", "bill_overdue", "pay_reply"})
 # Templates whose words already list the numbered choices they offer.
@@ -168,7 +168,7 @@ def _before_pay() -> dict[str, dict[str, str]]:
     for template in PAY_TEMPLATES:
         before[template] = {}
         for language, text in TEMPLATES[template].items():
-            tail = PAY_LINK[language]
+            tail = PAY_LINK[language] + "{url}"
             if not text.endswith(tail):
                 raise ValueError(f"template {template!r} ({language}) must end with {tail!r}")
             before[template][language] = text.removesuffix(tail)
@@ -224,15 +224,10 @@ def render_before_pay(template: str, language: str, **values: Any) -> str:
     return text.format(**values)
 
 
-# Each language's pay link words up to the URL (they end with it): a reply's text plus these
-# plus the URL is the template's text, without a format call per message.
-_BEFORE_URL = {language: words.removesuffix("{url}") for language, words in PAY_LINK.items()}
-assert all(words.endswith("{url}") for words in PAY_LINK.values())
-
-
 def pay_words(language: str, url: str) -> str:
-    """The pay link's words that end a reply offering one (see render_before_pay)."""
-    return (_BEFORE_URL.get(language) or _BEFORE_URL[Language.en]) + url
+    """The pay link's words and URL that end a reply offering one: after the text of
+    render_before_pay, the template's whole text."""
+    return (PAY_LINK.get(language) or PAY_LINK[Language.en]) + url
 
 
 def choice_line(language: str, key: str, label: str) -> str:
