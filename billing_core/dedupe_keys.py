@@ -48,6 +48,11 @@ def agent_message_key(message_id: int) -> str:
     return f"conversation:message:{message_id}"
 
 
+def conversation_reply_key(channel: str, provider_message_id: str) -> str:
+    """The bot's reply to a customer's message, sent through the outbox (once per message)."""
+    return f"conversation:reply:{channel}:{provider_message_id}"
+
+
 def conversation_purpose(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 

@@ -18,6 +18,7 @@ from billing_core.clock import Clock
 from billing_core.conversations.model import InboundMessage, Outcome
 from billing_core.conversations.service import ConversationContext, receive_message
 from billing_core.db.unit_of_work import retry_duplicates
+from sms.render import sms_text
 from sms.signature import (
     SIGNATURE_HEADER,
     FormParams,
@@ -138,12 +139,15 @@ def receive_in(
 
 
 def twiml(outcome: Outcome) -> str:
-    """The reply as TwiML; an empty <Response/> when the bot stays silent or the message
-    was already answered (Twilio retried). Written as twilio's MessagingResponse writes it
-    (tests/unit/sms hold the two equal), without building an element tree per request."""
-    if outcome.reply and not outcome.duplicate:
-        text = escape(outcome.reply).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
-        return _TWIML_MESSAGE.format(text)
+    """The reply as TwiML, in the words `sms.render` gives it; an empty <Response/> when
+    the bot stays silent or the message was already answered (Twilio retried). Written as
+    twilio's MessagingResponse writes it (tests/unit/sms hold the two equal), without
+    building an element tree per request."""
+    if outcome.reply is not None and not outcome.duplicate:
+        text = sms_text(outcome.reply)
+        if text:
+            text = escape(text).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
+            return _TWIML_MESSAGE.format(text)
     return _TWIML_EMPTY
 
 

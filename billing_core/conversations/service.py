@@ -6,22 +6,19 @@ take a conversation over, write in it, give it back to the bot."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
+from billing_core.conversations import replies
+from billing_core.conversations import repository as conversations
 from billing_core.conversations.identity import (
     CodeStatus,
     LinkStatus,
@@ -38,30 +35,40 @@ from billing_core.conversations.intents import (
     recognise,
     script_language,
 )
-from billing_core.conversations.model import InboundMessage, Outcome
+from billing_core.conversations.model import AGENT as AGENT  # the states, re-exported
+from billing_core.conversations.model import BOT as BOT
+from billing_core.conversations.model import QUEUED as QUEUED
+from billing_core.conversations.model import (
+    InboundMessage,
+    Outcome,
+    PayAction,
+    Reply,
+    reply_text,
+)
 from billing_core.conversations.policy import (
     DEFAULT_CONVERSATIONS_POLICY,
     ConversationsPolicy,
     load_conversations_policy,
 )
-from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
+from billing_core.conversations.repository import ConversationRow, Seen
+from billing_core.conversations.tables import ConversationMessage, OptOut
 from billing_core.customers.model import Channel, Language
-from billing_core.customers.tables import Account, Contact, Customer
-from billing_core.db.columns import table_of
-from billing_core.db.prepared import Prepared
-from billing_core.dedupe_keys import agent_message_key, conversation_purpose
+from billing_core.customers.tables import Contact, Customer
+from billing_core.dedupe_keys import (
+    agent_message_key,
+    conversation_purpose,
+    conversation_reply_key,
+)
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
 from billing_core.ledger.service import account_statement
-from billing_core.messages.templates import day, kwh, money, period, redact_codes, render
+from billing_core.messages.templates import redact_codes
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
 from billing_core.payments.service import PaymentContext, issue_pay_link
 from billing_core.settings import Settings
 
-# Conversation states: the bot answers; queued for an agent; an agent owns it.
-BOT, QUEUED, AGENT = "bot", "queued", "agent"
 CHANNELS = frozenset({Channel.sms, Channel.telegram, Channel.email})
 MAX_BODY = 4000  # an SMS is at most 1,600 characters; anything longer is cut, not refused
 MAX_ADDRESS = 128
@@ -69,11 +76,8 @@ MAX_PROVIDER_ID = 64
 MAX_AGENT_BODY = 1600
 # While the conversation waits for or is owned by an agent, the bot answers only these.
 ALWAYS_ANSWERED = frozenset({IntentKind.help, IntentKind.stop, IntentKind.start})
-_EXAMPLES = {
-    IntentKind.bill: ("BILL 2", "账单 2"),
-    IntentKind.pay: ("PAY 2", "缴费 2"),
-    IntentKind.usage: ("USAGE 2", "用电 2"),
-}
+# What "BILL 2" and its kind say, in the list of accounts to choose from.
+_COMMANDS = {IntentKind.bill: "BILL", IntentKind.pay: "PAY", IntentKind.usage: "USAGE"}
 
 
 @dataclass(frozen=True)
@@ -136,28 +140,27 @@ def receive_message(
 
     from_provider = provider_intent(inbound.opt_out_type)
     intent = from_provider or recognise(body)
-    conversation = _locked_conversation_row(connection, channel, address)
+    conversation = conversations.get_locked(connection, channel, address)
     if conversation is None:  # a first message, unless the provider repeats one
         if provider_id is not None:
-            seen = _message_by_provider_id(connection, channel, provider_id)
+            seen = conversations.message_by_provider_id(connection, channel, provider_id)
             if seen is not None:
                 return _duplicate(seen, context)
         language = script_language(body) or context.default_language
-        conversation = _new_conversation(session, clock, channel, address, language)
+        conversation = conversations.create(
+            session, channel=channel, address=address, language=language, state=BOT, now=now
+        )
     received_at = inbound.received_at if inbound.received_at.tzinfo is not None else now
     values = {
-        "conversation_id": conversation.id or 0, "direction": "in", "author": "customer",
+        "conversation_id": conversation.id, "direction": "in", "author": "customer",
         "channel": channel, "body": _redacted(body, intent), "intent": intent.kind.value,
         "provider_message_id": provider_id, "status": "received", "created_at": received_at,
     }  # fmt: skip
     # Storing it is the check for a repeat: a provider id stored already (a retry) inserts
     # nothing, and nothing has been changed yet (a retry changes nothing).
-    if not _store_inbound(session, values):
-        seen = _message_by_provider_id(connection, channel, provider_id or "")
-        if seen is None:
-            _store_message(connection, **values)  # raises what the database says
-        else:
-            return _duplicate(seen, context)
+    seen = conversations.store_inbound(session, values)
+    if seen is not None:
+        return _duplicate(seen, context)
 
     accounts = sender_accounts(session, channel, address) if identifiable else []
     customers = _customers_of(accounts)
@@ -174,14 +177,14 @@ def receive_message(
     )  # fmt: skip
     reply = _answer(turn, intent)
     if reply is not None:
-        _store_message(
-            connection, conversation_id=conversation.id or 0, direction="out", author="bot",
-            channel=channel, body=reply, intent=intent.kind.value, provider_message_id=None,
-            status="replied", created_at=now,
+        conversations.store_message(
+            connection, conversation_id=conversation.id, direction="out", author="bot",
+            channel=channel, body=reply_text(reply), intent=intent.kind.value,
+            provider_message_id=None, status="replied", created_at=now,
         )  # fmt: skip
-    _save(connection, conversation, now)
+    conversations.save(connection, conversation, last_message_at=now)
     session.flush()  # what the turn changed through the ORM (a customer's language, ...)
-    return Outcome(conversation.id or 0, reply, conversation.language, intent=intent.kind)
+    return Outcome(conversation.id, reply, conversation.language, intent=intent.kind)
 
 
 def sender_address(channel: str, sender: str, region: str) -> tuple[str, bool]:
@@ -221,161 +224,9 @@ def _redacted(body: str, intent: Intent) -> str:
     return body
 
 
-_MESSAGES, _CONVERSATIONS = table_of(ConversationMessage), table_of(Conversation)
-_SEEN = Prepared(
-    select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language)
-    .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
-    .where(_MESSAGES.c.channel == bindparam("channel"),
-           _MESSAGES.c.provider_message_id == bindparam("provider_id"))
-    .limit(1)
-)  # fmt: skip
-_INSERT_MESSAGE = insert(_MESSAGES)
-_PREPARED_INSERT_MESSAGE = Prepared(_INSERT_MESSAGE.inline())  # no id to read back
-
-
-class _Seen(NamedTuple):
-    conversation_id: int
-    intent: str | None
-    language: str | None
-
-
-def _message_by_provider_id(connection: Connection, channel: str, provider_id: str) -> _Seen | None:
-    params = {"channel": channel, "provider_id": provider_id}
-    row = _SEEN.execute(connection, params).first()
-    return _Seen(*row) if row is not None else None
-
-
-def _duplicate(seen: _Seen, context: ConversationContext) -> Outcome:
+def _duplicate(seen: Seen, context: ConversationContext) -> Outcome:
     language = seen.language if seen.language is not None else context.default_language
     return Outcome(seen.conversation_id, None, language, duplicate=True, intent=seen.intent)
-
-
-# A provider id stored already inserts nothing (no savepoint); the row count tells which
-# (no RETURNING row to fetch: one round trip into SQLite fewer).
-_INSERT_NEW_MESSAGE = {
-    name: Prepared(
-        dialect_insert(_MESSAGES)
-        .inline()
-        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-    )
-    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
-
-
-def _store_inbound(session: Session, values: dict[str, object]) -> bool:
-    """Store the inbound message; False when its provider id is stored already."""
-    values = {"outbox_message_id": None, "agent_username": None, **values}
-    connection = session.connection()
-    statement = _INSERT_NEW_MESSAGE.get(connection.dialect.name)
-    if statement is not None:
-        return statement.execute(connection, values).rowcount == 1
-    try:
-        with session.begin_nested():
-            connection.execute(_INSERT_MESSAGE, values)
-    except IntegrityError:
-        return False
-    return True
-
-
-def _store_message(connection: Connection, **values: object) -> None:
-    """One conversation_message row, written at once without an ORM object."""
-    values.setdefault("outbox_message_id", None)
-    values.setdefault("agent_username", None)
-    _PREPARED_INSERT_MESSAGE.execute(connection, values)
-
-
-@dataclass
-class _ConversationRow:
-    """A conversation as this message reads and changes it (written back in one UPDATE)."""
-
-    id: int
-    channel: str
-    address: str
-    customer_id: int | None
-    selected_account_id: int | None
-    language: str
-    state: str
-    unrecognised_streak: int
-    # the customer as read: the UPDATE sets customer_id only when it changed (SQLite
-    # rewrites an index entry for every indexed column an UPDATE sets, changed or not)
-    read_customer_id: int | None = field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        self.read_customer_id = self.customer_id
-
-
-_CONVERSATION_ROW = Prepared(
-    select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.channel, _CONVERSATIONS.c.address,
-           _CONVERSATIONS.c.customer_id, _CONVERSATIONS.c.selected_account_id,
-           _CONVERSATIONS.c.language, _CONVERSATIONS.c.state,
-           _CONVERSATIONS.c.unrecognised_streak)
-    .where(_CONVERSATIONS.c.channel == bindparam("channel"),
-           _CONVERSATIONS.c.address == bindparam("address"))
-    .with_for_update()
-)  # fmt: skip
-_SAVE_VALUES: dict[str, Any] = {
-    "selected_account_id": bindparam("b_selected_account_id"),
-    "language": bindparam("b_language"), "state": bindparam("b_state"),
-    "unrecognised_streak": bindparam("b_unrecognised_streak"),
-    "last_message_at": bindparam("b_last_message_at"),
-}  # fmt: skip
-_SAVE_CONVERSATION = Prepared(
-    update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(_SAVE_VALUES)
-)
-_SAVE_CONVERSATION_AND_CUSTOMER = Prepared(
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("b_id"))
-    .values(customer_id=bindparam("b_customer_id"), **_SAVE_VALUES)
-)
-
-
-def _locked_conversation_row(
-    connection: Connection, channel: str, address: str
-) -> _ConversationRow | None:
-    """The sender's conversation on this channel, locked for this message."""
-    params = {"channel": channel, "address": address}
-    found = _CONVERSATION_ROW.execute(connection, params).first()
-    return _ConversationRow(*found) if found is not None else None
-
-
-def _new_conversation(
-    session: Session, clock: Clock, channel: str, address: str, language: str
-) -> _ConversationRow:
-    """The sender's first conversation on this channel (a concurrent first message makes
-    the same one), locked for this message."""
-    now = clock.now()
-    conversation = Conversation(
-        channel=channel, address=address, language=language, state=BOT,
-        created_at=now, last_message_at=now,
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(conversation)
-            session.flush()
-    except IntegrityError:
-        params = {"channel": channel, "address": address}
-        found = _CONVERSATION_ROW.execute(session.connection(), params).first()
-        assert found is not None  # the concurrent first message's, committed
-        return _ConversationRow(*found)
-    session.expunge(conversation)  # from here on, the row is written back by _save
-    return _ConversationRow(conversation.id or 0, channel, address, None, None, language, BOT, 0)
-
-
-def _save(
-    connection: Connection, conversation: _ConversationRow, last_message_at: datetime
-) -> None:
-    values = {
-        "b_id": conversation.id, "b_selected_account_id": conversation.selected_account_id,
-        "b_language": conversation.language, "b_state": conversation.state,
-        "b_unrecognised_streak": conversation.unrecognised_streak,
-        "b_last_message_at": last_message_at,
-    }  # fmt: skip
-    if conversation.customer_id == conversation.read_customer_id:
-        _SAVE_CONVERSATION.execute(connection, values)
-    else:
-        values["b_customer_id"] = conversation.customer_id
-        _SAVE_CONVERSATION_AND_CUSTOMER.execute(connection, values)
-        conversation.read_customer_id = conversation.customer_id
 
 
 class _SenderCustomer(NamedTuple):
@@ -399,7 +250,7 @@ class _Turn:
     session: Session
     clock: Clock
     context: ConversationContext
-    conversation: _ConversationRow
+    conversation: ConversationRow
     accounts: list[SenderAccount]
     customers: list[_SenderCustomer]
     identifiable: bool
@@ -417,11 +268,11 @@ class _Turn:
     def channel(self) -> str:
         return self.conversation.channel
 
-    def say(self, template: str, **values: object) -> str:
-        return render(template, self.language, **values)
+    def say(self, template: str, **values: object) -> Reply:
+        return replies.plain(template, self.language, **values)
 
 
-def _answer(turn: _Turn, intent: Intent) -> str | None:
+def _answer(turn: _Turn, intent: Intent) -> Reply | None:
     conversation = turn.conversation
     if intent.kind == IntentKind.stop:
         return _stop(turn)
@@ -453,13 +304,13 @@ def _answer(turn: _Turn, intent: Intent) -> str | None:
     return turn.say("unrecognised")  # pragma: no cover - every kind is handled above
 
 
-def _queue(turn: _Turn) -> str:
+def _queue(turn: _Turn) -> Reply:
     turn.conversation.state = QUEUED
     turn.conversation.unrecognised_streak = 0
     return turn.say("agent_queued")
 
 
-def _stop(turn: _Turn) -> str | None:
+def _stop(turn: _Turn) -> Reply | None:
     created = record_opt_out(
         session=turn.session, clock=turn.clock, channel=turn.channel, address=turn.address,
         source="provider" if turn.from_provider else "keyword",
@@ -469,14 +320,14 @@ def _stop(turn: _Turn) -> str | None:
     return turn.say("stop_confirm")
 
 
-def _start(turn: _Turn) -> str | None:
+def _start(turn: _Turn) -> Reply | None:
     record_opt_in(session=turn.session, channel=turn.channel, address=turn.address)
     return None if turn.from_provider else turn.say("start_confirm")
 
 
-def _lang(turn: _Turn, language: str | None) -> str:
+def _lang(turn: _Turn, language: str | None) -> Reply:
     if language is None:
-        return turn.say("lang_choose")
+        return replies.lang_choose(language=turn.language)
     turn.conversation.language = language
     for sender_customer in turn.customers:  # a verified sender's choice is the customer's
         if sender_customer.language == language:  # language
@@ -495,14 +346,15 @@ def _lang(turn: _Turn, language: str | None) -> str:
     return turn.say("lang_confirm")
 
 
-def _account_answer(turn: _Turn, intent: Intent) -> str:
+def _account_answer(turn: _Turn, intent: Intent) -> Reply:
     if not turn.accounts:
         return turn.say("not_linked")  # the same words for every unverified sender
     account = _chosen(turn.accounts, intent.account_index)
     if account is None:
-        return turn.say(
-            "choose_account", choices=choices(turn.accounts), example=_example(turn, intent)
-        )
+        return replies.choose_account(
+            language=turn.language, numbers=[a.number for a in turn.accounts],
+            command=_COMMANDS.get(intent.kind, "BILL"),
+        )  # fmt: skip
     turn.conversation.selected_account_id = account.id
     if intent.kind == IntentKind.usage:
         return _usage(turn, account)
@@ -517,65 +369,38 @@ def _chosen(accounts: list[SenderAccount], index: int | None) -> SenderAccount |
     return None
 
 
-def choices(accounts: Sequence[Account | SenderAccount]) -> str:
-    """1) ...0001 2) ...0002: the last four digits, or the whole number where those repeat
-    (ASCII dots keep an English SMS in GSM-7)."""
-    tails = [account.number[-4:] for account in accounts]
-    shown = [
-        f"...{tail}" if tails.count(tail) == 1 else account.number
-        for tail, account in zip(tails, accounts, strict=True)
-    ]
-    return " ".join(f"{n}) {label}" for n, label in enumerate(shown, start=1))
-
-
-def _example(turn: _Turn, intent: Intent) -> str:
-    english, chinese = _EXAMPLES.get(intent.kind, _EXAMPLES[IntentKind.bill])
-    return chinese if turn.language == Language.zh_cn else english
-
-
-# The same amounts and dates are formatted over and over (babel is slow): remembered.
-_money, _period, _day = lru_cache(4096)(money), lru_cache(1024)(period), lru_cache(1024)(day)
-
-
-def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> str:
-    context, language = turn.context, turn.language
+def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> Reply:
+    context, language, currency = turn.context, turn.language, turn.context.currency
     statement = account_statement(
-        session=turn.session, account_id=account.id or 0,
-        today=context.payments.today(turn.clock), currency=context.currency,
+        session=turn.session, account_id=account.id,
+        today=context.payments.today(turn.clock), currency=currency,
     )  # fmt: skip
     due_now = statement.amount_due
-    url = None
+    pay = None
     if due_now > 0:
-        _, _, url = issue_pay_link(
+        _, link, url = issue_pay_link(
             session=turn.session, clock=turn.clock, context=context.payments,
             account_id=account.id,
         )  # fmt: skip
+        pay = PayAction(url, due_now, currency, link["expires_at"])
     if kind == IntentKind.pay:
-        if url is None:
-            return turn.say("nothing_due", account=account.number)
-        return turn.say(
-            "pay_reply", account=account.number, amount=_money(due_now, context.currency, language),
-            url=url,
-        )  # fmt: skip
+        if pay is None:
+            return replies.nothing_due(
+                language=language, currency=currency, account=account.number, balance=due_now
+            )
+        return replies.pay(language=language, currency=currency, account=account.number, pay=pay)
     if not statement.bills:
-        return turn.say("no_bill", account=account.number)
+        return replies.no_bill(language=language, account=account.number)
     latest = statement.bills[-1]
-    values = {
-        "account": account.number,
-        "period": _period(latest.period_start, latest.period_end, language),
-        "amount": _money(latest.total, context.currency, language),
-        "due": _day(latest.due_date, language) if latest.due_date else "-",
-    }
-    if url is None:
-        return turn.say("bill_paid", **values)
-    overdue = latest.standing == BillStanding.overdue
-    return turn.say(
-        "bill_overdue" if overdue else "bill_reply",
-        balance=_money(due_now, context.currency, language), url=url, **values,
+    return replies.bill(
+        language=language, currency=currency, account=account.number,
+        period_start=latest.period_start, period_end=latest.period_end, amount=latest.total,
+        due_date=latest.due_date, balance=due_now, pay=pay,
+        overdue=latest.standing == BillStanding.overdue,
     )  # fmt: skip
 
 
-def _usage(turn: _Turn, account: SenderAccount) -> str:
+def _usage(turn: _Turn, account: SenderAccount) -> Reply:
     bills = list(
         turn.session.scalars(
             select(Bill)
@@ -585,15 +410,12 @@ def _usage(turn: _Turn, account: SenderAccount) -> str:
         )
     )
     if not bills:
-        return turn.say("no_bill", account=account.number)
-    lines = "\n".join(
-        f"{period(b.period_start, b.period_end, turn.language)} {kwh(b.kwh, turn.language)}"
-        for b in reversed(bills)
-    )
-    return turn.say("usage_reply", account=account.number, lines=lines)
+        return replies.no_bill(language=turn.language, account=account.number)
+    periods = [(b.period_start, b.period_end, b.kwh) for b in reversed(bills)]
+    return replies.usage(language=turn.language, account=account.number, periods=periods)
 
 
-def _link(turn: _Turn, intent: Intent) -> str:
+def _link(turn: _Turn, intent: Intent) -> Reply:
     if intent.account_number is None:
         return turn.say("not_linked")
     if intent.code is not None:
@@ -606,12 +428,12 @@ def _link(turn: _Turn, intent: Intent) -> str:
             address=turn.address, account_number=intent.account_number,
         )  # fmt: skip
         if started.status == LinkStatus.already_linked:
-            return turn.say("link_ok", account=intent.account_number)
+            return replies.link_ok(language=turn.language, account=intent.account_number)
     # The same words whether or not the account exists, has a phone, or hit its limit.
-    return turn.say("link_sent", minutes=policy.code_ttl_minutes)
+    return replies.link_sent(language=turn.language, minutes=policy.code_ttl_minutes)
 
 
-def _code(turn: _Turn, code: str, account_number: str | None) -> str:
+def _code(turn: _Turn, code: str, account_number: str | None) -> Reply:
     if not turn.identifiable:
         return turn.say("link_bad_code")
     checked = check_code(
@@ -623,7 +445,7 @@ def _code(turn: _Turn, code: str, account_number: str | None) -> str:
         return turn.say("link_bad_code")
     turn.conversation.customer_id = checked.account.customer_id
     turn.conversation.selected_account_id = checked.account.id
-    return turn.say("link_ok", account=checked.account.number)
+    return replies.link_ok(language=turn.language, account=checked.account.number)
 
 
 # --- opt-out and opt-in --------------------------------------------------------------------
@@ -680,7 +502,9 @@ def opted_out(session: Session, channel: str, address: str) -> bool:
 # --- agents (the staff console) ------------------------------------------------------------
 
 
-def take_over(*, session: Session, clock: Clock, conversation_id: int, agent: str) -> Conversation:
+def take_over(
+    *, session: Session, clock: Clock, conversation_id: int, agent: str
+) -> ConversationRow:
     """The agent owns the conversation: the bot goes quiet (except for help and opt-out).
     Taking one another agent owns is a Conflict."""
     conversation = _locked_conversation(session, conversation_id)
@@ -688,22 +512,18 @@ def take_over(*, session: Session, clock: Clock, conversation_id: int, agent: st
         raise Conflict(f"{conversation.agent_username} already has this conversation")
     conversation.state, conversation.agent_username = AGENT, agent
     conversation.unrecognised_streak = 0
-    conversation.last_message_at = max(conversation.last_message_at, clock.now())
-    session.add(conversation)
-    session.flush()
+    _save_for_agent(session, conversation, clock, keep_later=True)
     return conversation
 
 
-def release(*, session: Session, clock: Clock, conversation_id: int, agent: str) -> Conversation:
+def release(*, session: Session, clock: Clock, conversation_id: int, agent: str) -> ConversationRow:
     """Give the conversation back to the bot (from the queue, or from this agent)."""
     conversation = _locked_conversation(session, conversation_id)
     if conversation.state == AGENT and conversation.agent_username != agent:
         raise Conflict(f"{conversation.agent_username} has this conversation")
     conversation.state, conversation.agent_username = BOT, None
     conversation.unrecognised_streak = 0
-    conversation.last_message_at = max(conversation.last_message_at, clock.now())
-    session.add(conversation)
-    session.flush()
+    _save_for_agent(session, conversation, clock, keep_later=True)
     return conversation
 
 
@@ -728,27 +548,77 @@ def send_agent_message(
     )  # fmt: skip
     session.add(message)
     session.flush()
-    dedupe_key = agent_message_key(message.id or 0)
-    enqueue_message(
-        session=session, clock=clock, dedupe_key=dedupe_key,
-        recipient=Recipient(conversation.channel, conversation.address),
-        template="agent_message", language=conversation.language, body=text, kind=REPLY,
-        purpose=conversation_purpose(conversation_id), account_id=conversation.selected_account_id,
-        customer_id=conversation.customer_id, priority=2,
+    message.outbox_message_id = _enqueue(
+        session, clock, conversation, dedupe_key=agent_message_key(message.id or 0),
+        template="agent_message", language=conversation.language, body=text,
     )  # fmt: skip
-    message.outbox_message_id = session.scalars(
-        select(col(OutboxMessage.id)).where(col(OutboxMessage.dedupe_key) == dedupe_key)
-    ).one()
-    conversation.last_message_at = now
-    session.add_all([message, conversation])
+    session.add(message)
     session.flush()
+    _save_for_agent(session, conversation, clock)
     return message
 
 
-def _locked_conversation(session: Session, conversation_id: int) -> Conversation:
-    conversation = session.scalars(
-        select(Conversation).where(col(Conversation.id) == conversation_id).with_for_update()
-    ).first()
+def enqueue_reply(
+    *,
+    session: Session,
+    clock: Clock,
+    conversation_id: int,
+    reply: Reply,
+    provider_message_id: str,
+    body: str | None = None,
+) -> int:
+    """Send the reply to a message through the outbox rather than in the answer to the
+    request (a channel without inline replies: Telegram polling), to the conversation's
+    channel and address, at once. `body` is the channel's rendering of the reply (its plain
+    text when not given). Once per provider message id: a second call adds nothing. Returns
+    the outbox message's id."""
+    conversation = _locked_conversation(session, conversation_id)
+    provider_id = clean_provider_id(provider_message_id) or ""
+    return _enqueue(
+        session, clock, conversation,
+        dedupe_key=conversation_reply_key(conversation.channel, provider_id),
+        template=reply.template, language=reply.language,
+        body=body if body is not None else reply_text(reply),
+    )  # fmt: skip
+
+
+def _enqueue(
+    session: Session,
+    clock: Clock,
+    conversation: ConversationRow,
+    *,
+    dedupe_key: str,
+    template: str,
+    language: str,
+    body: str,
+) -> int:
+    """A reply in the conversation, put in the outbox (sent at once); its outbox id."""
+    enqueue_message(
+        session=session, clock=clock, dedupe_key=dedupe_key,
+        recipient=Recipient(conversation.channel, conversation.address),
+        template=template, language=language, body=body, kind=REPLY,
+        purpose=conversation_purpose(conversation.id), account_id=conversation.selected_account_id,
+        customer_id=conversation.customer_id, priority=2,
+    )  # fmt: skip
+    return cast(
+        int,
+        session.scalars(
+            select(col(OutboxMessage.id)).where(col(OutboxMessage.dedupe_key) == dedupe_key)
+        ).one(),
+    )
+
+
+def _locked_conversation(session: Session, conversation_id: int) -> ConversationRow:
+    conversation = conversations.get_locked_by_id(session, conversation_id)
     if conversation is None:
         raise NotFound(f"no conversation {conversation_id}")
     return conversation
+
+
+def _save_for_agent(
+    session: Session, conversation: ConversationRow, clock: Clock, *, keep_later: bool = False
+) -> None:
+    conversations.save(
+        session.connection(), conversation, last_message_at=clock.now(), keep_later=keep_later
+    )
+    conversations.forget_loaded(session, conversation.id)

@@ -148,6 +148,36 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
+# The words that offer the pay link, then its URL, at the end of a reply that has one: written
+# after the reply's text in a text message; a channel with buttons shows a button instead.
+PAY_LINK: dict[str, str] = {Language.zh_cn: "缴费：", Language.en: " Pay: "}
+# Replies to a customer's message that end with the pay link's words.
+PAY_TEMPLATES = frozenset({"bill_reply", "bill_overdue", "pay_reply"})
+# Templates whose words already list the numbered choices they offer.
+STATES_CHOICES = frozenset({"choose_account", "lang_choose"})
+# A choice a template does not list, as a line of a text message.
+CHOICE_LINE: dict[str, str] = {
+    Language.zh_cn: "回复{key}：{label}",
+    Language.en: "Reply {key} for {label}",
+}
+
+
+def _before_pay() -> dict[str, dict[str, str]]:
+    """Each pay template's texts without the pay link's words (checked to end with them)."""
+    before: dict[str, dict[str, str]] = {}
+    for template in PAY_TEMPLATES:
+        before[template] = {}
+        for language, text in TEMPLATES[template].items():
+            tail = PAY_LINK[language] + "{url}"
+            if not text.endswith(tail):
+                raise ValueError(f"template {template!r} ({language}) must end with {tail!r}")
+            before[template][language] = text.removesuffix(tail)
+    return before
+
+
+_BEFORE_PAY = _before_pay()
+
+
 def babel_locale(language: str) -> str:
     return "zh_Hans_CN" if language == Language.zh_cn else "en_US"
 
@@ -182,6 +212,26 @@ def render(template: str, language: str, **values: Any) -> str:
         raise NotFound(f"no message template {template!r}") from None
     text = texts.get(language) or texts[Language.en]
     return text.format(**values)
+
+
+def render_before_pay(template: str, language: str, **values: Any) -> str:
+    """The template filled in as `render` does, without the pay link's words at its end
+    (a template that offers no pay link: all of it)."""
+    texts = _BEFORE_PAY.get(template)
+    if texts is None:
+        return render(template, language, **values)
+    text = texts.get(language) or texts[Language.en]
+    return text.format(**values)
+
+
+def pay_words(language: str, url: str) -> str:
+    """The pay link's words and URL that end a reply offering one: after the text of
+    render_before_pay, the template's whole text."""
+    return (PAY_LINK.get(language) or PAY_LINK[Language.en]) + url
+
+
+def choice_line(language: str, key: str, label: str) -> str:
+    return (CHOICE_LINE.get(language) or CHOICE_LINE[Language.en]).format(key=key, label=label)
 
 
 _CODE_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from billing_core.clock import FixedClock
-from billing_core.conversations.model import InboundMessage
+from billing_core.conversations.model import InboundMessage, reply_text
 from billing_core.conversations.service import (
     AGENT,
     BOT,
@@ -45,7 +45,8 @@ def context(settings: Settings) -> ConversationContext:
 
 def say(session: Session, clock: FixedClock, context: ConversationContext, body: str) -> str | None:
     inbound = InboundMessage("sms", PHONE, body, None, clock.now())
-    return receive_message(session=session, clock=clock, context=context, inbound=inbound).reply
+    reply = receive_message(session=session, clock=clock, context=context, inbound=inbound).reply
+    return reply_text(reply) if reply is not None else None
 
 
 @pytest.fixture

@@ -6,8 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.twiml.messaging_response import MessagingResponse
 
-from billing_core.conversations.model import Outcome
+from billing_core.conversations.model import Outcome, Reply
 from sms.inbound import twiml
+
+
+def text(reply: str) -> Reply:
+    """A reply of these words alone."""
+    return Reply("agent_message", "en", (reply,))
 
 
 def messaging_response(reply: str | None) -> str:
@@ -19,17 +24,17 @@ def messaging_response(reply: str | None) -> str:
 
 @given(reply=st.text(st.characters(exclude_categories=())))  # lone surrogates too
 def test_any_reply_is_written_as_messaging_response_writes_it(reply: str) -> None:
-    assert twiml(Outcome(1, reply, "en")) == messaging_response(reply)
+    assert twiml(Outcome(1, text(reply), "en")) == messaging_response(reply)
 
 
 def test_markup_in_a_reply_is_escaped() -> None:
     reply = 'wattdesk: <b>&</b> "quotes" > 5\r\n【wattdesk】账单 ¥1,234.56'
-    assert twiml(Outcome(1, reply, "zh-CN")) == messaging_response(reply)
-    assert "&lt;b&gt;&amp;&lt;/b&gt;" in twiml(Outcome(1, reply, "zh-CN"))
+    assert twiml(Outcome(1, text(reply), "zh-CN")) == messaging_response(reply)
+    assert "&lt;b&gt;&amp;&lt;/b&gt;" in twiml(Outcome(1, text(reply), "zh-CN"))
 
 
 def test_silence_and_a_repeat_answer_an_empty_response() -> None:
     empty = messaging_response(None)
     assert twiml(Outcome(1, None, "en")) == empty
-    assert twiml(Outcome(1, "answered before", "en", duplicate=True)) == empty
-    assert twiml(Outcome(1, "", "en")) == empty
+    assert twiml(Outcome(1, text("answered before"), "en", duplicate=True)) == empty
+    assert twiml(Outcome(1, text(""), "en")) == empty
