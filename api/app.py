@@ -109,11 +109,10 @@ def create_app(
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app serves, what start-up made (modules, settings, policies, tariffs, the
     routes) is left out of the cyclic garbage collector's full passes: it lives as long as
-    the process, and scanning its ~150,000 objects paused every thread for tens of
-    milliseconds a few times a minute under load, the slowest requests' latency. On a
-    SQLite file the units of work's writer process starts first, so the first SMS does not
-    wait for it, then the background parts; at the end they stop, and the writer finishes
-    what it has queued."""
+    the process, and scanning it paused every thread now and then under load, the slowest
+    requests' latency. On a SQLite file the units of work's writer process starts first, so
+    the first SMS does not wait for it, then the background parts; at the end they stop, and
+    the writer finishes what it has queued."""
     parts: Services = app.state.services
     await parts.start()
     gc.freeze()

@@ -51,7 +51,7 @@ class BadInbound(ValueError):
 
 
 async def twilio_inbound(request: Request) -> Response:
-    """An async route: reading, checking and parsing the form take tens of microseconds on
+    """An async route: reading, checking and parsing the form are cheap enough for
     the event loop; only the unit of work leaves it, through the app's unit-of-work runner
     (billing_core.db.unit_of_work: on SQLite the app's one writer, which runs the units
     waiting several to a transaction; on PostgreSQL the thread pool)."""
@@ -91,7 +91,7 @@ async def twilio_inbound(request: Request) -> Response:
     )  # fmt: skip
     # Each request has its access-log line, and the message its row (provider id and
     # conversation): a line of its own only for what is unusual, a retry by Twilio. At
-    # hundreds of messages a second the extra line per message cost a tenth of the CPU.
+    # hundreds of messages a second a line per message is a noticeable share of the CPU.
     if outcome.duplicate:
         log.info("sms in %s: a retry of a stored message, conversation %s; not answered again",
                  message.provider_message_id, outcome.conversation_id)  # fmt: skip
@@ -102,8 +102,8 @@ async def twilio_inbound(request: Request) -> Response:
 
 
 # A plain Starlette route, not a FastAPI one: the handler reads and checks the body itself and
-# answers a Response, so FastAPI's per-request work (dependencies, response handling: about
-# 110 µs of CPU here) bought nothing. Twilio's webhooks are not part of the staff API's
+# answers a Response, so FastAPI's per-request work (dependencies, response handling) bought
+# nothing. Twilio's webhooks are not part of the staff API's
 # OpenAPI document (docs/channels.md describes them).
 router.add_route(INBOUND_PATH, twilio_inbound, methods=["POST"], include_in_schema=False)
 

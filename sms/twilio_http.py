@@ -2,7 +2,7 @@
 (connection pooling, TLS, proxies), without the `requests` layer the library's default
 client adds on top of urllib3.
 
-Why: the dispatcher spends its CPU in the HTTP path of each `messages.create`, and half of
+Why: the dispatcher spends its CPU in the HTTP path of each `messages.create`, and much of
 that was `requests` preparing, merging settings and hooks for a form POST whose shape never
 changes (measured with `wattdesk bench dispatch`). The twilio client above is unchanged: the
 same URLs, headers, form encoding, basic auth and error handling (a 4xx/5xx still raises

@@ -15,9 +15,10 @@ from sqlmodel import Session, create_engine
 # database once it holds this many pages (40 MB of 4 KiB pages) rather than SQLite's 1,000.
 # A job that commits chunk after chunk rewrites the same index and table-tail pages in each;
 # every checkpoint copies (and syncs) each page once however often it was rewritten since
-# the last, so fewer, larger checkpoints copy far less: a bill run's commits took 40 % less
-# time. The web app's engine keeps SQLite's default (short checkpoints; the webhook writer
-# also checkpoints while idle); `wattdesk demo` serves with the commands' engine.
+# the last, so fewer, larger checkpoints copy far less, and a bill run spends much less of
+# its time in commits. The web app's engine keeps SQLite's default (short checkpoints; the
+# webhook writer also checkpoints while idle); `wattdesk demo` serves with the commands'
+# engine.
 BATCH_AUTOCHECKPOINT_PAGES = 10_000
 
 

@@ -3,8 +3,8 @@ transaction.
 
 SQLite lets one writer in at a time, so a web process's webhook transactions run one after
 another anyway. Run each on its own, and every one pays for a hand-off to a pool thread and
-back, a session, BEGIN and COMMIT (the commit writes its pages to the WAL): on a small
-machine that was about half the CPU of answering an SMS. Here one writer thread takes every
+back, a session, BEGIN and COMMIT (the commit writes its pages to the WAL): that overhead
+was as large as the work of answering an SMS itself. Here one writer thread takes every
 unit of work waiting when it is free and runs them in turn in one transaction, then hands
 each caller its own result.
 

@@ -1,13 +1,13 @@
 """Prepared statements for the hottest units of work (answering an SMS): a Core statement
 compiled once per database and set of parameters, then run straight on the driver's cursor.
 
-`connection.execute(statement)` costs 25-35 µs of Python per statement before the database
+`connection.execute(statement)` does a lot of Python per statement before the database
 does anything: a cache key built from the statement, events, an execution context and a
-result object. An SMS answer runs eight statements, so that was a third of its CPU. Here
-the compiled SQL and each parameter's conversion are looked up once; a call converts the
-parameters, executes, and converts the result's columns with the column types' own
-conversions (the same `DecimalType`/`UTCDateTime` rules as everywhere), in the caller's
-transaction. Driver errors are raised as SQLAlchemy raises them (`IntegrityError`,
+result object. An SMS answer runs eight statements, so that overhead was a large part of
+its CPU. Here the compiled SQL and each parameter's conversion are looked up once; a call
+converts the parameters, executes, and converts the result's columns with the column
+types' own conversions (the same `DecimalType`/`UTCDateTime` rules as everywhere), in the
+caller's transaction. Driver errors are raised as SQLAlchemy raises them (`IntegrityError`,
 `OperationalError`), so callers and retries see what they always saw.
 
 What is given up: SQLAlchemy's statement events and echo logging for these statements. Use it

@@ -51,10 +51,10 @@ Work = Callable[[Session], T]
 # The child takes what has queued (at most this many) for one transaction.
 MAX_BATCH = 32
 # SQLite copies its write-ahead log back into the database (a checkpoint) in the commit that
-# takes the log past 1,000 pages: a 10-30 ms stall every ~75 answers, the slowest webhooks'
-# wait. The child checkpoints whenever nothing is waiting and this many units have committed
-# since its last one (16 SMS answers, about 220 pages: 2-3 ms), so the log rarely gets that
-# long; when the child is never idle, SQLite's own checkpoint still bounds it as before.
+# takes the log past 1,000 pages: a stall in whichever webhook's commit crosses it, the
+# slowest webhooks' wait. The child checkpoints whenever nothing is waiting and this many
+# units have committed since its last one (a short checkpoint of a small log), so the log
+# rarely gets that long; when the child is never idle, SQLite's own checkpoint still bounds it as before.
 IDLE_CHECKPOINT_UNITS = 16
 START_SECONDS = 60.0  # the child must say it is ready within this
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's frame: a length, then the bytes

@@ -121,7 +121,7 @@ def _due_table(session: Session, due: Select[tuple[int]] | Sequence[int]) -> Tab
         connection.exec_driver_sql(f"ANALYZE {_DUE.name}")
         # Even so, with the default cost of a random page (4, set for spinning disks) it
         # hash-joined a part's few hundred accounts against whole tables (accounts, meters,
-        # tariffs, bills), once per part: half of a parallel run's load time. The load reads
+        # tariffs, bills), once per part, the largest cost of a parallel run's load. The load reads
         # by key from tables the cache holds, where a random page costs about what a
         # sequential one does. SET LOCAL: only for this load's transaction.
         connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")

@@ -25,8 +25,8 @@ MAX_PART_ACCOUNTS = 50_000
 # exactly equal shares it asked for that turn just before the other worker's last (small)
 # part did, which then waited for it, and the first worker sat idle while that last part was
 # stored. This much of the first part's weight moves to the second (the other worker's
-# first), so the large turn is over before the small one is asked for: the run's wait for
-# the writer 0.35-0.46 -> 0.25 s a cycle of 100,000 accounts.
+# first), so the large turn is over before the small one is asked for, and no worker waits
+# for the writer at the end of a run (figures: docs/performance.md).
 FIRST_PART_SHIFT = 0.125
 
 
@@ -65,7 +65,7 @@ def plan_parts(
     2 × workers - 1 parts in decreasing sizes (weights k, k-1, …, 1). Taken in that order,
     the first worker gets k, the next k-1 and then 1, the next k-2 and 2…: equal shares,
     where equal parts left one worker idle while the other finished its last. The first
-    parts are large (a part costs a few ms of set-up), the last small, and the workers'
+    parts are large (a part has a fixed set-up cost), the last small, and the workers'
     turns at SQLite's one writer fall at different times, bar the last ones."""
     with engine.connect() as connection:
         due_ids = sorted(row[0] for row in fetch_raw(connection, _due_accounts(run_date, book)))

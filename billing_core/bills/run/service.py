@@ -230,7 +230,7 @@ def cycle_collection_paused() -> Iterator[None]:
 
     A part of a run holds hundreds of thousands of rows, periods and drafts (tuples and
     Decimals) while it allocates more, so the collector's passes kept traversing them all:
-    over a quarter of a bill run's CPU time, though none of them is in a reference cycle
+    a large share of a bill run's CPU time, though none of them is in a reference cycle
     (reference counting frees them). The little cyclic garbage the block leaves (a session's
     bookkeeping) is collected once the collector is back on. The switch is the process's,
     so in a process that serves requests as well they too go without cycle collection for
