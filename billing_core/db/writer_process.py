@@ -54,7 +54,8 @@ MAX_BATCH = 32
 # takes the log past 1,000 pages: a stall in whichever webhook's commit crosses it, the
 # slowest webhooks' wait. The child checkpoints whenever nothing is waiting and this many
 # units have committed since its last one (a short checkpoint of a small log), so the log
-# rarely gets that long; when the child is never idle, SQLite's own checkpoint still bounds it as before.
+# rarely gets that long; when the child is never idle, SQLite's own checkpoint still bounds
+# it as before.
 IDLE_CHECKPOINT_UNITS = 16
 START_SECONDS = 60.0  # the child must say it is ready within this
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's frame: a length, then the bytes
