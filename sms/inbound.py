@@ -11,13 +11,11 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlmodel import Session
 
 from billing_core.app_services import services
 from billing_core.clock import Clock
 from billing_core.conversations.model import InboundMessage, Outcome
-from billing_core.conversations.service import ConversationContext, receive_message
-from billing_core.db.unit_of_work import retry_duplicates
+from billing_core.conversations.service import receive_in
 from sms.render import sms_text
 from sms.signature import (
     SIGNATURE_HEADER,
@@ -126,16 +124,6 @@ def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
         received_at=clock.now(),
         opt_out_type=opt_out if opt_out in OPT_OUT_TYPES else None,
     )
-
-
-@retry_duplicates
-def receive_in(
-    session: Session, *, clock: Clock, context: ConversationContext, message: InboundMessage
-) -> Outcome:
-    """The message's unit of work in `session`'s transaction. A concurrent delivery of the
-    same MessageSid that commits first makes ours fail on the unique key: it runs again
-    (`retry_duplicates`), and is then a duplicate."""
-    return receive_message(session=session, clock=clock, context=context, inbound=message)
 
 
 def twiml(outcome: Outcome) -> str:

@@ -54,6 +54,7 @@ from billing_core.conversations.repository import ConversationRow, Seen
 from billing_core.conversations.tables import ConversationMessage, OptOut
 from billing_core.customers.model import Channel, Language
 from billing_core.customers.tables import Contact, Customer
+from billing_core.db.unit_of_work import retry_duplicates
 from billing_core.dedupe_keys import (
     agent_message_key,
     conversation_purpose,
@@ -185,6 +186,16 @@ def receive_message(
     conversations.save(connection, conversation, last_message_at=now)
     session.flush()  # what the turn changed through the ORM (a customer's language, ...)
     return Outcome(conversation.id, reply, conversation.language, intent=intent.kind)
+
+
+@retry_duplicates
+def receive_in(
+    session: Session, *, clock: Clock, context: ConversationContext, message: InboundMessage
+) -> Outcome:
+    """`receive_message` as a unit of work for the runner (`UnitOfWorkRunner.run`), for every
+    channel: a concurrent delivery of the same provider id that commits first makes ours fail
+    on the unique key; it runs again (`retry_duplicates`), and is then a duplicate."""
+    return receive_message(session=session, clock=clock, context=context, inbound=message)
 
 
 def sender_address(channel: str, sender: str, region: str) -> tuple[str, bool]:
