@@ -35,6 +35,7 @@ class ConversationRow:
     state: str
     agent_username: str | None
     unrecognised_streak: int
+    queued_at: datetime | None  # when it went to the agents' queue
     # the customer as read: the UPDATE sets customer_id only when it changed (SQLite
     # rewrites an index entry for every indexed column an UPDATE sets, changed or not)
     read_customer_id: int | None = field(init=False, default=None)

@@ -29,6 +29,9 @@ class Conversation(SQLModel, table=True):
     state: str = Field(default="bot", max_length=16)  # bot, queued (for an agent), agent
     agent_username: str | None = Field(default=None, max_length=64)
     unrecognised_streak: int = 0
+    # When it went to the agents' queue (None when not queued): one no agent takes within the
+    # policy's time goes back to the bot. Not indexed: every message writes this row.
+    queued_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     created_at: datetime = Field(sa_column=instant())
     last_message_at: datetime = Field(sa_column=instant(index=True))
 

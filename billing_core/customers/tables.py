@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from billing_core.customers.model import AccountStatus, CustomerKind, Language
@@ -118,3 +118,29 @@ class BusinessChange(SQLModel, table=True):
     effective_on: date
     note: str = Field(default="", max_length=300)
     created_at: datetime = Field(sa_column=instant())
+
+
+class CustomerRequest(SQLModel, table=True):
+    """Something a customer asked for in a conversation that a person must act on: a payment
+    arrangement (pay later or in parts), a dispute of a bill, a report of no power. Recorded
+    on the account when the sender is verified (the arrears ladder reads open arrangement
+    and dispute requests), on the conversation alone otherwise."""
+
+    __tablename__ = "customer_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # arrangement, dispute, outage
+    status: str = Field(default="open", max_length=16)  # open, closed
+    account_id: int | None = Field(default=None, sa_column=foreign_key("account.id", nullable=True))
+    customer_id: int | None = Field(
+        default=None, sa_column=foreign_key("customer.id", nullable=True, index=False)
+    )
+    conversation_id: int | None = Field(
+        default=None, sa_column=foreign_key("conversation.id", nullable=True, index=False)
+    )
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=instant())
+    closed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    closed_by: str | None = Field(default=None, max_length=64)
