@@ -1,14 +1,14 @@
 """The conversations policy: one-time code lifetime and attempts, how many codes a number or
-an account may be sent, when the bot hands a conversation to a person, and how many periods
-USAGE shows. Loaded from `policies/conversations.yaml`."""
+an account may be sent, when the bot asks, hands a conversation to a person or takes it
+back, agents' hours, and how many periods USAGE shows. Loaded from `policies/conversations.yaml`."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing_core.policies import DEFAULT_POLICY_DIR, load_policy
 
@@ -26,6 +26,22 @@ class ConversationsPolicy(BaseModel):
     codes_per_window_per_account: Annotated[int, Field(ge=1, le=20)] = 3
     unrecognised_before_handoff: Annotated[int, Field(ge=1, le=10)] = 2
     usage_periods: Annotated[int, Field(ge=1, le=24)] = 6
+    # Free text the recogniser is less sure of than this gets a clarifying question.
+    clarify_below: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # Agents answer in these local hours (every day); the customer is told when to expect one.
+    agent_hours_start: time = time(8, 0)
+    agent_hours_end: time = time(20, 0)
+    agent_reply_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    # A queued conversation no agent takes within this goes back to the bot (customer told).
+    queue_timeout_minutes: Annotated[int, Field(ge=5, le=7 * 24 * 60)] = 30
+    # The number a customer with no power is given (the grid's 24-hour service line).
+    service_line: Annotated[str, Field(min_length=3, max_length=32)] = "95598"
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> ConversationsPolicy:
+        if self.agent_hours_end <= self.agent_hours_start:
+            raise ValueError("agent_hours_end must be after agent_hours_start")
+        return self
 
 
 DEFAULT_CONVERSATIONS_POLICY = ConversationsPolicy(version=1, effective_from=date(2025, 1, 1))

@@ -90,9 +90,32 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: reply LANG EN for English or LANG ZH for Chinese.",
     },
     "agent_queued": {
-        Language.zh_cn: "【wattdesk】已为您转接人工客服，工作人员会尽快在此回复您。",
-        Language.en: "wattdesk: thank you, a member of our team will reply here as soon as "
-                     "they can.",
+        Language.zh_cn: "【wattdesk】已为您转接人工客服，{when}在此回复。"
+                        "等待时仍可回复“账单”“缴费”“用电”。",
+        Language.en: "wattdesk: thank you, a member of our team will reply here {when}. "
+                     "Meanwhile you can still reply BILL, PAY or USAGE.",
+    },
+    # {when} in agent_queued and the requests below: within the agents' hours, or outside them
+    "agent_when_soon": {
+        Language.zh_cn: "工作人员通常将于{minutes}分钟内",
+        Language.en: "usually within {minutes} minutes",
+    },
+    "agent_when_hours": {
+        Language.zh_cn: "工作人员将于服务时间（每天{start}-{end}）",
+        Language.en: "during our hours ({start}-{end} daily)",
+    },
+    "queue_released": {
+        Language.zh_cn: "【wattdesk】抱歉，暂时没有工作人员接手您的消息，已转回自助服务。"
+                        "回复1查账单，2缴费，3查用电，0再次转人工；紧急情况请致电{line}。",
+        Language.en: "wattdesk: sorry, no one from our team could take your message yet, so "
+                     "the assistant is back. Reply 1 for your bill, 2 to pay, 3 for usage, 0 "
+                     "for a person, or call {line} if it is urgent.",
+    },
+    # One short question instead of "not understood": one segment in either language.
+    "clarify": {
+        Language.zh_cn: "【wattdesk】抱歉没太明白。回复1查账单，2缴费，3查用电，0转人工。",
+        Language.en: "wattdesk: sorry, what do you need? Reply 1 for your bill, 2 to pay, "
+                     "3 for usage, 0 for a person.",
     },
     "unrecognised": {
         Language.zh_cn: "【wattdesk】抱歉，没有理解您的消息。回复“帮助”查看可用指令。",
@@ -131,6 +154,45 @@ TEMPLATES: dict[str, dict[str, str]] = {
                         "验证码将发送到户号登记的手机。",
         Language.en: "wattdesk: to protect your details we first verify your number. Reply "
                      "LINK and your account number; we text a code to the phone on file.",
+    },
+    "self_read_ok": {
+        Language.zh_cn: "【wattdesk】已收到户号{account}的电表读数{reading}，谢谢！"
+                        "将用于下次出账。",
+        Language.en: "wattdesk: thank you, we have your meter reading {reading} for account "
+                     "{account}. It will be used for your next bill.",
+    },
+    "self_read_flagged": {
+        Language.zh_cn: "【wattdesk】已收到户号{account}的电表读数{reading}，"
+                        "工作人员核实后使用，谢谢！",
+        Language.en: "wattdesk: we have your meter reading {reading} for account {account}; "
+                     "our team will check it before it is used. Thank you!",
+    },
+    "self_read_rejected": {
+        Language.zh_cn: "【wattdesk】读数{reading}与户号{account}的电表记录不符，未能登记。"
+                        "请核对后重新发送，或回复0转人工。",
+        Language.en: "wattdesk: we could not accept reading {reading} for account {account}: "
+                     "it does not fit the meter's record. Please check it and send it again, "
+                     "or reply 0 for a person.",
+    },
+    "self_read_how": {
+        Language.zh_cn: "【wattdesk】请回复“读数”加电表上的数字，例如：读数 12345",
+        Language.en: "wattdesk: reply READING and the number on your meter, e.g. READING 12345",
+    },
+    "arrangement_noted": {
+        Language.zh_cn: "【wattdesk】已记录您的缓缴/分期申请，{when}在此与您联系。",
+        Language.en: "wattdesk: we have noted your request to pay later or in parts; a member "
+                     "of our team will contact you here {when}.",
+    },
+    "dispute_noted": {
+        Language.zh_cn: "【wattdesk】已记录您对账单的疑问，{when}在此与您核实。",
+        Language.en: "wattdesk: we have noted your question about your bill; a member of our "
+                     "team will look into it and reply here {when}.",
+    },
+    "outage_reply": {
+        Language.zh_cn: "【wattdesk】很抱歉给您带来不便。电力故障报修请致电{line}（24小时），"
+                        "我们已记录您的报告。",
+        Language.en: "wattdesk: we are sorry you have no power. Please call {line} (24 hours) "
+                     "to report it; we have noted your message.",
     },
     # --- automated notices (scheduler/dispatcher); a typical one fits in 2 SMS segments ---
     "bill_notice": {

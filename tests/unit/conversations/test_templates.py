@@ -21,8 +21,12 @@ CONVERSATION_TEMPLATES = (
     "usage_reply", "help",
     "stop_confirm", "start_confirm", "lang_confirm", "lang_choose", "agent_queued",
     "unrecognised", "choose_account", "link_sent", "link_code", "link_ok", "link_bad_code",
-    "not_linked", "bill_notice", "due_reminder",
+    "not_linked", "bill_notice", "due_reminder", "clarify", "queue_released", "self_read_ok",
+    "self_read_flagged", "self_read_rejected", "self_read_how", "arrangement_noted",
+    "dispute_noted", "outage_reply",
 )  # fmt: skip
+# Parts of a message ({when}), filled in by the conversation layer.
+WHEN_TEMPLATES = ("agent_when_soon", "agent_when_hours")
 LANGUAGES = (Language.zh_cn, Language.en)
 
 
@@ -49,6 +53,9 @@ def realistic(language: str) -> dict[str, str]:
         "minutes": "10",
         "code": "123456",
         "requester": "...0142",
+        "when": render("agent_when_hours", language, start="08:00", end="20:00"),
+        "line": "95598",
+        "reading": "12345.6",
     }
 
 
@@ -82,6 +89,13 @@ def test_english_texts_stay_in_gsm7(name: str) -> None:
     values = {**realistic(Language.en), "amount": "$12.50", "balance": "$12.50"}
     body = render(name, Language.en, **values)
     assert count_segments(body).encoding == Encoding.gsm7, body
+
+
+@pytest.mark.parametrize("name", WHEN_TEMPLATES)
+def test_the_parts_of_a_message_speak_both_languages(name: str) -> None:
+    texts = TEMPLATES[name]
+    assert set(texts) == set(LANGUAGES)
+    assert fields(texts[Language.zh_cn]) == fields(texts[Language.en])
 
 
 THREATS = re.compile(r"disconnect|cut off|penalt|legal|court|final warning|停电|断电|违约|起诉|"
