@@ -33,9 +33,8 @@ KEY_WORDS = (
 )  # fmt: skip
 _FUZZY_CUTOFF = 80
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_SEGMENT = re.compile(
-    r"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+)|(?P<word>[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+)"
-)
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_SEGMENT = re.compile(rf"(?P<cjk>[{_HAN}]+)|(?P<word>[^\s{_HAN}]+)")
 # The regression's inverse regularisation: high enough to fit the rare phrasings, low enough
 # that the probabilities stay a usable confidence.
 _C = 20.0
@@ -55,7 +54,7 @@ def read_examples(path: Path) -> list[Example]:
         for row in csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE):
             if not row or not row[0].strip() or row[0].startswith("#"):
                 continue
-            text, intent, language = (row + ["", ""])[:3]
+            text, intent, language = [*row, "", ""][:3]
             examples.append(Example(text, intent.strip(), language.strip()))
     return examples
 
@@ -94,8 +93,10 @@ class Model:
                 count=len(ids),
             )
             values *= self.idf[ids]
-            values /= np.sqrt(values @ values)
-            logits = values @ self.weights[ids] + self.bias
+            values /= math.sqrt(float((values * values).sum()))
+            # an elementwise product and a sum, not a matrix product: no BLAS call (and no
+            # BLAS threads waking) for a vector of a few dozen features
+            logits = (self.weights[ids] * values[:, None]).sum(axis=0) + self.bias
         exp = np.exp(logits - logits.max())
         result: np.ndarray = exp / exp.sum()
         return result

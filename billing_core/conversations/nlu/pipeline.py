@@ -78,9 +78,11 @@ _OPT_OUT = re.compile(
             r"(?: (?:texting|sms|text|mailing|message|contact|messaging))? ?(?:list|lists)",
             r"(?:do not|don t|dont|no more|never) (?:text|texts|message|messages|sms|send|contact)"
             r"(?: (?:me|us|any ?more|again|texts|messages|sms|any|ever))*",
-            r"(?:i )?(?:don t|do not|dont) want (?:any ?more|your|these|any)? ?(?:texts|messages|sms)"
+            r"(?:i )?(?:don t|do not|dont) want (?:any ?more|your|these|any)? ?"
+            r"(?:texts|messages|sms)"
             r"(?: (?:any ?more|from you))*",
-            r"退订|取消订阅|退订(?:短信|通知|消息|信息)|取消(?:所有)?(?:短信|消息|信息)(?:通知|提醒|推送|服务|订阅)?"
+            r"退订|取消订阅|退订(?:短信|通知|消息|信息)"
+            r"|取消(?:所有)?(?:短信|消息|信息)(?:通知|提醒|推送|服务|订阅)?"
             r"|关闭(?:短信|消息)(?:通知|提醒|推送)?",
             r"(?:不要|别|不用|勿|无需)再?(?:给我|向我|跟我)?(?:发|发送|推送)(?:短信|信息|消息|通知)?"
             r"(?:给我|过来|来)?",
@@ -160,8 +162,12 @@ def exact(words: str, *, choices: Mapping[int, IntentKind] | None = None) -> Int
     if match := _LANG.fullmatch(words):
         said = match["language"] or ""
         language = LANGUAGE_WORDS.get(said) or LANGUAGE_WORDS.get(said.replace(" ", ""))
-        # a bare LANG: the service says how to choose; LANG with an unknown language: unknown
-        return Intent(IntentKind.lang, language=language) if language or not said else None
+        if language or not said:  # a bare LANG: the service says how to choose
+            return Intent(IntentKind.lang, language=language)
+        if (language := _language(said)) is not None:  # "语言改成英文"
+            return Intent(IntentKind.lang, language=language)
+        if said.isascii() and said.isalpha() and len(said) <= 3:  # "LANG FR": one we do not speak
+            return Intent.unknown()
     if words in BARE_LANGUAGE_WORDS:
         return Intent(IntentKind.lang, language=LANGUAGE_WORDS[words])
     compact = words.replace(" ", "")
