@@ -104,6 +104,15 @@ _PAD_AFTER = re.compile(
 # Kinds the classifier may not return as they are: a stop only ever comes from an exact
 # command above; the classifier's guess at one is a request to say again.
 _NEVER_GUESSED = frozenset({IntentKind.stop})
+# An opt-in from free text re-subscribes a customer who opted out, and the bot answers it even
+# while the conversation waits for an agent: the classifier's `start` counts only when the
+# message says so in words ("resume", "恢复") and the classifier is sure.
+_OPT_IN_CUE = re.compile(
+    r"\b(?:start|restart|resume|subscribe|resubscribe|re subscribe|opt in|opt me back|opt back"
+    r"|back on|sign me|turn on|switch on|enable|re enable|reactivate|again|alerts back)"
+    r"|恢复|重新|订阅|开通|打开|开启|继续|再次"
+)
+_SURE_OF_START = 0.6
 
 
 def _is_opt_out(words: str) -> bool:
@@ -205,6 +214,8 @@ def classify(words: str) -> Intent:
     """The classifier's intent for a normalised message that is not an exact command."""
     kind, score = rank(words)[0]
     if kind in _NEVER_GUESSED:
+        return Intent(IntentKind.unknown, score=score)
+    if kind == IntentKind.start and (score < _SURE_OF_START or not _OPT_IN_CUE.search(words)):
         return Intent(IntentKind.unknown, score=score)
     if kind == IntentKind.self_read:
         return Intent(kind, reading=reading_value(words), score=score)

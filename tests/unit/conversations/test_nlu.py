@@ -238,3 +238,10 @@ def test_link_and_code_in_sentences() -> None:
     )
     assert recognise("the code is 482910") == Intent(IntentKind.code, code="482910")
     assert recognise("验证码是 482910") == Intent(IntentKind.code, code="482910")
+
+
+def test_an_opt_in_from_free_text_needs_its_words_and_a_sure_classifier() -> None:
+    assert recognise("please resume my texts").kind == IntentKind.start
+    assert recognise("我想重新订阅短信").kind == IntentKind.start
+    for text in ("hello again", "again?", "what?", "thanks again"):
+        assert recognise(text).kind != IntentKind.start, text
