@@ -23,8 +23,9 @@ def _t2s() -> _Converter:
     return converter
 
 
-# Cantonese written forms, after conversion to simplified characters, to their Mandarin
-# equivalents, so one set of training data serves both ("我要俾几多电费" = "我要给多少电费").
+# Cantonese written forms (and a few colloquial northern ones: 咋, 啥), after conversion to
+# simplified characters, to their Mandarin equivalents, so one set of training data serves
+# both ("我要俾几多电费" = "我要给多少电费").
 # Longest first: "冇电" is read before "冇".
 _CANTONESE: dict[str, str] = {
     "几多": "多少", "乜嘢": "什么", "咩嘢": "什么", "点样": "怎样", "点解": "为什么",
@@ -34,6 +35,7 @@ _CANTONESE: dict[str, str] = {
     "嘅": "的", "俾": "给", "畀": "给", "睇": "看",
     "揾": "找", "搵": "找", "喺": "在", "嚟": "来", "啲": "些", "佢": "他", "嘢": "东西",
     "攞": "拿", "咁": "这么", "咩": "什么", "乜": "什么", "系咪": "是不是",
+    "咋": "怎么", "啥": "什么", "木有": "没有", "神马": "什么", "肿么": "怎么",
     "㗎": "", "喎": "", "嘞": "", "啫": "", "咯": "", "噃": "",
 }  # fmt: skip
 # "係" is Cantonese for "is", but its simplified form 系 is also "system": map it before the

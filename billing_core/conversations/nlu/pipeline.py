@@ -93,12 +93,13 @@ _OPT_OUT = re.compile(
     )
 )
 _PAD_BEFORE = re.compile(
-    r"^(?:(?:please|pls|plz|kindly|hi|hello|hey|ok|okay|sorry|just|can you|could you|"
+    r"^(?:(?:please|pls|plz|kindly|hi|hello|hey|ok|okay|sorry|just|can you|could you|can i|"
+    r"could i|may i|how do i|how can i|"
     r"请|请你|请你们|麻烦|麻烦你|麻烦你们|你们|拜托|帮我|我要|我想|我想要|我需要|您好|你好|我|能)\s?)+"
 )
 _PAD_AFTER = re.compile(
     r"(?:\s?(?:please|pls|plz|thanks|thank you|thankyou|thx|ty|now|asap|immediately|"
-    r"right now|already|cheers|ok|谢谢你?|谢了|了|吧|啊|呀|啦|哈|好吗|可以吗|行吗|好不好|谢))+$"
+    r"right now|already|cheers|ok|谢谢你?|谢了|了|吧|啊|呀|啦|哈|好吗|可以吗|行吗|好不好|谢|吗))+$"
 )
 
 # Kinds the classifier may not return as they are: a stop only ever comes from an exact
