@@ -95,7 +95,7 @@ _OPT_OUT = re.compile(
 _PAD_BEFORE = re.compile(
     r"^(?:(?:please|pls|plz|kindly|hi|hello|hey|ok|okay|sorry|just|can you|could you|can i|"
     r"could i|may i|how do i|how can i|"
-    r"请|请你|请你们|麻烦|麻烦你|麻烦你们|你们|拜托|帮我|我要|我想|我想要|我需要|您好|你好|我|能)\s?)+"
+    r"请|请你|请你们|麻烦|麻烦你|麻烦你们|你们|拜托|帮我|我要|我想|我想要|我需要|您好|你好|我|能|可以|能不能|可不可以)\s?)+"
 )
 _PAD_AFTER = re.compile(
     r"(?:\s?(?:please|pls|plz|thanks|thank you|thankyou|thx|ty|now|asap|immediately|"
