@@ -70,7 +70,7 @@ def explain_text(text: str = typer.Argument(..., help="A message as a customer w
     explanation = explain(text)
     intent = explanation.intent
     console.print(f"normalised: {explanation.normalised}", markup=False)
-    how = "exact command" if explanation.exact else "classifier"
+    how = "by rule" if explanation.exact else "classifier"
     details = {
         key: value
         for key, value in (

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from billing_core.conversations.intents import Intent, IntentKind
 from billing_core.conversations.nlu.model import Example
 from billing_core.conversations.nlu.normalise import normalise
-from billing_core.conversations.nlu.pipeline import exact, rank, recognise
+from billing_core.conversations.nlu.pipeline import deterministic, rank, recognise
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def evaluate(examples: list[Example]) -> Report:
 class Explanation:
     normalised: str
     intent: Intent
-    exact: bool  # decided by an exact command, not the classifier
+    exact: bool  # decided by rule (a command, a complaint word), not by the classifier
     top: list[tuple[IntentKind, float]]  # the classifier's three best, with scores
 
 
@@ -96,6 +96,6 @@ def explain(text: str) -> Explanation:
     return Explanation(
         normalised=words,
         intent=intent,
-        exact=bool(words) and exact(words) is not None,
+        exact=deterministic(words) is not None,
         top=rank(words)[:3] if words else [],
     )

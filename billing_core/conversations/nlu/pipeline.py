@@ -24,7 +24,7 @@ _LINK = re.compile(r"(?:link|绑定)\s?(?P<number>\d{4,20})(?:\s(?P<code>\d{6}))
 _LINK_BARE = re.compile(r"(?:link|绑定)")
 # "link my account 1000000001", "帮我绑定户号 1000000001 验证码 123456"
 _LINK_SENTENCE = re.compile(
-    r"(?:\blink|绑定|关联)\D{0,30}?(?<!\d)(?P<number>\d{8,20})(?!\d)"
+    r"(?:(?<![a-z])link|绑定|关联)\D{0,30}?(?<!\d)(?P<number>\d{8,20})(?!\d)"
     r"(?:\D{1,20}?(?<!\d)(?P<code>\d{6})(?!\d))?"
 )
 # "my account is 1000000001 and the code is 123456": a link with its code, link word or not
@@ -35,14 +35,14 @@ _ACCOUNT_AND_CODE = re.compile(
 _CODE = re.compile(r"(?:(?:code|验证码)\s?)?(?P<code>\d{6})")
 # "my code is 123456", "验证码是 123456", "the code you sent me 123456 thanks"
 _CODE_SENTENCE = re.compile(
-    r"(?:\bcode|\botp\b|\bpin\b|验证码|校验码|动态码)\D{0,24}?(?<!\d)(?P<code>\d{6})(?!\d)"
+    r"(?:(?<![a-z])(?:code|otp|pin)(?![a-z])|验证码|校验码|动态码)\D{0,24}?(?<!\d)(?P<code>\d{6})(?!\d)"
 )
 _INDEXED = re.compile(r"(?P<word>\D+?)(?P<index>\d+)?")
 _DIGITS_ONLY = re.compile(r"[\d\s.]+")
 
 _HOTLINES = tuple(word for word in COMPLAINT_WORDS if word.isdigit())
 _COMPLAINT_WORD = re.compile(
-    "|".join(rf"\b{w}" if w.isascii() else w for w in COMPLAINT_WORDS if not w.isdigit())
+    "|".join(rf"(?<![a-z]){w}" if w.isascii() else w for w in COMPLAINT_WORDS if not w.isdigit())
 )
 _HOTLINE = re.compile("|".join(rf"(?<!\d){w}(?!\d)" for w in _HOTLINES))
 
@@ -68,8 +68,10 @@ _OPT_OUT = re.compile(
     "|".join(
         [
             r"(?:stop|quit|cease|end)(?: all| the| these| your)?"
-            r" (?:texting|texts?|txts?|messaging|messages|msgs|sms|sending|spamming|contacting)"
-            r"(?: (?:texts|messages|sms|these|them|me|us|to me|any ?more|all|now))*",
+            r" (?:texting|texts?|txts?|messaging|messages|msgs|sms|sending|spamming|contacting"
+            r"|reminders|alerts|notifications)"
+            r"(?: (?:texts|messages|sms|reminders|alerts|notifications|these|them|me|us|to me"
+            r"|any ?more|all|now))*",
             r"(?:i (?:want|wanna|would like|d like) to |let me |i )?"
             r"(?:unsubscribe|opt out|opt me out)"
             r"(?: (?:me|from|of|this|these|all|your|the|texts?|messages|list|sms|alerts|service|"
@@ -109,8 +111,8 @@ _NEVER_GUESSED = frozenset({IntentKind.stop})
 # while the conversation waits for an agent: the classifier's `start` counts only when the
 # message says so in words ("resume", "恢复") and the classifier is sure.
 _OPT_IN_CUE = re.compile(
-    r"\b(?:start|restart|resume|subscribe|resubscribe|re subscribe|opt in|opt me back|opt back"
-    r"|back on|sign me|turn on|switch on|enable|re enable|reactivate|again|alerts back)"
+    r"(?<![a-z])(?:start|restart|resume|subscribe|resubscribe|re subscribe|opt in|opt me back"
+    r"|opt back|back on|sign me|turn on|switch on|enable|re enable|reactivate|again|alerts back)"
     r"|恢复|重新|订阅|开通|打开|开启|继续|再次"
 )
 _SURE_OF_START = 0.6
@@ -225,9 +227,9 @@ def classify(words: str) -> Intent:
     return Intent(kind, score=score)
 
 
-def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent:
-    """See `billing_core.conversations.intents.recognise`."""
-    words = normalise(text)
+def deterministic(words: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent | None:
+    """What a normalised message means by rule, before any classifier: an exact command, a
+    complaint word anywhere, a bare number; None when only the classifier can tell."""
     if not words:
         return Intent.unknown()
     if (intent := exact(words, choices=choices)) is not None:
@@ -238,4 +240,10 @@ def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> 
         return Intent.unknown()
     if _HOTLINE.search(words) and not _READING_AFTER_WORD.search(words):
         return Intent(IntentKind.complaint)
-    return classify(words)
+    return None
+
+
+def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent:
+    """See `billing_core.conversations.intents.recognise`."""
+    words = normalise(text)
+    return deterministic(words, choices=choices) or classify(words)

@@ -49,4 +49,4 @@ def test_explain_shows_the_normalised_text_and_the_top_three() -> None:
     assert len(lines) == 5 and lines[2].split()[0] == "bill"
 
     result = runner.invoke(app, ["nlu", "explain", "抄表 12345"])
-    assert "intent: self_read (exact command, score 1.00) reading=12345" in result.output
+    assert "intent: self_read (by rule, score 1.00) reading=12345" in result.output
