@@ -56,7 +56,19 @@ _PINYIN: dict[str, str] = {
     "bang zhu": "帮助", "duo shao qian": "多少钱", "duo shao": "多少",
     "fen qi": "分期", "yan qi": "延期", "bu dui": "不对", "cuo le": "错了",
     "zhong wen": "中文", "ying wen": "英文", "bang ding": "绑定", "yan zheng ma": "验证码",
-    "din fai": "电费", "tin din": "停电",
+    "din fai": "电费", "tin din": "停电", "zhe ge yue": "这个月", "shang ge yue": "上个月",
+    "yong le": "用了", "duo shao du": "多少度", "ji du dian": "几度电", "mei you dian": "没有电",
+    "jia li": "家里", "ding yue": "订阅", "wo yao": "我要", "wo de": "我的", "wo jia": "我家",
+}  # fmt: skip
+# Text-message shorthand, word by word: "cn i pay l8r", "pwr out", "pls snd link".
+_SHORTHAND = {
+    "u": "you", "ur": "your", "r": "are", "l8r": "later", "pwr": "power", "thx": "thanks",
+    "pymt": "payment", "pmt": "payment", "acct": "account", "acc": "account", "amt": "amount",
+    "bal": "balance", "msg": "message", "msgs": "messages", "txt": "text", "txts": "texts",
+    "plz": "please", "pls": "please", "b4": "before", "2day": "today", "tmrw": "tomorrow",
+    "elec": "electricity", "wat": "what", "wot": "what", "cn": "can", "cud": "could",
+    "snd": "send", "wanna": "want to", "gimme": "give me", "whats": "what s", "hw": "how",
+    "rn": "right now", "bc": "because", "abt": "about", "ppl": "people", "info": "info",
 }  # fmt: skip
 _PINYIN_RE = re.compile(
     r"(?<![a-z])(?:"
@@ -151,7 +163,8 @@ def normalise(text: str) -> str:
     text = fold(text)
     if _LATIN.search(text):
         text = _REPEATS.sub(r"\1\1", text)  # "billll", "pleeeease"
-        text = " ".join(_PINYIN_RE.sub(_pinyin, text).split())
+        text = _PINYIN_RE.sub(_pinyin, text)
+        text = " ".join(_SHORTHAND.get(word, word) for word in text.split())
     return text
 
 

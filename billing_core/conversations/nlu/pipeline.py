@@ -112,18 +112,26 @@ _NEVER_GUESSED = frozenset({IntentKind.stop})
 # message says so in words ("resume", "恢复") and the classifier is sure.
 _OPT_IN_CUE = re.compile(
     r"(?<![a-z])(?:start|restart|resume|subscribe|resubscribe|re subscribe|opt in|opt me back"
-    r"|opt back|back on|sign me|turn on|switch on|enable|re enable|reactivate|again|alerts back)"
-    r"|恢复|重新|订阅|开通|打开|开启|继续|再次"
+    r"|opt back|back on|sign me|turn on|switch on|enable|re enable|reactivate|re activate|again"
+    r"|alerts back|receive|unstop|me back)"
+    r"|恢复|重新|订阅|开通|打开|开启|继续|再|开始|取消退订"
 )
 _SURE_OF_START = 0.6
 
 
-def _is_opt_out(words: str) -> bool:
+def _padded_keyword(words: str) -> IntentKind | None:
+    """STOP or START said with padding ("stop please", "请退订谢谢", "unstop pls"), or an
+    opt-out sentence; None otherwise. A padded "yes" is no opt-in: it answers something."""
     stripped = _PAD_AFTER.sub("", _PAD_BEFORE.sub("", words)).strip()
     if not stripped:
-        return False
+        return None
     compact = stripped.replace(" ", "")
-    return KEYWORDS.get(compact) == IntentKind.stop or _OPT_OUT.fullmatch(stripped) is not None
+    kind = KEYWORDS.get(compact)
+    if kind == IntentKind.stop or _OPT_OUT.fullmatch(stripped) is not None:
+        return IntentKind.stop
+    if kind == IntentKind.start and compact != "yes":
+        return IntentKind.start
+    return None
 
 
 def _choice(words: str, choices: Mapping[int, IntentKind]) -> Intent | None:
@@ -194,8 +202,8 @@ def exact(words: str, *, choices: Mapping[int, IntentKind] | None = None) -> Int
             if kind in INDEXED and len(index) <= 2:
                 return Intent(kind, account_index=int(index))
             return Intent.unknown()  # a command with an argument it does not take: "stop 2"
-    if _is_opt_out(words):
-        return Intent(IntentKind.stop)
+    if (kind := _padded_keyword(words)) is not None:
+        return Intent(kind)
     if match := _READING_ALONE.fullmatch(words):
         return Intent(IntentKind.self_read, reading=Decimal(match["value"]))
     if match := _LINK_SENTENCE.search(words) or _ACCOUNT_AND_CODE.search(words):
