@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billing_core.conversations.intents import Intent, IntentKind, recognise
 from billing_core.conversations.nlu.evaluate import evaluate
@@ -245,3 +247,32 @@ def test_an_opt_in_from_free_text_needs_its_words_and_a_sure_classifier() -> Non
     assert recognise("我想重新订阅短信").kind == IntentKind.start
     for text in ("hello again", "again?", "what?", "thanks again"):
         assert recognise(text).kind != IntentKind.start, text
+
+
+@given(st.text(alphabet="零〇一二两三四五六七八九十百千万壹贰拾佰仟点电表读数 .0123456789abc"))
+def test_any_run_of_numerals_is_read_without_error(text: str) -> None:
+    assert isinstance(recognise(text).kind, IntentKind)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("cn i pay l8r", IntentKind.arrangement), ("pwr out again", IntentKind.outage),
+     ("pls snd link 2 pay", IntentKind.pay), ("zhe ge yue yong le duoshao dian", IntentKind.usage),
+     ("咋用啊", IntentKind.help)],
+)  # fmt: skip
+def test_text_shorthand_pinyin_and_colloquial_forms(text: str, kind: IntentKind) -> None:
+    assert recognise(text).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("stop please", IntentKind.stop), ("请退订谢谢", IntentKind.stop),
+     ("unstop please", IntentKind.start), ("START pls", IntentKind.start),
+     ("stop txt msgs", IntentKind.stop), ("能退订吗", IntentKind.stop)],
+)  # fmt: skip
+def test_stop_and_start_with_padding(text: str, kind: IntentKind) -> None:
+    assert recognise(text) == Intent(kind)
+
+
+def test_a_padded_yes_is_no_opt_in() -> None:
+    assert recognise("yes please").kind != IntentKind.start
