@@ -4,6 +4,7 @@ texts, beside `normalise` alone as a baseline measured in the same run."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,7 @@ class NluBench:
     normalise: Timing  # the baseline: folding alone
 
 
-def _time(function: object, texts: list[str], messages: int) -> Timing:
-    assert callable(function)
+def _time(function: Callable[[str], object], texts: list[str], messages: int) -> Timing:
     samples = []
     started = time.perf_counter()
     for i in range(messages):

@@ -1,6 +1,5 @@
-"""The free-text classifier: TF-IDF of character n-grams (Chinese) and word and character
-n-grams (English) under a multinomial logistic regression, trained at first use from the
-shipped examples and then run as plain numpy weights."""
+"""The free-text classifier: TF-IDF of character and word n-grams under a logistic regression,
+trained at first use from the shipped examples, then run as plain numpy weights."""
 
 from __future__ import annotations
 
