@@ -13,6 +13,7 @@ from api.cli import (
     demo_cmd,
     dispatch_cmd,
     ledger_cmd,
+    nlu_cmd,
     payments_cmd,
     plan_cmd,
     readings_cmd,
@@ -39,6 +40,7 @@ app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(readings_cmd.app, name="readings")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(payments_cmd.app, name="payments")
+app.add_typer(nlu_cmd.app, name="nlu")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -1,12 +1,13 @@
 """What a customer's message asks for, in English or Chinese: pure functions over text.
-Recognition ignores case, full-width forms, punctuation (Chinese too) and spacing, so
-`ＢＩＬＬ`, `bill!` and `账单 2` all mean what they seem to."""
+Exact commands first (`ＢＩＬＬ`, `账单 2`, STOP), then a classifier for free text (see nlu/)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 from billing_core.customers.model import Language
@@ -24,6 +25,10 @@ class IntentKind(StrEnum):
     complaint = "complaint"  # a complaint word: a person, at once
     link = "link"  # LINK <account number> [code]: verify this number for an account
     code = "code"  # a one-time code on its own
+    self_read = "self_read"  # a meter reading the customer took: the value in Intent.reading
+    arrangement = "arrangement"  # pay later, or in parts
+    dispute = "dispute"  # the bill is wrong
+    outage = "outage"  # no power
     unknown = "unknown"
 
 
@@ -42,17 +47,18 @@ KEYWORDS: dict[str, IntentKind] = {
     **dict.fromkeys(["usage", "kwh", "用电", "用电量", "查用电", "用量"], IntentKind.usage),
     **dict.fromkeys(["help", "info", "帮助", "菜单"], IntentKind.help),
     **dict.fromkeys(
-        ["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "退订", "td"],
+        ["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "退订",
+         "td", "取消订阅"],
         IntentKind.stop,
     ),
-    **dict.fromkeys(["start", "unstop", "订阅", "恢复订阅"], IntentKind.start),
+    **dict.fromkeys(["start", "unstop", "yes", "订阅", "恢复订阅"], IntentKind.start),
     **dict.fromkeys(
         ["agent", "human", "person", "operator", "人工", "人工服务", "转人工", "客服"],
         IntentKind.agent,
     ),
 }  # fmt: skip
 
-# A complaint anywhere in a message hands the conversation to a person (DOMAIN.md §6).
+# A complaint anywhere in a message hands the conversation to a person.
 # 12398 is the energy regulator's complaints line, 95598 the grid's service line and 12345
 # the city government's hotline: naming one is a complaint in all but word.
 COMPLAINT_WORDS = ("投诉", "举报", "曝光", "12398", "95598", "12345", "complain", "ombudsman",
@@ -66,24 +72,8 @@ LANGUAGE_WORDS: dict[str, str] = {
 # Said on its own, these choose a language too ("中文", "English").
 BARE_LANGUAGE_WORDS = frozenset({"english", "英文", "中文", "简体中文"})
 
-_LANG = re.compile(r"(?:language|lang|语言)(?:\s?(?P<language>.+))?")
-_LINK = re.compile(r"(?:link|绑定)\s?(?P<number>\d{4,20})(?:\s(?P<code>\d{6}))?")
-_LINK_BARE = re.compile(r"(?:link|绑定)")
-_CODE = re.compile(r"(?:(?:code|验证码)\s?)?(?P<code>\d{6})")
-_INDEXED = re.compile(r"(?P<word>\D+?)(?P<index>\d{1,2})?")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _LATIN = re.compile(r"[a-z]", re.IGNORECASE)
-
-
-def _complaint_pattern(word: str) -> str:
-    if word.isdigit():  # a hotline number, not part of an account number
-        return rf"(?<!\d){word}(?!\d)"
-    if word.isascii():  # "complain" catches "complaint", "complaining"
-        return rf"\b{word}"
-    return word
-
-
-_COMPLAINT = re.compile("|".join(_complaint_pattern(w) for w in COMPLAINT_WORDS))
 
 
 @dataclass(frozen=True)
@@ -93,6 +83,12 @@ class Intent:
     account_number: str | None = None  # LINK <number>
     code: str | None = None  # the 6-digit one-time code
     language: str | None = None  # LANG EN / 中文
+    reading: Decimal | None = None  # a self-read's value ("抄表 12345")
+    choice: int | None = None  # the number of the choice answered ("1" after "Reply 1 for…")
+    # How sure recognition is, 0-1: 1.0 for an exact command; the classifier's probability
+    # otherwise (policy decides below which to ask a clarifying question). Not part of what
+    # the intent means, so not compared.
+    score: float = field(default=1.0, compare=False)
 
     @classmethod
     def unknown(cls) -> Intent:
@@ -115,34 +111,14 @@ def normalise(text: str) -> str:
     return " ".join("".join(chars).split())
 
 
-def recognise(text: str) -> Intent:
-    """The intent of a whole message; `Intent.unknown()` when it is none of them."""
-    words = normalise(text)
-    if not words:
-        return Intent.unknown()
-    if match := _CODE.fullmatch(words):
-        return Intent(IntentKind.code, code=match["code"])
-    if match := _LINK.fullmatch(words):
-        return Intent(IntentKind.link, account_number=match["number"], code=match["code"])
-    if _LINK_BARE.fullmatch(words):
-        return Intent(IntentKind.link)
-    if match := _LANG.fullmatch(words):
-        said = match["language"] or ""
-        language = LANGUAGE_WORDS.get(said) or LANGUAGE_WORDS.get(said.replace(" ", ""))
-        if language is not None or not said:  # a bare LANG: the service says how to choose
-            return Intent(IntentKind.lang, language=language)
-    if words in BARE_LANGUAGE_WORDS:
-        return Intent(IntentKind.lang, language=LANGUAGE_WORDS[words])
-    compact = words.replace(" ", "")
-    if match := _INDEXED.fullmatch(compact):
-        kind = KEYWORDS.get(match["word"])
-        if kind is not None and match["index"] is None:
-            return Intent(kind)
-        if kind is not None and kind in INDEXED:
-            return Intent(kind, account_index=int(match["index"]))
-    if _COMPLAINT.search(words):
-        return Intent(IntentKind.complaint)
-    return Intent.unknown()
+def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent:
+    """The intent of a whole message; `Intent.unknown()` when it is none of them.
+
+    `choices` are the numbered answers of the question the bot just asked ({1: bill, 0: agent}):
+    a bare "1" (or "一") then means that choice. Never raises."""
+    from billing_core.conversations.nlu import pipeline  # the pipeline imports this module
+
+    return pipeline.recognise(text, choices=choices)
 
 
 def provider_intent(opt_out_type: str | None) -> Intent | None:

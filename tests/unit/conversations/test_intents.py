@@ -93,12 +93,19 @@ def test_complaint_words_anywhere_ask_for_a_person(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "？！", "hello", "stop it", "please stop sending", "bill me later",
-             "1000000001", "12345678", "bill 123", "LANG FR", "stop 2", "🙂",
-             "9123980000"],
+    "text", ["", "   ", "？！", "hello", "stop it", "1000000001", "12345678", "bill 123",
+             "LANG FR", "stop 2", "🙂", "9123980000"],
 )  # fmt: skip
 def test_anything_else_is_unknown(text: str) -> None:
     assert recognise(text) == Intent.unknown()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("please stop sending", IntentKind.stop), ("bill me later", IntentKind.arrangement)],
+)
+def test_sentences_once_unknown_are_understood(text: str, kind: IntentKind) -> None:
+    assert recognise(text).kind == kind
 
 
 def test_normalise_folds_width_case_punctuation_and_spacing() -> None:
