@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,7 @@ from api.routes import accounts, health, landing, pay, payments, readings, revie
 from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
+from billing_core.conversations.nlu import warm as warm_recogniser
 from billing_core.conversations.service import conversation_context
 from billing_core.db import create_db_engine
 from billing_core.db.unit_of_work import UnitOfWorkRunner
@@ -37,6 +39,14 @@ log = logging.getLogger("wattdesk.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
+
+
+def _prepare_writer(settings: Settings, *, configure_logs: bool) -> None:
+    """First thing in a SQLite writer process: it logs as this process does, and its
+    recogniser is ready before it says so (the units of work it runs answer messages)."""
+    if configure_logs:
+        configure_logging(settings)
+    warm_recogniser()
 
 
 def create_app(
@@ -68,7 +78,7 @@ def create_app(
     # A SQLite writer process logs as this process does, request ids included.
     units = UnitOfWorkRunner.for_settings(
         settings, engine,
-        writer_setup=functools.partial(configure_logging, settings) if configure_logs else None,
+        writer_setup=functools.partial(_prepare_writer, settings, configure_logs=configure_logs),
         writer_carried=(f"{configure_logging.__module__}:request_id_var",),
     )  # fmt: skip
     # Policies and tariffs are loaded and validated once, at start: a bad file stops start-up.
@@ -111,9 +121,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     routes) is left out of the cyclic garbage collector's full passes: it lives as long as
     the process, and scanning it paused every thread now and then under load, the slowest
     requests' latency. On a SQLite file the units of work's writer process starts first, so
-    the first SMS does not wait for it, then the background parts; at the end they stop, and
+    the first SMS does not wait for it (nor for the recogniser: whichever process runs the
+    units of work trains it first), then the background parts; at the end they stop, and
     the writer finishes what it has queued."""
     parts: Services = app.state.services
+    if parts.units.kind != "process":  # the units of work recognise messages in this process
+        await anyio.to_thread.run_sync(warm_recogniser)
     await parts.start()
     gc.freeze()
     try:

@@ -372,3 +372,27 @@ def dispatch(
             f"goal: ≥ 1,000 msgs/s, none lost or twice: {'met' if met else 'NOT met'} "
             f"({result.rate:,.0f} msgs/s)"
         )
+
+
+@app.command("nlu")
+def nlu(
+    messages: Annotated[int, typer.Option(min=100, help="Recognitions to time.")] = 20_000,
+) -> None:
+    """Recognise MESSAGES customer texts (the team's held-out set, cycled) one at a time:
+    messages/s, p50 and p99 of one recognition, and the classifier's build time at start.
+    The baseline, in the same run: `normalise` alone over the same texts; the ratio is what
+    the rules and the classifier cost on top of folding the text. Goal: p99 at most 1 ms."""
+    from bench import nlu as bench_nlu
+
+    result = bench_nlu.run(messages)
+    full, folding = result.recognise, result.normalise
+    console.print(f"classifier built in {result.build_s:.2f} s (once per process, at start)")
+    for name, timing in (("recognise", full), ("normalise alone (baseline)", folding)):
+        console.print(
+            f"{name}: {timing.messages:,} messages, {timing.per_second:,.0f} msgs/s, "
+            f"p50 {timing.p50_ms:.3f} ms, p99 {timing.p99_ms:.3f} ms"
+        )
+    ratio = full.per_second / folding.per_second if folding.per_second else 0.0
+    console.print(f"ratio recognise/normalise: {ratio:.2f}")
+    verdict = "met" if full.p99_ms <= 1.0 else "NOT met"
+    console.print(f"goal p99 <= 1 ms per message: {verdict} ({full.p99_ms:.3f} ms)")

@@ -3,7 +3,7 @@ same key is written once, so the writers and the readers of a key must agree on 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 # --- outbox messages: the dedupe key, and the purpose a later event cancels them by ----------
 
@@ -51,6 +51,12 @@ def agent_message_key(message_id: int) -> str:
 def conversation_reply_key(channel: str, provider_message_id: str) -> str:
     """The bot's reply to a customer's message, sent through the outbox (once per message)."""
     return f"conversation:reply:{channel}:{provider_message_id}"
+
+
+def queue_released_key(conversation_id: int, queued_at: datetime) -> str:
+    """The message telling a customer that nobody took their queued conversation in time
+    (once per time it was queued)."""
+    return f"conversation:released:{conversation_id}:{int(queued_at.timestamp())}"
 
 
 def conversation_purpose(conversation_id: int) -> str:

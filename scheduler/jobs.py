@@ -1,6 +1,7 @@
 """The scheduled jobs (APScheduler 3, in a background thread of the serving process): bill
 notices every minute, due-date reminders daily at 08:00 local time (and once at start), late
-fees daily just after midnight, and the outbox dispatcher in its own thread.
+fees daily just after midnight, queued conversations nobody took given back to the bot every
+minute, and the outbox dispatcher in its own thread.
 
 At scale, run as many dispatchers as you like, but the timed jobs in one process at a time:
 on PostgreSQL the jobs run only in the process holding an advisory lock (taken, and retaken
@@ -24,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, text
 
 from billing_core.clock import Clock
+from billing_core.conversations.service import ConversationContext, return_unanswered_queue
 from billing_core.db import session_scope
 from billing_core.db.unit_of_work import Retry
 from billing_core.ledger.late_fee_service import accrue_late_fees
@@ -108,6 +110,7 @@ class JobContext:
     payments_context: PaymentContext
     notices_policy: NoticesPolicy
     late_fee_policy: LateFeePolicy
+    conversations: ConversationContext | None = None  # without it, queues are not swept
 
 
 def run_bill_notices(context: JobContext) -> int:
@@ -161,6 +164,16 @@ def run_late_fees(context: JobContext) -> int:
             policy=context.late_fee_policy,
         )
     return report.posted
+
+
+def run_queue_timeouts(context: JobContext) -> int:
+    """Queued conversations no agent took in time go back to the bot (customers told)."""
+    if context.conversations is None:
+        return 0
+    with session_scope(context.engine, write=True) as session:
+        return return_unanswered_queue(
+            session=session, clock=context.clock, context=context.conversations
+        )
 
 
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
@@ -218,6 +231,13 @@ class Scheduler:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=6 * 3600,
+        )
+        add(
+            self._as_leader("queue time-outs", run_queue_timeouts),
+            IntervalTrigger(minutes=1),
+            id="queue_timeouts",
+            coalesce=True,
+            max_instances=1,
         )
         # Once at start too (both are idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")

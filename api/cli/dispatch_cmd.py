@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from api.cli.common import clock, console, engine, fail, settings
 from billing_core.clock import Clock
+from billing_core.conversations.service import conversation_context
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
@@ -68,6 +69,7 @@ def build_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
         payments_context=payment_context(config, load_payments_policy(config.policy_dir)),
         notices_policy=load_notices_policy(config.policy_dir),
         late_fee_policy=load_late_fee_policy(config.policy_dir),
+        conversations=conversation_context(config),
     )
     dispatcher = build_dispatcher(config, db, now)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)

@@ -4,10 +4,11 @@ they state, the pay link, the numbered choices and the usage chart (pure functio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from functools import lru_cache
 
+from billing_core.conversations.intents import IntentKind
 from billing_core.conversations.model import ChartSpec, Choice, Figure, PayAction, Reply
 from billing_core.customers.model import Language
 from billing_core.messages.templates import (
@@ -143,3 +144,45 @@ def link_sent(*, language: str, minutes: int) -> Reply:
 def link_ok(*, language: str, account: str) -> Reply:
     text = render("link_ok", language, account=account)
     return Reply("link_ok", language, (text,), (Figure("account", account),))
+
+
+# The clarifying question's numbered answers (the words are the `clarify` template's); the
+# same numbers come back after a queue times out.
+CLARIFY_CHOICES: dict[int, IntentKind] = {
+    1: IntentKind.bill, 2: IntentKind.pay, 3: IntentKind.usage, 0: IntentKind.agent,
+}  # fmt: skip
+_CLARIFY_LABELS: dict[str, dict[int, str]] = {
+    Language.zh_cn: {1: "账单", 2: "缴费", 3: "用电", 0: "人工"},
+    Language.en: {1: "Your bill", 2: "Pay", 3: "Usage", 0: "A person"},
+}
+_CLARIFY_COMMANDS = {1: "BILL", 2: "PAY", 3: "USAGE", 0: "AGENT"}
+
+
+def clarifying_choices(language: str) -> tuple[Choice, ...]:
+    labels = _CLARIFY_LABELS.get(language, _CLARIFY_LABELS[Language.en])
+    return tuple(Choice(str(n), labels[n], _CLARIFY_COMMANDS[n]) for n in CLARIFY_CHOICES)
+
+
+def clarify(*, language: str) -> Reply:
+    """One short question with numbered choices, instead of "not understood"."""
+    return Reply(
+        "clarify", language, (render("clarify", language),), choices=clarifying_choices(language)
+    )
+
+
+def queue_released(*, language: str, line: str) -> Reply:
+    """Nobody took the queued conversation in time: the bot is back, with the choices."""
+    return Reply(
+        "queue_released", language, (render("queue_released", language, line=line),),
+        choices=clarifying_choices(language),
+    )  # fmt: skip
+
+
+def agent_when(*, language: str, now_local: time, start: time, end: time, minutes: int) -> str:
+    """When a person will answer, for a {when} in a message: soon within the agents' hours,
+    in their hours otherwise."""
+    if start <= now_local < end:
+        return render("agent_when_soon", language, minutes=minutes)
+    return render(
+        "agent_when_hours", language, start=start.strftime("%H:%M"), end=end.strftime("%H:%M")
+    )

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -51,7 +52,13 @@ from billing_core.conversations.policy import (
     load_conversations_policy,
 )
 from billing_core.conversations.repository import ConversationRow, Seen
-from billing_core.conversations.tables import ConversationMessage, OptOut
+from billing_core.conversations.requests import (
+    RequestKind,
+    SelfReadStatus,
+    record_request,
+    submit_self_read,
+)
+from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
 from billing_core.customers.model import Channel, Language
 from billing_core.customers.tables import Contact, Customer
 from billing_core.db.unit_of_work import retry_duplicates
@@ -59,6 +66,7 @@ from billing_core.dedupe_keys import (
     agent_message_key,
     conversation_purpose,
     conversation_reply_key,
+    queue_released_key,
 )
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
@@ -139,8 +147,6 @@ def receive_message(
     provider_id = clean_provider_id(inbound.provider_message_id)
     connection = session.connection()
 
-    from_provider = provider_intent(inbound.opt_out_type)
-    intent = from_provider or recognise(body)
     conversation = conversations.get_locked(connection, channel, address)
     if conversation is None:  # a first message, unless the provider repeats one
         if provider_id is not None:
@@ -151,6 +157,8 @@ def receive_message(
         conversation = conversations.create(
             session, channel=channel, address=address, language=language, state=BOT, now=now
         )
+    from_provider = provider_intent(inbound.opt_out_type)
+    intent = from_provider or recognise(body, choices=_choices_offered(conversation))
     received_at = inbound.received_at if inbound.received_at.tzinfo is not None else now
     values = {
         "conversation_id": conversation.id, "direction": "in", "author": "customer",
@@ -174,7 +182,7 @@ def receive_message(
     turn = _Turn(
         session=session, clock=clock, context=context, conversation=conversation,
         accounts=accounts, customers=customers, identifiable=identifiable,
-        from_provider=from_provider is not None,
+        from_provider=from_provider is not None, body=body, provider_id=provider_id,
     )  # fmt: skip
     reply = _answer(turn, intent)
     if reply is not None:
@@ -266,6 +274,8 @@ class _Turn:
     customers: list[_SenderCustomer]
     identifiable: bool
     from_provider: bool  # the provider recognised the keyword (and confirmed it itself)
+    body: str = ""  # the message as received (cleaned)
+    provider_id: str | None = None
 
     @property
     def language(self) -> str:
@@ -293,32 +303,149 @@ def _answer(turn: _Turn, intent: Intent) -> Reply | None:
         if conversation.state == BOT:
             conversation.unrecognised_streak = 0
         return turn.say("help")
-    if conversation.state != BOT:
-        return None  # an agent has it, or it waits for one: the bot stays silent
-    if intent.kind == IntentKind.unknown:
+    if conversation.state == AGENT:
+        return None  # an agent has it: the bot stays silent
+    if conversation.state == QUEUED:
+        return _while_queued(turn, intent)
+    policy = turn.context.policy
+    if intent.kind == IntentKind.unknown or intent.score < policy.clarify_below:
         conversation.unrecognised_streak += 1
-        if conversation.unrecognised_streak >= turn.context.policy.unrecognised_before_handoff:
+        if conversation.unrecognised_streak >= policy.unrecognised_before_handoff:
             return _queue(turn)
-        return turn.say("unrecognised")
+        return replies.clarify(language=turn.language)
     conversation.unrecognised_streak = 0
     match intent.kind:
         case IntentKind.agent | IntentKind.complaint:
             return _queue(turn)
+        case IntentKind.arrangement | IntentKind.dispute:
+            return _request_for_a_person(turn, RequestKind(intent.kind.value))
+    return _self_service(turn, intent)
+
+
+def _self_service(turn: _Turn, intent: Intent) -> Reply | None:
+    """What the bot answers on its own, queued or not: the customer's own data, readings,
+    outages, language and linking."""
+    match intent.kind:
         case IntentKind.lang:
             return _lang(turn, intent.language)
         case IntentKind.bill | IntentKind.pay | IntentKind.usage:
             return _account_answer(turn, intent)
+        case IntentKind.self_read:
+            return _self_read(turn, intent)
+        case IntentKind.outage:
+            return _outage(turn)
         case IntentKind.link:
             return _link(turn, intent)
         case IntentKind.code:
             return _code(turn, intent.code or "", None)
-    return turn.say("unrecognised")  # pragma: no cover - every kind is handled above
+    return None
+
+
+# Asked while waiting for a person: the bot still answers these (a queue never traps), and
+# leaves the rest (a person will read them) unanswered but for when to expect one.
+_ANSWERED_IN_QUEUE = frozenset({
+    IntentKind.lang, IntentKind.bill, IntentKind.pay, IntentKind.usage, IntentKind.self_read,
+    IntentKind.outage, IntentKind.link, IntentKind.code,
+})  # fmt: skip
+
+
+def _while_queued(turn: _Turn, intent: Intent) -> Reply | None:
+    if intent.kind in _ANSWERED_IN_QUEUE and intent.score >= turn.context.policy.clarify_below:
+        return _self_service(turn, intent)
+    if intent.kind in (IntentKind.arrangement, IntentKind.dispute):
+        return _request_for_a_person(turn, RequestKind(intent.kind.value))
+    if intent.kind in (IntentKind.agent, IntentKind.complaint):
+        return turn.say("agent_queued", when=_when(turn))
+    return None
+
+
+def _choices_offered(conversation: ConversationRow) -> dict[int, IntentKind] | None:
+    """The numbered choices of the question the bot last asked (the clarifying question, or
+    the message that gave a queued conversation back), which a bare number answers."""
+    if conversation.state == BOT and conversation.unrecognised_streak > 0:
+        return replies.CLARIFY_CHOICES
+    return None
+
+
+def _when(turn: _Turn) -> str:
+    policy = turn.context.policy
+    return replies.agent_when(
+        language=turn.language, now_local=turn.clock.now().astimezone(turn.context.tz).time(),
+        start=policy.agent_hours_start, end=policy.agent_hours_end,
+        minutes=policy.agent_reply_minutes,
+    )  # fmt: skip
 
 
 def _queue(turn: _Turn) -> Reply:
     turn.conversation.state = QUEUED
     turn.conversation.unrecognised_streak = 0
-    return turn.say("agent_queued")
+    turn.conversation.queued_at = turn.clock.now()
+    return turn.say("agent_queued", when=_when(turn))
+
+
+def _request_for_a_person(turn: _Turn, kind: RequestKind) -> Reply:
+    """An arrangement or a dispute: recorded on the account, and a person takes it up."""
+    _record(turn, kind)
+    if turn.conversation.state == BOT:
+        _queue(turn)
+    return turn.say(f"{kind.value}_noted", when=_when(turn))
+
+
+def _outage(turn: _Turn) -> Reply:
+    _record(turn, RequestKind.outage)
+    return turn.say("outage_reply", line=turn.context.policy.service_line)
+
+
+def _account_of(turn: _Turn) -> SenderAccount | None:
+    """The account a request is about: the only one, or the one the conversation is on."""
+    account = _chosen(turn.accounts, None)
+    if account is None and turn.conversation.selected_account_id is not None:
+        selected = turn.conversation.selected_account_id
+        account = next((a for a in turn.accounts if a.id == selected), None)
+    return account
+
+
+def _record(turn: _Turn, kind: RequestKind) -> None:
+    account = _account_of(turn)
+    record_request(
+        session=turn.session, clock=turn.clock, kind=kind, channel=turn.channel,
+        address=turn.address, body=turn.body, conversation_id=turn.conversation.id,
+        account_id=account.id if account is not None else None,
+        customer_id=turn.customers[0].id if turn.customers else None,
+    )  # fmt: skip
+
+
+_SELF_READ_REPLIES = {
+    SelfReadStatus.accepted: "self_read_ok",
+    SelfReadStatus.flagged: "self_read_flagged",
+    SelfReadStatus.rejected: "self_read_rejected",
+}
+
+
+def _self_read(turn: _Turn, intent: Intent) -> Reply:
+    if not turn.accounts:
+        return turn.say("not_linked")
+    if intent.reading is None:
+        return turn.say("self_read_how")
+    account = (
+        turn.accounts[intent.account_index - 1]
+        if intent.account_index is not None and 1 <= intent.account_index <= len(turn.accounts)
+        else _account_of(turn)
+    )
+    if account is None:
+        return replies.choose_account(
+            language=turn.language, numbers=[a.number for a in turn.accounts],
+            command="BILL",  # choosing one selects it; the reading is then sent again
+        )  # fmt: skip
+    turn.conversation.selected_account_id = account.id
+    result = submit_self_read(
+        session=turn.session, clock=turn.clock, tz=turn.context.tz,
+        account_number=account.number, reading=intent.reading, channel=turn.channel,
+        address=turn.address, message_id=turn.provider_id,
+    )  # fmt: skip
+    return turn.say(
+        _SELF_READ_REPLIES[result.status], account=account.number, reading=str(intent.reading)
+    )
 
 
 def _stop(turn: _Turn) -> Reply | None:
@@ -522,7 +649,7 @@ def take_over(
     if conversation.state == AGENT and conversation.agent_username not in (None, agent):
         raise Conflict(f"{conversation.agent_username} already has this conversation")
     conversation.state, conversation.agent_username = AGENT, agent
-    conversation.unrecognised_streak = 0
+    conversation.unrecognised_streak, conversation.queued_at = 0, None
     _save_for_agent(session, conversation, clock, keep_later=True)
     return conversation
 
@@ -533,7 +660,7 @@ def release(*, session: Session, clock: Clock, conversation_id: int, agent: str)
     if conversation.state == AGENT and conversation.agent_username != agent:
         raise Conflict(f"{conversation.agent_username} has this conversation")
     conversation.state, conversation.agent_username = BOT, None
-    conversation.unrecognised_streak = 0
+    conversation.unrecognised_streak, conversation.queued_at = 0, None
     _save_for_agent(session, conversation, clock, keep_later=True)
     return conversation
 
@@ -617,6 +744,50 @@ def _enqueue(
             select(col(OutboxMessage.id)).where(col(OutboxMessage.dedupe_key) == dedupe_key)
         ).one(),
     )
+
+
+def return_unanswered_queue(
+    *, session: Session, clock: Clock, context: ConversationContext, limit: int = 500
+) -> int:
+    """Queued conversations no agent has taken within the policy's time go back to the bot;
+    each customer is told so through the outbox, with the numbered choices (which a bare
+    number then answers) and the service line. Returns how many went back."""
+    now = clock.now()
+    cutoff = now - timedelta(minutes=context.policy.queue_timeout_minutes)
+    since = func.coalesce(col(Conversation.queued_at), col(Conversation.last_message_at))
+    due = session.scalars(
+        select(col(Conversation.id))
+        .where(col(Conversation.state) == QUEUED, since <= cutoff)
+        .order_by(col(Conversation.id))
+        .limit(limit)
+    ).all()
+    returned = 0
+    for conversation_id in due:
+        conversation = conversations.get_locked_by_id(session, conversation_id or 0)
+        if conversation is None or conversation.state != QUEUED:
+            continue  # taken (or given back) meanwhile
+        queued_at = conversation.queued_at or cutoff
+        if queued_at > cutoff:
+            continue
+        reply = replies.queue_released(
+            language=conversation.language, line=context.policy.service_line
+        )
+        body = reply_text(reply)
+        outbox_id = _enqueue(
+            session, clock, conversation, dedupe_key=queue_released_key(conversation.id, queued_at),
+            template=reply.template, language=reply.language, body=body,
+        )  # fmt: skip
+        conversations.store_message(
+            session.connection(), conversation_id=conversation.id, direction="out",
+            author="bot", channel=conversation.channel, body=body, intent=None,
+            provider_message_id=None, status="pending", created_at=now,
+            outbox_message_id=outbox_id,
+        )  # fmt: skip
+        conversation.state, conversation.queued_at = BOT, None
+        conversation.unrecognised_streak = 1  # the message asks: a number answers it
+        _save_for_agent(session, conversation, clock, keep_later=True)
+        returned += 1
+    return returned
 
 
 def _locked_conversation(session: Session, conversation_id: int) -> ConversationRow:

@@ -216,7 +216,7 @@ PAY_LINK: dict[str, str] = {Language.zh_cn: "缴费：", Language.en: " Pay: "}
 # Replies to a customer's message that end with the pay link's words.
 PAY_TEMPLATES = frozenset({"bill_reply", "bill_overdue", "pay_reply"})
 # Templates whose words already list the numbered choices they offer.
-STATES_CHOICES = frozenset({"choose_account", "lang_choose"})
+STATES_CHOICES = frozenset({"choose_account", "lang_choose", "clarify", "queue_released"})
 # A choice a template does not list, as a line of a text message.
 CHOICE_LINE: dict[str, str] = {
     Language.zh_cn: "回复{key}：{label}",

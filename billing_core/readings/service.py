@@ -27,7 +27,7 @@ from billing_core.readings.model import ReadingSource, register_delta
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch
 from billing_core.readings.vee import tou_mismatch
 
-BATCH_SOURCES = ("csv", "green_button", "api")
+BATCH_SOURCES = ("csv", "green_button", "api", "customer")  # customer: a self-read by message
 # The stored report keeps at most this many lines per list; the counts are always exact.
 REPORT_LINES_CAP = 1000
 # DOMAIN.md §2 TOU_MISMATCH: abs(total advance − sum of TOU advances) ≥ 3 kWh.

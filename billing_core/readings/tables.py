@@ -49,7 +49,7 @@ class ReadingBatch(SQLModel, table=True):
     __tablename__ = "reading_batch"
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=16)  # csv, green_button, api
+    source: str = Field(max_length=16)  # csv, green_button, api, customer
     name: str = Field(default="", max_length=255)
     content_sha256: str = Field(max_length=64, unique=True)  # the same file twice is a no-op
     actor: str = Field(max_length=100)

@@ -28,6 +28,7 @@ from billing_core.conversations.service import (
     conversation_context,
     opted_out,
     receive_message,
+    take_over,
 )
 from billing_core.conversations.tables import (
     Conversation,
@@ -497,39 +498,71 @@ def test_a_number_that_said_stop_before_linking_stays_opted_out(
 # --- handing over to agents ----------------------------------------------------------------
 
 
-def test_agent_queues_the_conversation_and_the_bot_answers_only_help_and_stop(
+def queued_text(language: str = "zh-CN") -> str:
+    """What a customer is told on going to the queue at 10:00, within the agents' hours."""
+    return render("agent_queued", language, when=render("agent_when_soon", language, minutes=15))
+
+
+def test_agent_queues_the_conversation_and_the_bot_still_answers_the_customers_own_data(
     session: Session, clock: FixedClock, context: ConversationContext
 ) -> None:
     phone = "+8613800001616"
     customer_with_bill(session, phone=phone)
     chat = Chat(session, clock, context, phone)
     outcome = chat.send("人工")
-    assert text_of(outcome) == render("agent_queued", "zh-CN")
+    assert text_of(outcome) == queued_text()  # when to expect a person: within 15 minutes
     conversation = session.get(Conversation, outcome.conversation_id)
     assert conversation is not None and conversation.state == QUEUED
+    assert conversation.queued_at == NOW
 
-    for body in ("BILL", "hello?", "hello again", "AGENT", "LANG EN", "123456"):
-        assert chat.send(body).reply is None, body
+    assert "1,234.56" in chat.says("BILL")  # never trapped: the bill while waiting
+    assert chat.send("hello?").reply is None  # the rest waits for the person
+    assert chat.says("AGENT") == queued_text()  # asked again: when to expect one
     assert chat.says("HELP") == render("help", "zh-CN")
     assert chat.says("STOP") == render("stop_confirm", "zh-CN")
     assert chat.says("START") == render("start_confirm", "zh-CN")
+    session.refresh(conversation)
     assert conversation.state == QUEUED
     inbound = [m for m in messages(session, conversation.id or 0) if m.direction == "in"]
-    assert len(inbound) == 10  # every message kept for the agent to read
+    assert len(inbound) == 7  # every message kept for the agent to read
 
 
-def test_two_unrecognised_messages_in_a_row_hand_over(
+def test_an_agent_who_takes_the_conversation_over_silences_the_bot(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    customer_with_bill(session, phone="+8613800001617")
+    chat = Chat(session, clock, context, "+8613800001617")
+    conversation_id = chat.send("人工").conversation_id
+    take_over(session=session, clock=clock, conversation_id=conversation_id, agent="agent")
+    for body in ("BILL", "hello?", "AGENT", "LANG EN", "123456", "抄表 12345"):
+        assert chat.send(body).reply is None, body
+    assert chat.says("HELP") == render("help", "zh-CN")
+
+
+def test_an_unclear_message_gets_a_question_and_a_second_one_hands_over(
     session: Session, clock: FixedClock, context: ConversationContext
 ) -> None:
     chat = Chat(session, clock, context, STRANGER)
-    assert chat.says("你好") == render("unrecognised", "zh-CN")
+    assert chat.says("你好") == render("clarify", "zh-CN")
     assert chat.says("HELP") == render("help", "zh-CN")  # recognised: the count starts over
-    assert chat.says("what?") == render("unrecognised", "zh-CN")
+    assert chat.says("what?") == render("clarify", "zh-CN")
     outcome = chat.send("asdf")
-    assert text_of(outcome) == render("agent_queued", "zh-CN")
+    assert text_of(outcome) == queued_text()
     conversation = session.get(Conversation, outcome.conversation_id)
     assert conversation is not None and conversation.state == QUEUED
     assert conversation.unrecognised_streak == 0
+
+
+def test_a_number_answers_the_clarifying_question(
+    session: Session, clock: FixedClock, context: ConversationContext
+) -> None:
+    customer_with_bill(session, phone="+8613800001618")
+    chat = Chat(session, clock, context, "+8613800001618")
+    assert chat.says("嗯嗯嗯") == render("clarify", "zh-CN")
+    outcome = chat.send("1")
+    assert outcome.intent == IntentKind.bill
+    assert "1,234.56" in (text_of(outcome) or "")
+    assert chat.send("1").intent != IntentKind.bill  # no question pending: "1" alone is no bill
 
 
 def test_a_complaint_goes_straight_to_the_agents(
@@ -537,9 +570,18 @@ def test_a_complaint_goes_straight_to_the_agents(
 ) -> None:
     outcome = Chat(session, clock, context, STRANGER).send("你们乱收费，我要打12398投诉")
     assert outcome.intent == IntentKind.complaint
-    assert text_of(outcome) == render("agent_queued", "zh-CN")
+    assert text_of(outcome) == queued_text()
     conversation = session.get(Conversation, outcome.conversation_id)
     assert conversation is not None and conversation.state == QUEUED
+
+
+def test_outside_the_agents_hours_the_customer_is_told_when_they_work(
+    session: Session, context: ConversationContext
+) -> None:
+    night = FixedClock(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    outcome = Chat(session, night, context, STRANGER).send("转人工")
+    when = render("agent_when_hours", "zh-CN", start="08:00", end="20:00")
+    assert text_of(outcome) == render("agent_queued", "zh-CN", when=when)
 
 
 # --- provider retries and anything at all --------------------------------------------------

@@ -55,12 +55,28 @@ def cases(language: str) -> list[tuple[str, Reply, str]]:
     plain = [
         (IntentKind.help, "help"), (IntentKind.stop, "stop_confirm"),
         (IntentKind.start, "start_confirm"), (IntentKind.lang, "lang_confirm"),
-        (IntentKind.agent, "agent_queued"), (IntentKind.complaint, "agent_queued"),
-        (IntentKind.unknown, "unrecognised"), (IntentKind.bill, "not_linked"),
-        (IntentKind.code, "link_bad_code"),
+        (IntentKind.bill, "not_linked"), (IntentKind.code, "link_bad_code"),
+        (IntentKind.self_read, "self_read_how"),
+    ]  # fmt: skip
+    when = render("agent_when_soon", language, minutes=15)
+    reading = {"account": "1000000001", "reading": "12345.6"}
+    with_values = [
+        (IntentKind.agent, "agent_queued", {"when": when}),
+        (IntentKind.complaint, "agent_queued", {"when": when}),
+        (IntentKind.arrangement, "arrangement_noted", {"when": when}),
+        (IntentKind.dispute, "dispute_noted", {"when": when}),
+        (IntentKind.outage, "outage_reply", {"line": "95598"}),
+        (IntentKind.self_read, "self_read_ok", reading),
+        (IntentKind.self_read, "self_read_flagged", reading),
+        (IntentKind.self_read, "self_read_rejected", reading),
     ]  # fmt: skip
     return [
         *((kind, replies.plain(t, language), render(t, language)) for kind, t in plain),
+        *((kind, replies.plain(t, language, **v), render(t, language, **v))
+          for kind, t, v in with_values),
+        (IntentKind.unknown, replies.clarify(language=language), render("clarify", language)),
+        (IntentKind.unknown, replies.queue_released(language=language, line="95598"),
+         render("queue_released", language, line="95598")),
         (IntentKind.bill, bill(language, pay=True),
          render("bill_reply", language, balance=balance, url=PAY_URL, **values)),
         (IntentKind.bill, bill(language, pay=True, overdue=True),

@@ -1,0 +1,105 @@
+"""What a customer asks for in a conversation that is more than an answer: a meter reading
+they took (stored as a customer reading, validated as any reading is), and requests a
+person acts on (a payment arrangement, a dispute, a report of no power)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import tzinfo
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlmodel import Session
+
+from billing_core.clock import Clock
+from billing_core.customers.tables import CustomerRequest
+from billing_core.readings.importing import ParsedBatch, ParsedReading
+from billing_core.readings.model import ReadingSource
+from billing_core.readings.service import import_readings
+
+MAX_REQUEST_BODY = 1600
+
+
+class RequestKind(StrEnum):
+    arrangement = "arrangement"  # pay later or in parts (缓缴, 分期)
+    dispute = "dispute"  # the bill is wrong
+    outage = "outage"  # no power
+
+
+class SelfReadStatus(StrEnum):
+    accepted = "accepted"
+    flagged = "flagged"  # stored, to be checked by a person before a bill uses it
+    rejected = "rejected"
+
+
+@dataclass(frozen=True)
+class SelfRead:
+    status: SelfReadStatus
+    reason: str = ""  # why it was flagged or rejected (the reading report's words, English)
+
+
+def record_request(
+    *,
+    session: Session,
+    clock: Clock,
+    kind: RequestKind,
+    channel: str,
+    address: str,
+    body: str,
+    conversation_id: int | None,
+    account_id: int | None,
+    customer_id: int | None,
+) -> CustomerRequest:
+    """An open request on the account (or the conversation alone, for an unverified sender)."""
+    request = CustomerRequest(
+        kind=kind, status="open", account_id=account_id, customer_id=customer_id,
+        conversation_id=conversation_id, channel=channel, address=address,
+        body=body[:MAX_REQUEST_BODY], created_at=clock.now(),
+    )  # fmt: skip
+    session.add(request)
+    session.flush()
+    return request
+
+
+def submit_self_read(
+    *,
+    session: Session,
+    clock: Clock,
+    tz: tzinfo,
+    account_number: str,
+    reading: Decimal,
+    channel: str,
+    address: str,
+    message_id: str | None,
+) -> SelfRead:
+    """The customer's reading of their meter's total register, now, through the same import
+    and validation as a reader's file (one line, source `customer`): rejected when it does
+    not fit the meter's history, flagged when it needs a person's look. Once per message: a
+    repeat of the same message finds its first import."""
+    now = clock.now()
+    line = ParsedReading(
+        where="message", position=1, read_at=now, total=reading,
+        account_number=account_number, source=ReadingSource.customer,
+    )  # fmt: skip
+    identity = message_id or f"{now.isoformat()}:{reading}"
+    content = f"self-read:{channel}:{address}:{account_number}:{identity}".encode()
+    report = import_readings(
+        session=session, clock=clock, parsed=ParsedBatch(readings=(line,)), source="customer",
+        name=f"self-read {channel} {_masked(address)}",
+        content=hashlib.sha256(content).hexdigest().encode(), actor=f"{channel}:{address}"[:100],
+        tz=tz,
+    )  # fmt: skip
+    if report.rejected:
+        return SelfRead(SelfReadStatus.rejected, _reason(report.rejected_lines))
+    if report.flagged:
+        return SelfRead(SelfReadStatus.flagged, _reason(report.flagged_lines))
+    return SelfRead(SelfReadStatus.accepted)
+
+
+def _reason(lines: tuple[object, ...]) -> str:
+    return str(lines[0]) if lines else ""
+
+
+def _masked(address: str) -> str:
+    return f"...{address[-4:]}" if len(address) > 4 else address
