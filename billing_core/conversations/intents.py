@@ -74,6 +74,7 @@ BARE_LANGUAGE_WORDS = frozenset({"english", "英文", "中文", "简体中文"})
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+_LATIN_WORD = re.compile(r"(?<![a-z])[a-z]{2,}(?![a-z])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,20 @@ def provider_intent(opt_out_type: str | None) -> Intent | None:
 def script_language(text: str) -> str | None:
     """zh-CN when the text has Chinese characters; None when the script says nothing."""
     return Language.zh_cn if _CJK.search(text) else None
+
+
+def message_language(text: str) -> str | None:
+    """The language a message is written in, as far as its script tells: zh-CN with Chinese
+    characters (or pinyin of the key words, "dianfei"), English with a sentence of Latin
+    words; None when it says nothing: digits, emoji, or a one-word command (BILL, LINK 1234,
+    which the Chinese help text teaches too)."""
+    if _CJK.search(text):
+        return Language.zh_cn
+    if len(_LATIN_WORD.findall(text)) < 2:
+        return None
+    from billing_core.conversations.nlu.normalise import normalise as fold  # imports this
+
+    return Language.zh_cn if _CJK.search(fold(text)) else Language.en
 
 
 def has_latin(text: str) -> bool:

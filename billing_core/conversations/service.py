@@ -32,9 +32,9 @@ from billing_core.conversations.identity import (
 from billing_core.conversations.intents import (
     Intent,
     IntentKind,
+    message_language,
     provider_intent,
     recognise,
-    script_language,
 )
 from billing_core.conversations.model import AGENT as AGENT  # the states, re-exported
 from billing_core.conversations.model import BOT as BOT
@@ -153,7 +153,7 @@ def receive_message(
             seen = conversations.message_by_provider_id(connection, channel, provider_id)
             if seen is not None:
                 return _duplicate(seen, context)
-        language = script_language(body) or context.default_language
+        language = message_language(body) or context.default_language
         conversation = conversations.create(
             session, channel=channel, address=address, language=language, state=BOT, now=now
         )
@@ -178,7 +178,7 @@ def receive_message(
         conversation.language = customers[0].language
     else:
         conversation.customer_id = None
-        conversation.language = script_language(body) or conversation.language
+        conversation.language = message_language(body) or conversation.language
     turn = _Turn(
         session=session, clock=clock, context=context, conversation=conversation,
         accounts=accounts, customers=customers, identifiable=identifiable,
