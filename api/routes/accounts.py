@@ -14,7 +14,7 @@ from api import schemas
 from api.auth import StaffDep
 from api.deps import ClockDep, SessionDep, SettingsDep
 from api.errors import error_responses
-from billing_core.ledger import late_fee_service
+from billing_core.arrears import service as late_fee_service
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change
+from billing_core.bills.statement import account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.conversations import replies
@@ -51,9 +51,9 @@ from billing_core.conversations.policy import (
     load_conversations_policy,
 )
 from billing_core.conversations.repository import ConversationRow, Seen
-from billing_core.conversations.tables import ConversationMessage, OptOut
+from billing_core.conversations.tables import ConversationMessage
 from billing_core.customers.model import Channel, Language
-from billing_core.customers.tables import Contact, Customer
+from billing_core.customers.tables import Customer
 from billing_core.dedupe_keys import (
     agent_message_key,
     conversation_purpose,
@@ -61,8 +61,8 @@ from billing_core.dedupe_keys import (
 )
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
-from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import redact_codes
+from billing_core.outbox.optouts import record_opt_in, record_opt_out
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
@@ -449,54 +449,6 @@ def _code(turn: _Turn, code: str, account_number: str | None) -> Reply:
 
 
 # --- opt-out and opt-in --------------------------------------------------------------------
-
-
-def record_opt_out(
-    *, session: Session, clock: Clock, channel: str, address: str, source: str
-) -> bool:
-    """The address says STOP (or the provider reports it opted out): an OptOut row, and every
-    contact with this address marked opted out. False when it had opted out already."""
-    now = clock.now()
-    created = False
-    if not opted_out(session, channel, address):
-        try:
-            with session.begin_nested():
-                session.add(OptOut(channel=channel, address=address, source=source[:32],
-                                   created_at=now))  # fmt: skip
-                session.flush()
-            created = True
-        except IntegrityError:  # a concurrent STOP got there first
-            created = False
-    session.execute(
-        update(Contact)
-        .where(col(Contact.channel) == channel, col(Contact.address) == address,
-               col(Contact.opted_out).is_(False))
-        .values(opted_out=True, opted_out_at=now)
-    )  # fmt: skip
-    return created
-
-
-def record_opt_in(*, session: Session, channel: str, address: str) -> bool:
-    """The address says START: its OptOut row goes and its contacts may be sent to again.
-    False when it had not opted out."""
-    removed = session.execute(
-        delete(OptOut).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
-    )
-    session.execute(
-        update(Contact)
-        .where(col(Contact.channel) == channel, col(Contact.address) == address,
-               col(Contact.opted_out).is_(True))
-        .values(opted_out=False, opted_out_at=None)
-    )  # fmt: skip
-    return bool(removed.rowcount)  # type: ignore[attr-defined]
-
-
-def opted_out(session: Session, channel: str, address: str) -> bool:
-    """Whether automated messages to this address must not be sent."""
-    found = session.scalars(
-        select(col(OptOut.id)).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
-    ).first()
-    return found is not None
 
 
 # --- agents (the staff console) ------------------------------------------------------------
