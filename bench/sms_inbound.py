@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from bench.machine import CpuTimes, cpu_times
+from billing_core.bills.backfill import post_missing_charges
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.run import run_bills
@@ -33,7 +34,6 @@ from billing_core.conversations.tables import ConversationMessage
 from billing_core.customers.tables import Account, Contact
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
-from billing_core.ledger.backfill import post_missing_charges
 from billing_core.payments.tables import PayLink
 from billing_core.seed.service import seed_population
 from billing_core.settings import Settings

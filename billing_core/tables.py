@@ -7,7 +7,6 @@ from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.conversations.tables import (
     Conversation,
     ConversationMessage,
-    OptOut,
     VerificationCode,
 )
 from billing_core.customers.tables import (
@@ -21,7 +20,7 @@ from billing_core.customers.tables import (
 )
 from billing_core.events.tables import DomainEvent
 from billing_core.ledger.tables import LedgerEntry
-from billing_core.outbox.tables import OutboxMessage
+from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
 from billing_core.staff.tables import StaffUser

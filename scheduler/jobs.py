@@ -24,11 +24,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, text
 
+from billing_core.arrears.service import accrue_late_fees
 from billing_core.clock import Clock
 from billing_core.conversations.service import ConversationContext, return_unanswered_queue
 from billing_core.db import session_scope
 from billing_core.db.unit_of_work import Retry
-from billing_core.ledger.late_fee_service import accrue_late_fees
 from billing_core.ledger.policy import LateFeePolicy
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders

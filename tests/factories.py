@@ -8,6 +8,7 @@ from itertools import count
 
 from sqlmodel import Session, col, select
 
+from billing_core.bills.charges import post_bill_charges
 from billing_core.bills.tables import Bill
 from billing_core.customers.tables import (
     Account,
@@ -16,7 +17,7 @@ from billing_core.customers.tables import (
     Customer,
     TariffAssignment,
 )
-from billing_core.ledger.service import charge_key, post_bill_charges
+from billing_core.dedupe_keys import charge_key
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.staff.tables import StaffUser

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from api.app import create_app
 from api.cli.common import clock, console, engine, fail, settings, unit_of_work
+from billing_core.bills.backfill import post_missing_charges
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.run import run_bills
 from billing_core.db import migrate
-from billing_core.ledger.backfill import post_missing_charges
 from billing_core.payments.pages import create_pay_link_for_number
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.seed.demo import LI_NA, ensure_demo_customers

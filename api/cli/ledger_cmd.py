@@ -11,8 +11,8 @@ from rich.table import Table
 
 from api.cli.bills_cmd import parse_day
 from api.cli.common import clock, console, fail, settings, unit_of_work
+from billing_core.arrears.service import AccrualReport, account_ledger, accrue_late_fees
 from billing_core.errors import WattdeskError
-from billing_core.ledger.late_fee_service import AccrualReport, account_ledger, accrue_late_fees
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 
 app = typer.Typer(help="The ledger: late fees and statements.", no_args_is_help=True)

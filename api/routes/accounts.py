@@ -14,7 +14,7 @@ from api import schemas
 from api.auth import StaffDep
 from api.deps import ClockDep, SessionDep, SettingsDep
 from api.errors import error_responses
-from billing_core.ledger import late_fee_service
+from billing_core.arrears import service as arrears
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -44,7 +44,7 @@ def statement(
     _user: StaffDep,
     entries: Annotated[int, Query(ge=0, le=500)] = 20,
 ) -> dict[str, Any]:
-    ledger = late_fee_service.account_ledger(
+    ledger = arrears.account_ledger(
         session=session,
         number=number,
         today=clock.now().astimezone(settings.tz).date(),
@@ -69,9 +69,9 @@ def waive_late_fees(
     user: StaffDep,
 ) -> dict[str, Any]:
     # Who may waive is the policy's to say, so the role is checked by the service.
-    account = late_fee_service.account_by_number(session, number)
+    account = arrears.account_by_number(session, number)
     assert account.id is not None
-    waivers = late_fee_service.waive_late_fees(
+    waivers = arrears.waive_late_fees(
         session=session,
         clock=clock,
         tz=settings.tz,
@@ -81,4 +81,4 @@ def waive_late_fees(
         entry_ids=body.entry_ids,
         policy=_policy(settings.policy_dir),
     )
-    return {"account": number, "waived": [late_fee_service.waiver_json(w) for w in waivers]}
+    return {"account": number, "waived": [arrears.waiver_json(w) for w in waivers]}

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from billing_core.audit.service import record_change, snapshot
+from billing_core.bills.charges import post_bill_charge, reverse_bill_charge
 from billing_core.bills.draft import TOU_REGISTERS
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
@@ -20,7 +21,6 @@ from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.dedupe_keys import event_key
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.events.service import BILL_CANCELLED, bill_issued_event, record_events
-from billing_core.ledger.service import post_bill_charge, reverse_bill_charge
 from billing_core.readings.model import register_delta
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.staff.model import Role

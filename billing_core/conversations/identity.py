@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 from billing_core.audit.service import record_change, snapshot
 from billing_core.clock import Clock
 from billing_core.conversations.policy import ConversationsPolicy
-from billing_core.conversations.tables import OptOut, VerificationCode
+from billing_core.conversations.tables import VerificationCode
 from billing_core.customers.model import AccountStatus, Channel
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.db.columns import table_of
@@ -29,6 +29,7 @@ from billing_core.db.prepared import Prepared
 from billing_core.dedupe_keys import verification_key
 from billing_core.messages.templates import render
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
+from billing_core.outbox.tables import OptOut
 
 CODE_DIGITS = 6
 MAX_PHONE_INPUT = 64  # longer than any phone number written any way; refused before parsing

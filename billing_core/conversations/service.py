@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change
+from billing_core.bills.statement import account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.conversations import replies
@@ -58,9 +58,9 @@ from billing_core.conversations.requests import (
     record_request,
     submit_self_read,
 )
-from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
+from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.model import Channel, Language
-from billing_core.customers.tables import Contact, Customer
+from billing_core.customers.tables import Customer
 from billing_core.db.unit_of_work import retry_duplicates
 from billing_core.dedupe_keys import (
     agent_message_key,
@@ -70,8 +70,8 @@ from billing_core.dedupe_keys import (
 )
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
-from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import redact_codes
+from billing_core.outbox.optouts import record_opt_in, record_opt_out
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
@@ -587,54 +587,6 @@ def _code(turn: _Turn, code: str, account_number: str | None) -> Reply:
 
 
 # --- opt-out and opt-in --------------------------------------------------------------------
-
-
-def record_opt_out(
-    *, session: Session, clock: Clock, channel: str, address: str, source: str
-) -> bool:
-    """The address says STOP (or the provider reports it opted out): an OptOut row, and every
-    contact with this address marked opted out. False when it had opted out already."""
-    now = clock.now()
-    created = False
-    if not opted_out(session, channel, address):
-        try:
-            with session.begin_nested():
-                session.add(OptOut(channel=channel, address=address, source=source[:32],
-                                   created_at=now))  # fmt: skip
-                session.flush()
-            created = True
-        except IntegrityError:  # a concurrent STOP got there first
-            created = False
-    session.execute(
-        update(Contact)
-        .where(col(Contact.channel) == channel, col(Contact.address) == address,
-               col(Contact.opted_out).is_(False))
-        .values(opted_out=True, opted_out_at=now)
-    )  # fmt: skip
-    return created
-
-
-def record_opt_in(*, session: Session, channel: str, address: str) -> bool:
-    """The address says START: its OptOut row goes and its contacts may be sent to again.
-    False when it had not opted out."""
-    removed = session.execute(
-        delete(OptOut).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
-    )
-    session.execute(
-        update(Contact)
-        .where(col(Contact.channel) == channel, col(Contact.address) == address,
-               col(Contact.opted_out).is_(True))
-        .values(opted_out=False, opted_out_at=None)
-    )  # fmt: skip
-    return bool(removed.rowcount)  # type: ignore[attr-defined]
-
-
-def opted_out(session: Session, channel: str, address: str) -> bool:
-    """Whether automated messages to this address must not be sent."""
-    found = session.scalars(
-        select(col(OptOut.id)).where(col(OptOut.channel) == channel, col(OptOut.address) == address)
-    ).first()
-    return found is not None
 
 
 # --- agents (the staff console) ------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Tables for conversations, their messages, verification codes and opt-outs."""
+"""Tables for conversations, their messages and verification codes (opt-outs are the
+outbox's: `billing_core.outbox.tables`)."""
 
 from __future__ import annotations
 
@@ -77,17 +78,3 @@ class VerificationCode(SQLModel, table=True):
     created_at: datetime = Field(sa_column=instant(index=True))
     expires_at: datetime = Field(sa_column=instant())
     used_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
-
-
-class OptOut(SQLModel, table=True):
-    """An address that said STOP (or that the provider reports opted out): no automated
-    message goes to it until it says START."""
-
-    __tablename__ = "opt_out"
-    __table_args__ = (UniqueConstraint("channel", "address"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=16)
-    address: str = Field(max_length=128)
-    source: str = Field(max_length=32)  # keyword, provider (21610, OptOutType)
-    created_at: datetime = Field(sa_column=instant())

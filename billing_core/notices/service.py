@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, select
 from sqlmodel import Session
 
+from billing_core.bills.statement import account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer
@@ -37,7 +38,6 @@ from billing_core.dedupe_keys import (
 )
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
-from billing_core.ledger.service import account_statement
 from billing_core.messages.templates import day, money, period, render
 from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.service import (

@@ -1,10 +1,10 @@
-"""The outbox message table."""
+"""The outbox message table, and the opt-outs that stop automated messages to an address."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from billing_core.db.columns import foreign_key, instant
@@ -46,3 +46,17 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=instant())
     sent_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     delivered_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+
+
+class OptOut(SQLModel, table=True):
+    """An address that said STOP (or that the provider reports opted out): no automated
+    message goes to it until it says START."""
+
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)
+    source: str = Field(max_length=32)  # keyword, provider (21610, OptOutType)
+    created_at: datetime = Field(sa_column=instant())

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from billing_core.bills.statement import BillLine
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer
 from billing_core.errors import InvalidInput, NotFound, UnknownAccount
 from billing_core.ledger.model import ZERO, EntryKind, allocate
-from billing_core.ledger.service import BillLine, ledger_entries
+from billing_core.ledger.service import ledger_entries
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, ProviderUnavailable
 from billing_core.payments.service import (

@@ -14,27 +14,32 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from billing_core.bills.statement import Statement, account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
-from billing_core.dedupe_keys import receipt_key, reminder_purpose
+from billing_core.dedupe_keys import event_key, payment_key, receipt_key, reminder_purpose
 from billing_core.errors import Conflict, InvalidInput, NotFound
-from billing_core.ledger.service import RecordedPayment, Statement, account_statement
-from billing_core.ledger.service import record_payment as record_in_ledger
+from billing_core.events.service import record_events
+from billing_core.ledger.model import ZERO, EntryKind
+from billing_core.ledger.tables import LedgerEntry
 from billing_core.messages.templates import money, render
 from billing_core.outbox.service import REPLY, cancel_pending, enqueue_message, reachable_contact
 from billing_core.payments.providers import SANDBOX
-from billing_core.payments.tables import CheckoutAttempt, PayLink
+from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment
 
 TOKEN_BYTES = 24  # 192 random bits, 32 URL-safe characters
 BALANCE = "balance"
+PAYMENT_RECEIVED = "payment_received"
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,103 @@ def fail_checkout(
         session.add(attempt)
 
 
+@dataclass(frozen=True)
+class RecordedPayment:
+    payment: Payment
+    created: bool  # False: this provider reference was recorded before; nothing changed
+
+
+def record_payment(
+    *,
+    session: Session,
+    clock: Clock,
+    tz: ZoneInfo,
+    account_id: int,
+    amount: Decimal,
+    currency: str,
+    channel: str,
+    provider_reference: str,
+    received_at: datetime,
+    bill_id: int | None = None,
+    pay_link_id: int | None = None,
+    source: str = "",
+    duplicate_window: timedelta = timedelta(hours=24),
+    actor: str = "system",
+) -> RecordedPayment:
+    """Record money received, exactly once per (channel, provider reference), with its
+    ledger entry and a `payment_received` event, in the caller's transaction.
+
+    The same amount for the same bill from another channel within `duplicate_window` is
+    recorded (the money did arrive) but flagged as a probable duplicate, for a refund."""
+    if amount <= ZERO or amount != amount.quantize(CENT):
+        raise InvalidInput(f"payment amount {amount} must be positive, in cents")
+    if not provider_reference:
+        raise InvalidInput("a payment needs the provider's reference")
+    existing = _payment_by_reference(session, channel, provider_reference)
+    if existing is not None:
+        return RecordedPayment(existing, created=False)
+    duplicate_of = None
+    if bill_id is not None:
+        duplicate_of = session.scalars(
+            select(Payment)
+            .where(
+                col(Payment.bill_id) == bill_id,
+                col(Payment.amount) == amount,
+                col(Payment.channel) != channel,
+                col(Payment.received_at) >= received_at - duplicate_window,
+                col(Payment.received_at) <= received_at + duplicate_window,
+            )
+            .order_by(col(Payment.id))
+        ).first()
+    payment = Payment(
+        account_id=account_id,
+        channel=channel,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency,
+        received_at=received_at,
+        bill_id=bill_id,
+        pay_link_id=pay_link_id,
+        source=source[:255],
+        probable_duplicate_of=duplicate_of.id if duplicate_of else None,
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        # Another request recorded the same reference a moment ago: theirs stands.
+        again = _payment_by_reference(session, channel, provider_reference)
+        if again is None:
+            raise
+        return RecordedPayment(again, created=False)
+    assert payment.id is not None
+    session.add(LedgerEntry(
+        account_id=account_id, kind=EntryKind.payment, amount=-amount, currency=currency,
+        effective_on=received_at.astimezone(tz).date(), bill_id=bill_id,
+        payment_id=payment.id, dedupe_key=payment_key(payment.id), actor=actor,
+        note=f"{channel} {provider_reference}"[:300], created_at=clock.now(),
+    ))  # fmt: skip
+    record_events(session=session, clock=clock, events=[{
+        "kind": PAYMENT_RECEIVED, "dedupe_key": event_key(PAYMENT_RECEIVED, payment.id),
+        "account_id": account_id,
+        "payload": {"payment_id": payment.id, "amount": str(amount), "currency": currency,
+                    "channel": channel, "bill_id": bill_id,
+                    "probable_duplicate_of": payment.probable_duplicate_of},
+    }])  # fmt: skip
+    session.flush()
+    return RecordedPayment(payment, created=True)
+
+
+def _payment_by_reference(session: Session, channel: str, reference: str) -> Payment | None:
+    return session.scalars(
+        select(Payment).where(
+            col(Payment.channel) == channel, col(Payment.provider_reference) == reference
+        )
+    ).first()
+
+
 # --- after a payment -----------------------------------------------------------------------
 
 
@@ -276,7 +378,7 @@ def accept_payment(
     """Record a payment from any channel, exactly once, and what follows it in the same
     transaction: links whose purpose is now paid are finished, reminders about bills now
     paid are cancelled, and a receipt goes to the customer through the outbox."""
-    recorded = record_in_ledger(
+    recorded = record_payment(
         session=session, clock=clock, tz=context.tz, account_id=account_id, amount=amount,
         currency=context.currency, channel=channel, provider_reference=provider_reference,
         received_at=received_at, bill_id=bill_id, pay_link_id=pay_link_id, source=source,

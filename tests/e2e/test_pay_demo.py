@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from billing_core.bills.statement import account_statement
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine
-from billing_core.ledger.service import account_statement
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.tables import Payment
 from billing_core.seed.demo import LI_NA

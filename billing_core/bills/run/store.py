@@ -12,13 +12,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from billing_core.bills.charges import pending_bill_charges
 from billing_core.bills.draft import BillDraft
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.db.fast import PendingRows, insert_pending, pending_rows, reserve_ids
 from billing_core.events.service import IssuedBill, pending_bill_issued_events
-from billing_core.ledger.service import pending_bill_charges
 
 BILL = table_of(Bill)
 LINE = table_of(BillLine)

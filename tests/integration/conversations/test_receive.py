@@ -26,22 +26,21 @@ from billing_core.conversations.service import (
     QUEUED,
     ConversationContext,
     conversation_context,
-    opted_out,
     receive_message,
     take_over,
 )
 from billing_core.conversations.tables import (
     Conversation,
     ConversationMessage,
-    OptOut,
     VerificationCode,
 )
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.messages.segments import count_segments
 from billing_core.messages.templates import render
+from billing_core.outbox.optouts import opted_out
 from billing_core.outbox.service import REPLY, reachable_contact
-from billing_core.outbox.tables import OutboxMessage
+from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.service import find_pay_link
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.settings import Settings

@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from billing_core.bills.backfill import post_missing_charges
 from billing_core.clock import FixedClock
-from billing_core.ledger.backfill import post_missing_charges
-from billing_core.ledger.service import charge_key
+from billing_core.dedupe_keys import charge_key
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.settings import Settings
 from tests.factories import make_account, make_bill, make_charge, make_customer

@@ -22,23 +22,20 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from api.deps import get_session
+from billing_core.arrears.service import accrue_late_fees, waive_late_fees
 from billing_core.audit.service import history
+from billing_core.bills.charges import reverse_bill_charge
+from billing_core.bills.statement import Statement, account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
 from billing_core.customers.model import CustomerKind
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from billing_core.ledger.late_fee_service import accrue_late_fees, waive_late_fees
 from billing_core.ledger.model import BillStanding, EntryKind
 from billing_core.ledger.policy import load_late_fee_policy
-from billing_core.ledger.service import (
-    Statement,
-    account_statement,
-    record_payment,
-    reverse_bill_charge,
-)
 from billing_core.ledger.tables import LedgerEntry
+from billing_core.payments.service import record_payment
 from billing_core.settings import Settings
 from billing_core.staff import service as staff_service
 from billing_core.staff.model import Role

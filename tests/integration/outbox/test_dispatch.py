@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from bench.fakes.twilio_api import FakeTwilioApi
 from billing_core.clock import FixedClock
-from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
+from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.tables import Contact
 from billing_core.db import session_scope
 from billing_core.events.service import bill_issued_event, record_events
@@ -21,7 +21,7 @@ from billing_core.notices.service import bill_notice_key, enqueue_bill_notices
 from billing_core.outbox.claims import LEASE, OPTED_OUT_REASON, claim_batch
 from billing_core.outbox.retry import RetryPolicy
 from billing_core.outbox.service import REPLY
-from billing_core.outbox.tables import OutboxMessage
+from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.service import PaymentContext
 from scheduler.dispatcher import Dispatcher
 from sms.transport import TwilioTransport

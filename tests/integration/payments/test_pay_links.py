@@ -21,16 +21,17 @@ from sqlmodel import Session, col
 
 from api.app import create_app
 from billing_core.app_services import services
+from billing_core.bills.statement import account_statement
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
 from billing_core.events.tables import DomainEvent
-from billing_core.ledger.service import PAYMENT_RECEIVED, account_statement
 from billing_core.outbox.service import Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.pages import mask_name
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.service import (
+    PAYMENT_RECEIVED,
     PaymentContext,
     accept_payment,
     create_pay_link,

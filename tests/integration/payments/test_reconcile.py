@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from billing_core.audit.tables import AuditEntry
+from billing_core.bills.statement import Statement, account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
-from billing_core.ledger.service import Statement, account_statement
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments import reconcile

@@ -16,12 +16,12 @@ from sqlmodel import Session, col, select
 
 from api.app import create_app
 from billing_core.audit.tables import AuditEntry
+from billing_core.bills.statement import account_statement
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Contact
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from billing_core.ledger.service import account_statement
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments.policy import load_payments_policy, payment_context

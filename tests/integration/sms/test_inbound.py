@@ -26,12 +26,13 @@ from sqlmodel import col
 
 from api.app import create_app
 from billing_core.clock import FixedClock
-from billing_core.conversations.tables import Conversation, ConversationMessage, OptOut
+from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.group_commit import GroupCommit
 from billing_core.db.migrate import upgrade
 from billing_core.db.writer_process import WriterProcess
+from billing_core.outbox.tables import OptOut
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.settings import (
     DEMO_TWILIO_AUTH_TOKEN,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change
+from billing_core.bills.statement import Statement, account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer
@@ -30,7 +31,7 @@ from billing_core.errors import Conflict, InvalidInput, NotFound, UnknownAccount
 from billing_core.ledger.late_fees import CENT, BillTerms, daily_rate, fees_due, open_charges
 from billing_core.ledger.model import ZERO, Entry, EntryKind, allocate
 from billing_core.ledger.policy import LateFeePolicy
-from billing_core.ledger.service import Statement, account_statement, ledger_entries
+from billing_core.ledger.service import ledger_entries
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, literal, select
 from sqlmodel import Session, col
 
+from billing_core.bills.charges import post_bill_charges
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.dedupe_keys import CHARGE
-from billing_core.ledger.service import LEDGER, post_bill_charges
+from billing_core.ledger.service import LEDGER
 
 
 def post_missing_charges(*, session: Session, clock: Clock, tz: ZoneInfo) -> int:
