@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default="https://api.stripe.com",
         description="Stripe's API base URL; tests point it at a fake server on loopback.",
     )
-    # Outbound messages: the outbox dispatcher and the scheduler (DOMAIN.md §3).
+    # Outbound messages: the outbox dispatcher and the scheduler (docs/domain.md §3).
     sms_rate_per_second: float = Field(
         default=10.0, gt=0, description="SMS sent per second, per sender number or service."
     )

@@ -1,4 +1,4 @@
-"""The bill review rules (电费复核, DOMAIN.md §2) as pure functions over plain values: one
+"""The bill review rules (电费复核, docs/domain.md §2) as pure functions over plain values: one
 account's bill for one period in, the rules that fired (with a detail for staff) out."""
 
 from __future__ import annotations

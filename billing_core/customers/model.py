@@ -16,7 +16,7 @@ class Language(StrEnum):
 
 
 class SensitivityKind(StrEnum):
-    """Customers never put forward for disconnection automatically (DOMAIN.md §5)."""
+    """Customers never put forward for disconnection automatically (docs/domain.md §5)."""
 
     medical_equipment = "medical_equipment"
     elderly_alone = "elderly_alone"

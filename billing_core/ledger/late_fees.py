@@ -1,5 +1,6 @@
 """Pure late fee rules (电费违约金): a day's fee on an overdue amount, which bills owe one on a
-day, and what is open on each bill, over plain values (DOMAIN.md §5, policies/late_fees.yaml)."""
+day, and what is open on each bill, over plain values (docs/domain.md §5,
+policies/late_fees.yaml)."""
 
 from __future__ import annotations
 

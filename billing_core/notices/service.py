@@ -1,4 +1,4 @@
-"""Bill notices and due-date reminders into the outbox (DOMAIN.md §3).
+"""Bill notices and due-date reminders into the outbox (docs/domain.md §3).
 
 Both are idempotent by their dedupe keys (`bill_notice:bill:{id}`, `due_reminder:bill:{id}`):
 a job run twice, or by two processes, puts one message per bill in the outbox. A notice that

@@ -1,4 +1,4 @@
-"""Send windows (DOMAIN.md §3): an automated message goes out only inside the recipient's
+"""Send windows (docs/domain.md §3): an automated message goes out only inside the recipient's
 allowed hours, local time; one due outside them waits for the next opening. A reply to the
 customer's own message goes at once. Pure functions over aware datetimes.
 

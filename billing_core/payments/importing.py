@@ -33,7 +33,7 @@ MAX_PAYER_NOTE = 300
 
 
 class PaymentChannel(StrEnum):
-    """The channels other than pay links (DOMAIN.md §4)."""
+    """The channels other than pay links (docs/domain.md §4)."""
 
     bank = "bank"  # bank direct debit (银行划扣) and bank transfers
     counter = "counter"  # a service hall's cashier (营业厅柜台)

@@ -30,7 +30,7 @@ from billing_core.readings.vee import tou_mismatch
 BATCH_SOURCES = ("csv", "green_button", "api", "customer")  # customer: a self-read by message
 # The stored report keeps at most this many lines per list; the counts are always exact.
 REPORT_LINES_CAP = 1000
-# DOMAIN.md §2 TOU_MISMATCH: abs(total advance − sum of TOU advances) ≥ 3 kWh.
+# docs/domain.md §2 TOU_MISMATCH: abs(total advance − sum of TOU advances) ≥ 3 kWh.
 TOU_GAP_THRESHOLD = Decimal(3)
 # IN lists are sent in chunks, well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
@@ -641,7 +641,7 @@ def _vee_flags(
     tz: tzinfo,
 ) -> list[str]:
     """Reverse readings against the previous reading (and the next stored one), and the TOU
-    gap between the advances (DOMAIN.md §2 REVERSE_READING, TOU_MISMATCH)."""
+    gap between the advances (docs/domain.md §2 REVERSE_READING, TOU_MISMATCH)."""
     flags: list[str] = []
     # Generous: a wrap-around of up to a tenth of the register (register_delta's default) is
     # called a rollover; either way the reading is flagged for a person, never billed

@@ -109,7 +109,7 @@ def test_an_issued_bill_gets_one_notice_with_a_pay_link_however_often_the_job_ru
     token = notice.body.split("/p/")[1].split()[0]
     link = find_pay_link(session=session, clock=clock, token=token)
     assert link is not None and link.bill_id == bill_id
-    assert notice.segments <= 2  # DOMAIN.md §3: a bill notice fits in 2 segments
+    assert notice.segments <= 2  # docs/domain.md §3: a bill notice fits in 2 segments
 
 
 def test_a_chinese_notice_fits_in_two_segments(session: Session, clock: FixedClock) -> None:

@@ -1,4 +1,4 @@
-"""Allocation (DOMAIN.md §4) as pure rules: oldest charge first, late fees last unless the
+"""Allocation (docs/domain.md §4) as pure rules: oldest charge first, late fees last unless the
 policy says otherwise, overpayment as credit, targeted reversals and waivers; and properties
 that the ledger always balances and no debit is ever paid beyond its amount."""
 
