@@ -1,9 +1,10 @@
-"""`wattdesk nlu eval FILE.tsv` and `wattdesk nlu explain TEXT`: how well recognition reads
-what customers write, and why it read one message as it did."""
+"""`wattdesk nlu eval FILE.tsv`, `nlu explain TEXT` and `nlu train`: how well recognition reads
+what customers write, why it read one message as it did, and training it on the examples."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -11,10 +12,15 @@ from rich.table import Table
 
 from api.cli.common import console, fail
 from billing_core.conversations.nlu.evaluate import evaluate, explain
-from billing_core.conversations.nlu.model import read_examples
+from billing_core.conversations.nlu.model import (
+    TRAINED_MODEL,
+    TRAINING_DATA,
+    read_examples,
+    train_and_save,
+)
 
 app = typer.Typer(
-    help="Understanding customers' messages: evaluate, explain.", no_args_is_help=True
+    help="Understanding customers' messages: evaluate, explain, train.", no_args_is_help=True
 )
 
 
@@ -89,3 +95,16 @@ def explain_text(text: str = typer.Argument(..., help="A message as a customer w
     )
     for kind, score in explanation.top:
         console.print(f"  {kind.value:<12} {score:.3f}", markup=False)
+
+
+@app.command("train")
+def train_model() -> None:
+    """Train the classifier on the shipped examples (billing_core/conversations/nlu/data/
+    train.tsv) and write its weights beside them (model.npz), which every process loads at
+    start. Run it after changing the examples, and commit both."""
+    started = time.perf_counter()
+    trained = train_and_save()
+    console.print(
+        f"trained on {TRAINING_DATA.name} in {time.perf_counter() - started:.1f} s: "
+        f"{len(trained.vocabulary):,} features, {len(trained.labels)} intents -> {TRAINED_MODEL}"
+    )

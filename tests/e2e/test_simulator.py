@@ -49,6 +49,16 @@ def test_a_message_sent_as_li_na_is_answered_on_the_simulator(
         latest = replies[-1]
         assert LI_NA.account_number in latest and "¥" in latest and CHINESE.search(latest)
 
+        # In her own words, traditional characters and all: the same answer.
+        for words in ("帮我看看这个月要交多少", "請問電費多少"):
+            asked = client.post("/simulator/send", data={"phone": LI_NA.phone, "body": words})
+            assert asked.status_code == 303, asked.text
+            shown = client.get("/simulator/messages", params={"phone": LI_NA.phone}).text
+            answers = re.findall(r'<div class="line out" data-author="bot">(.*?)</div>\s*</div>',
+                                 shown, re.S)  # fmt: skip
+            assert len(answers) > len(replies) and LI_NA.account_number in answers[-1], words
+            replies = answers
+
         # Anyone else's number gets no account data.
         stranger = client.post(
             "/simulator/send", data={"phone": LI_NA.phone, "other": "+8613912345678",

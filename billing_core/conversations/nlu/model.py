@@ -1,9 +1,13 @@
 """The free-text classifier: TF-IDF of character and word n-grams under a logistic regression,
-trained at first use from the shipped examples, then run as plain numpy weights."""
+run as plain numpy weights. Trained from the shipped examples by `wattdesk nlu train`, which
+writes the weights beside them; a process loads those (or trains afresh when the examples
+changed since, and says so)."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import logging
 import math
 import re
 import threading
@@ -17,7 +21,9 @@ from rapidfuzz import fuzz, process
 
 from billing_core.conversations.nlu.normalise import normalise
 
+log = logging.getLogger("wattdesk.nlu")
 TRAINING_DATA = Path(__file__).with_name("data") / "train.tsv"
+TRAINED_MODEL = Path(__file__).with_name("data") / "model.npz"
 
 # Misspelt key words are corrected to these before classification ("bil", "usgae", "lnk").
 KEY_WORDS = (
@@ -77,6 +83,34 @@ class Model:
         self.weights = weights  # features x labels
         self.bias = bias
         self.known_words = known_words
+
+    def save(self, path: Path, *, data_sha256: str) -> None:
+        """The weights and vocabulary in one compressed numpy file, with the digest of the
+        examples they were trained on."""
+        np.savez_compressed(
+            path,
+            labels=np.array(self.labels),
+            features=np.array(sorted(self.vocabulary, key=self.vocabulary.__getitem__)),
+            idf=self.idf,
+            weights=self.weights,
+            bias=self.bias,
+            known_words=np.array(sorted(self.known_words)),
+            data_sha256=np.array(data_sha256),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[Model, str]:
+        """A saved model and the digest of the examples it was trained on."""
+        with np.load(path, allow_pickle=False) as saved:
+            features = [str(f) for f in saved["features"]]
+            return cls(
+                labels=[str(label) for label in saved["labels"]],
+                vocabulary={feature: i for i, feature in enumerate(features)},
+                idf=saved["idf"].astype(np.float32),
+                weights=np.ascontiguousarray(saved["weights"], dtype=np.float32),
+                bias=saved["bias"].astype(np.float32),
+                known_words=frozenset(str(w) for w in saved["known_words"]),
+            ), str(saved["data_sha256"])
 
     def scores(self, text: str) -> np.ndarray:
         """The probability of each label (in `labels` order) for a normalised text."""
@@ -193,10 +227,34 @@ _MODEL: Model | None = None
 
 
 def model() -> Model:
-    """The process's classifier, trained on first use from the shipped data."""
+    """The process's classifier: the shipped weights when they were trained on the shipped
+    examples, else trained now from the examples (a warning says to run `wattdesk nlu train`)."""
     global _MODEL
     if _MODEL is None:
         with _LOCK:
             if _MODEL is None:
-                _MODEL = train(read_examples(TRAINING_DATA))
+                _MODEL = _shipped() or train(read_examples(TRAINING_DATA))
     return _MODEL
+
+
+def data_digest(path: Path = TRAINING_DATA) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shipped() -> Model | None:
+    if not TRAINED_MODEL.exists():
+        log.warning("no trained recogniser at %s: training one now", TRAINED_MODEL)
+        return None
+    loaded, trained_on = Model.load(TRAINED_MODEL)
+    if trained_on != data_digest():
+        log.warning("the recogniser's examples changed since it was trained: training it now "
+                    "(run `wattdesk nlu train` to save the weights)")  # fmt: skip
+        return None
+    return loaded
+
+
+def train_and_save(path: Path = TRAINED_MODEL, data: Path = TRAINING_DATA) -> Model:
+    """Train on the examples and write the weights where processes load them from."""
+    trained = train(read_examples(data))
+    trained.save(path, data_sha256=data_digest(data))
+    return trained

@@ -276,3 +276,29 @@ def test_stop_and_start_with_padding(text: str, kind: IntentKind) -> None:
 
 def test_a_padded_yes_is_no_opt_in() -> None:
     assert recognise("yes please").kind != IntentKind.start
+
+
+def test_the_shipped_weights_were_trained_on_the_shipped_examples() -> None:
+    """After changing train.tsv, `wattdesk nlu train` writes model.npz again; a process whose
+    weights do not match the examples trains afresh, slowly, at start."""
+    from billing_core.conversations.nlu.model import TRAINED_MODEL, Model, data_digest
+
+    _, trained_on = Model.load(TRAINED_MODEL)
+    assert trained_on == data_digest(), "run `wattdesk nlu train` and commit model.npz"
+
+
+def test_weights_saved_and_loaded_score_as_trained(tmp_path: Path) -> None:
+    from billing_core.conversations.nlu.model import (
+        TRAINING_DATA,
+        Model,
+        read_examples,
+        train,
+    )
+
+    examples = read_examples(TRAINING_DATA)
+    trained = train(examples[::3])  # a third of the examples: quick, and still a model
+    trained.save(tmp_path / "model.npz", data_sha256="abc")
+    loaded, digest = Model.load(tmp_path / "model.npz")
+    assert digest == "abc" and loaded.labels == trained.labels
+    for text in ("what do i owe", "电费多少", "no power", "抄表 12345"):
+        assert loaded.scores(text).tolist() == trained.scores(text).tolist()
