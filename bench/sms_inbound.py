@@ -30,7 +30,6 @@ from billing_core.bills.policy import load_review_policy
 from billing_core.bills.run import run_bills
 from billing_core.bills.tables import Bill
 from billing_core.clock import SystemClock
-from billing_core.conversations.tables import ConversationMessage
 from billing_core.customers.tables import Account, Contact
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
@@ -38,6 +37,7 @@ from billing_core.payments.tables import PayLink
 from billing_core.seed.service import seed_population
 from billing_core.settings import Settings
 from billing_core.tariffs.catalog import TariffCatalog
+from billing_core.transcripts.tables import ConversationMessage
 from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, sign
 

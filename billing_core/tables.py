@@ -4,11 +4,7 @@ from sqlmodel import SQLModel
 
 from billing_core.audit.tables import AuditEntry
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
-from billing_core.conversations.tables import (
-    Conversation,
-    ConversationMessage,
-    VerificationCode,
-)
+from billing_core.conversations.tables import VerificationCode
 from billing_core.customers.tables import (
     Account,
     BusinessChange,
@@ -24,6 +20,7 @@ from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
 from billing_core.staff.tables import StaffUser
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 
 metadata = SQLModel.metadata
 

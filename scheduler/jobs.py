@@ -26,7 +26,8 @@ from sqlalchemy import Connection, Engine, text
 
 from billing_core.arrears.service import accrue_late_fees
 from billing_core.clock import Clock
-from billing_core.conversations.service import ConversationContext, return_unanswered_queue
+from billing_core.conversations.agents import return_unanswered_queue
+from billing_core.conversations.service import ConversationContext
 from billing_core.db import session_scope
 from billing_core.db.unit_of_work import Retry
 from billing_core.ledger.policy import LateFeePolicy

@@ -23,10 +23,10 @@ from sqlmodel import Session, col
 
 from api.deps import SessionDep, SettingsDep
 from billing_core.conversations.identity import normalise_phone
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.seed.demo import DEMO_CUSTOMERS
 from billing_core.settings import Environment, Settings
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, public_url, sign, webhook_auth_token
 

@@ -27,7 +27,7 @@ class ConversationsPolicy(BaseModel):
     unrecognised_before_handoff: Annotated[int, Field(ge=1, le=10)] = 2
     usage_periods: Annotated[int, Field(ge=1, le=24)] = 6
     # Free text the recogniser is less sure of than this gets a clarifying question.
-    clarify_below: Annotated[float, Field(ge=0, le=1)] = 0.5
+    clarify_below: Annotated[float, Field(ge=0, le=1)] = 0.35
     # Agents answer in these local hours (every day); the customer is told when to expect one.
     agent_hours_start: time = time(8, 0)
     agent_hours_end: time = time(20, 0)

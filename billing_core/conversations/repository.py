@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 
 
 @dataclass(slots=True)

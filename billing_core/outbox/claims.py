@@ -27,13 +27,13 @@ from sqlalchemy.sql.operators import custom_op
 from sqlmodel import Session
 
 from billing_core.clock import Clock
-from billing_core.conversations.tables import Conversation
 from billing_core.customers.tables import Contact, Customer
 from billing_core.db.columns import table_of
 from billing_core.outbox.model import AUTOMATED
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.outbox.transport import Claimed
 from billing_core.outbox.windows import next_send_time
+from billing_core.transcripts.tables import Conversation
 
 OUTBOX = table_of(OutboxMessage)
 OPT_OUT = table_of(OptOut)

@@ -30,7 +30,6 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session
 
 from billing_core.clock import Clock
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.db.columns import table_of
 from billing_core.messages.templates import SECRET_TEMPLATES, redact_codes
 from billing_core.outbox.model import AUTOMATED
@@ -38,6 +37,7 @@ from billing_core.outbox.optouts import record_opt_out
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.outbox.transport import Claimed, Outcome, Report, SendResult
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 
 OUTBOX = table_of(OutboxMessage)
 CONVERSATION = table_of(Conversation)

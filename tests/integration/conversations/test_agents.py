@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from billing_core.clock import FixedClock
+from billing_core.conversations.agents import release, send_agent_message, take_over
 from billing_core.conversations.model import InboundMessage, reply_text
 from billing_core.conversations.service import (
     AGENT,
@@ -18,15 +19,12 @@ from billing_core.conversations.service import (
     ConversationContext,
     conversation_context,
     receive_message,
-    release,
-    send_agent_message,
-    take_over,
 )
-from billing_core.conversations.tables import ConversationMessage
 from billing_core.errors import Conflict, InvalidInput, NotFound
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.settings import Settings
+from billing_core.transcripts.tables import ConversationMessage
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from billing_core.audit.tables import AuditEntry
 from billing_core.clock import FixedClock
+from billing_core.conversations.agents import take_over
 from billing_core.conversations.identity import LinkStatus, start_link
 from billing_core.conversations.intents import IntentKind
 from billing_core.conversations.model import InboundMessage, Outcome
@@ -27,13 +28,8 @@ from billing_core.conversations.service import (
     ConversationContext,
     conversation_context,
     receive_message,
-    take_over,
 )
-from billing_core.conversations.tables import (
-    Conversation,
-    ConversationMessage,
-    VerificationCode,
-)
+from billing_core.conversations.tables import VerificationCode
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Contact, Customer
 from billing_core.messages.segments import count_segments
@@ -44,6 +40,7 @@ from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.service import find_pay_link
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.settings import Settings
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.render import sms_text
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
 

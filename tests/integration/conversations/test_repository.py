@@ -16,20 +16,19 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from billing_core.clock import FixedClock
+from billing_core.conversations.agents import enqueue_reply, take_over
 from billing_core.conversations.model import AGENT, InboundMessage, Outcome, reply_text
 from billing_core.conversations.repository import ConversationRow
 from billing_core.conversations.service import (
     ConversationContext,
     conversation_context,
-    enqueue_reply,
     receive_message,
-    take_over,
 )
-from billing_core.conversations.tables import Conversation
 from billing_core.db.columns import table_of
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.settings import Settings
+from billing_core.transcripts.tables import Conversation
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)

@@ -12,21 +12,20 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from billing_core.clock import FixedClock
+from billing_core.conversations.agents import return_unanswered_queue, take_over
 from billing_core.conversations.intents import IntentKind
 from billing_core.conversations.service import (
     BOT,
     QUEUED,
     ConversationContext,
     conversation_context,
-    return_unanswered_queue,
-    take_over,
 )
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.tables import CustomerRequest
 from billing_core.messages.templates import render
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.readings.tables import MeterReading
 from billing_core.settings import Settings
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from tests.factories import make_meter, make_reading
 from tests.integration.conversations.test_receive import (
     NOW,

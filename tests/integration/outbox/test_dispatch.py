@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 
 from bench.fakes.twilio_api import FakeTwilioApi
 from billing_core.clock import FixedClock
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.tables import Contact
 from billing_core.db import session_scope
 from billing_core.events.service import bill_issued_event, record_events
@@ -23,6 +22,7 @@ from billing_core.outbox.retry import RetryPolicy
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.service import PaymentContext
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from scheduler.dispatcher import Dispatcher
 from sms.transport import TwilioTransport
 from tests.factories import make_account, make_bill, make_contact, make_customer

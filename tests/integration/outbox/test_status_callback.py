@@ -16,12 +16,12 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from billing_core.clock import FixedClock
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.migrate import upgrade
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.settings import Settings, load_settings
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.signature import SIGNATURE_HEADER, sign
 from sms.transport import STATUS_PATH
 from tests.conftest import fresh_database_url

@@ -26,7 +26,6 @@ from sqlmodel import col
 
 from api.app import create_app
 from billing_core.clock import FixedClock
-from billing_core.conversations.tables import Conversation, ConversationMessage
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.group_commit import GroupCommit
@@ -41,6 +40,7 @@ from billing_core.settings import (
     SettingsError,
     load_settings,
 )
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, sign, webhook_auth_token
 from tests.conftest import fresh_database_url

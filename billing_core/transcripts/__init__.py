@@ -1,0 +1,1 @@
+"""Conversation transcripts (tables only): below the outbox and the conversation layer."""
