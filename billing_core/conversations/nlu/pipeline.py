@@ -255,7 +255,30 @@ def deterministic(words: str, *, choices: Mapping[int, IntentKind] | None = None
     return None
 
 
+# A long message's request is often its last sentence, after a story ("…my landlord said I
+# need to sort it myself. How do I pay it?"): when the whole is unclear, that sentence is read
+# on its own too, and counts when it is clearer and asks for something. A bare "how do I do
+# that" (help) at the end asks about the story, so it does not count.
+_SENTENCE_END = re.compile(r"[.?!。？！;；,，\n]+")
+_UNSURE = 0.6
+_NOT_AN_ENDING = frozenset({IntentKind.unknown, IntentKind.help})
+
+
+def _last_sentence(text: str) -> str | None:
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    return sentences[-1] if len(sentences) > 1 else None
+
+
 def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent:
     """See `billing_core.conversations.intents.recognise`."""
     words = normalise(text)
-    return deterministic(words, choices=choices) or classify(words)
+    if (intent := deterministic(words, choices=choices)) is not None:
+        return intent
+    intent = classify(words)
+    if intent.score < _UNSURE and (last := _last_sentence(text)) is not None:
+        said = normalise(last)
+        if said and said != words and deterministic(said) is None:
+            ending = classify(said)
+            if ending.kind not in _NOT_AN_ENDING and ending.score > intent.score:
+                return ending
+    return intent
