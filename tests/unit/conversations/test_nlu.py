@@ -56,18 +56,14 @@ def test_held_out_accuracy_is_at_least_97_percent_in_each_language(path: Path) -
         assert accuracy >= 0.97, (language, accuracy, report.misses)
 
 
-@pytest.mark.parametrize(
-    "path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"]
-)
+@pytest.mark.parametrize("path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"])
 def test_no_message_labelled_otherwise_is_recognised_as_stop(path: Path) -> None:
     wrongly = [e.text for e in read_examples(path)
                if e.intent != "stop" and recognise(e.text).kind == IntentKind.stop]  # fmt: skip
     assert wrongly == []
 
 
-@pytest.mark.parametrize(
-    "path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"]
-)
+@pytest.mark.parametrize("path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"])
 def test_every_opt_out_phrasing_is_an_exact_stop(path: Path) -> None:
     """Stop comes from the exact layer only: every stop phrasing of both files is one."""
     missed = [e.text for e in read_examples(path)
