@@ -83,7 +83,8 @@ _OPT_OUT = re.compile(
             r"(?:i )?(?:don t|do not|dont) want (?:any ?more|your|these|any)? ?"
             r"(?:texts|messages|sms)"
             r"(?: (?:any ?more|from you))*",
-            r"退订|取消订阅|退订(?:短信|通知|消息|信息)"
+            # "TD退订" / "退订TD": the marketing-SMS convention, echoed back whole
+            r"(?:td ?)?(?:退订|取消订阅)(?:短信|通知|消息|信息|提醒)?(?: ?td)?"
             r"|取消(?:所有)?(?:短信|消息|信息)(?:通知|提醒|推送|服务|订阅)?"
             r"|关闭(?:短信|消息)(?:通知|提醒|推送)?",
             r"(?:不要|别|不用|勿|无需)再?(?:给我|向我|跟我)?(?:发|发送|推送)(?:短信|信息|消息|通知)?"
@@ -113,7 +114,7 @@ _NEVER_GUESSED = frozenset({IntentKind.stop})
 _OPT_IN_CUE = re.compile(
     r"(?<![a-z])(?:start|restart|resume|subscribe|resubscribe|re subscribe|opt in|opt me back"
     r"|opt back|back on|sign me|turn on|switch on|enable|re enable|reactivate|re activate|again"
-    r"|alerts back|receive|unstop|me back)"
+    r"|(?:alerts|texts?|txts|messages|sms|reminders|notifications) back|receive|unstop|me back)"
     r"|恢复|重新|订阅|开通|打开|开启|继续|再|开始|取消退订"
 )
 _SURE_OF_START = 0.6
@@ -125,6 +126,9 @@ def _padded_keyword(words: str) -> IntentKind | None:
     stripped = _PAD_AFTER.sub("", _PAD_BEFORE.sub("", words)).strip()
     if not stripped:
         return None
+    said = stripped.split()
+    if len(said) > 1 and len(set(said)) == 1:  # "STOP STOP STOP": said again for emphasis
+        stripped = said[0]
     compact = stripped.replace(" ", "")
     kind = KEYWORDS.get(compact)
     if kind == IntentKind.stop or _OPT_OUT.fullmatch(stripped) is not None:
@@ -251,7 +255,30 @@ def deterministic(words: str, *, choices: Mapping[int, IntentKind] | None = None
     return None
 
 
+# A long message's request is often its last sentence, after a story ("…my landlord said I
+# need to sort it myself. How do I pay it?"): when the whole is unclear, that sentence is read
+# on its own too, and counts when it is clearer and asks for something. A bare "how do I do
+# that" (help) at the end asks about the story, so it does not count.
+_SENTENCE_END = re.compile(r"[.?!。？！;；,，\n]+")
+_UNSURE = 0.6
+_NOT_AN_ENDING = frozenset({IntentKind.unknown, IntentKind.help})
+
+
+def _last_sentence(text: str) -> str | None:
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    return sentences[-1] if len(sentences) > 1 else None
+
+
 def recognise(text: str, *, choices: Mapping[int, IntentKind] | None = None) -> Intent:
     """See `billing_core.conversations.intents.recognise`."""
     words = normalise(text)
-    return deterministic(words, choices=choices) or classify(words)
+    if (intent := deterministic(words, choices=choices)) is not None:
+        return intent
+    intent = classify(words)
+    if intent.score < _UNSURE and (last := _last_sentence(text)) is not None:
+        said = normalise(last)
+        if said and said != words and deterministic(said) is None:
+            ending = classify(said)
+            if ending.kind not in _NOT_AN_ENDING and ending.score > intent.score:
+                return ending
+    return intent

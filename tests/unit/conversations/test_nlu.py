@@ -1,5 +1,5 @@
-"""The recognition pipeline: held-out accuracy in each language, stop safety, normalisation
-(traditional, Cantonese, pinyin, numerals), numbered choices and self-read values."""
+"""The recognition pipeline: held-out and probe accuracy in each language, stop safety,
+normalisation (traditional, Cantonese, pinyin, numerals), numbered choices and self-read values."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from billing_core.conversations.nlu.model import TRAINING_DATA, read_examples
 from billing_core.conversations.nlu.normalise import chinese_number, normalise
 
 HELDOUT = Path(__file__).resolve().parents[2] / "fixtures" / "nlu" / "heldout.tsv"
+# Real-style messages written apart from both (typos, pinyin, Cantonese, long stories ending in
+# the request): a second evaluation set, never copied into the training data.
+PROBE = HELDOUT.with_name("probe.tsv")
 INTENTS = {kind.value for kind in IntentKind}
 
 
@@ -38,24 +41,29 @@ def test_the_data_files_are_well_formed_and_large_enough() -> None:
     # held out means held out: no held-out text is in the training data
     trained = {normalise(example.text) for example in train}
     assert not [e.text for e in heldout if normalise(e.text) in trained and len(e.text) > 8]
+    probe = read_examples(PROBE)
+    assert {e.intent for e in probe} == INTENTS
+    assert {e.language for e in probe} == {"en", "zh"}
+    assert not [e.text for e in probe if normalise(e.text) in trained and len(e.text) > 8]
 
 
-def test_held_out_accuracy_is_at_least_97_percent_in_each_language() -> None:
-    report = evaluate(read_examples(HELDOUT))
+@pytest.mark.parametrize("path", [HELDOUT, PROBE], ids=["heldout", "probe"])
+def test_held_out_accuracy_is_at_least_97_percent_in_each_language(path: Path) -> None:
+    report = evaluate(read_examples(path))
     by_language = report.by_language()
     assert set(by_language) == {"en", "zh"}
     for language, accuracy in by_language.items():
         assert accuracy >= 0.97, (language, accuracy, report.misses)
 
 
-@pytest.mark.parametrize("path", [HELDOUT, TRAINING_DATA], ids=["heldout", "train"])
+@pytest.mark.parametrize("path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"])
 def test_no_message_labelled_otherwise_is_recognised_as_stop(path: Path) -> None:
     wrongly = [e.text for e in read_examples(path)
                if e.intent != "stop" and recognise(e.text).kind == IntentKind.stop]  # fmt: skip
     assert wrongly == []
 
 
-@pytest.mark.parametrize("path", [HELDOUT, TRAINING_DATA], ids=["heldout", "train"])
+@pytest.mark.parametrize("path", [HELDOUT, PROBE, TRAINING_DATA], ids=["heldout", "probe", "train"])
 def test_every_opt_out_phrasing_is_an_exact_stop(path: Path) -> None:
     """Stop comes from the exact layer only: every stop phrasing of both files is one."""
     missed = [e.text for e in read_examples(path)
@@ -109,6 +117,8 @@ def test_the_classifier_never_returns_stop() -> None:
     [
         ("請問電費多少", "请问电费多少"),
         ("我要俾幾多電費", "我要给多少电费"),
+        ("我想俾埋今期電費", "我想交这期电费"),
+        ("點樣俾錢", "怎样交钱"),
         ("冇電呀", "没有电呀"),
         ("佢係咪已經交咗", "他是咪已经交了"),
         ("唔該睇下上個月嘅用電", "谢谢看下上个月的用电"),
@@ -276,6 +286,27 @@ def test_stop_and_start_with_padding(text: str, kind: IntentKind) -> None:
 
 def test_a_padded_yes_is_no_opt_in() -> None:
     assert recognise("yes please").kind != IntentKind.start
+    assert recognise("yes yes").kind != IntentKind.start
+
+
+@pytest.mark.parametrize(
+    "text", ["STOP STOP", "stop stop stop!!", "退订 退订", "TD退订", "退订TD", "td 退订",
+             "取消订阅短信", "退订提醒"],
+)  # fmt: skip
+def test_repeated_and_echoed_opt_out_words_are_stop(text: str) -> None:
+    assert recognise(text) == Intent(IntentKind.stop)
+
+
+def test_wanting_the_texts_back_is_an_opt_in_cue() -> None:
+    assert recognise("i want my texts back").kind == IntentKind.start
+
+
+def test_a_long_message_is_read_for_the_request_at_its_end() -> None:
+    story = ("ok so i spent the weekend going through all my bills one by one with my sister, "
+             "the electricity one is the last, how do i pay")  # fmt: skip
+    assert recognise(story).kind == IntentKind.pay
+    # a bare "how do I do that" at the end asks about the story, not for the help menu
+    assert recognise("你好，收到催费短信了，我现在想把钱交上，怎么弄").kind == IntentKind.pay
 
 
 def test_the_shipped_weights_were_trained_on_the_shipped_examples() -> None:
