@@ -15,24 +15,37 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.deps import MAX_ID, id_or_none
 from billing_core.clock import FixedClock
-from billing_core.db import session_scope
+from billing_core.db import create_db_engine, session_scope
+from billing_core.db.migrate import upgrade
 from billing_core.settings import Settings
 from billing_core.staff.service import add_staff
+from tests.conftest import fresh_database_url
 
 PASSWORD = "a-long-enough-password-for-tests"
 BAD_IDS = ["99999999999999999999999", str(2**63), str(MAX_ID + 1), "0", "-1", "abc", "1.5"]
 
 
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> FastAPI:
-    return create_app(settings, engine=engine, configure_logs=False)
+@pytest.fixture(scope="module")
+def ids_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A database of each kind for this module (its staff users stay out of the shared one)."""
+    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("ids"))
+    engine = create_db_engine(next(urls))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    urls.close()
 
 
 @pytest.fixture
-def admin(engine: Engine, clock: FixedClock) -> tuple[str, str]:
+def app(settings: Settings, ids_engine: Engine) -> FastAPI:
+    return create_app(settings, engine=ids_engine, configure_logs=False)
+
+
+@pytest.fixture
+def admin(ids_engine: Engine, clock: FixedClock) -> tuple[str, str]:
     """An admin (every role check passes), so only the id decides the answer."""
     username = f"admin-{uuid.uuid4().hex[:12]}"
-    with session_scope(engine) as session:
+    with session_scope(ids_engine) as session:
         add_staff(session=session, clock=clock, username=username, role="admin",
                   password=PASSWORD, actor="test")  # fmt: skip
     return username, PASSWORD
