@@ -61,8 +61,9 @@ def create_app(
     hand in its `engine` and `clock`; `background` parts (the scheduler) start and stop with
     the app's lifespan."""
     # Settings copied with model_copy skip their validators: ask again (the sandbox takes no
-    # real money, so it must never start in production).
-    problems = settings.payment_provider_problems()
+    # real money, and a published secret key lets anyone forge receipts, so neither must
+    # ever start in production).
+    problems = settings.startup_problems()
     if problems:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
     if configure_logs:

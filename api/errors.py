@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from api.deps import id_or_none
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WattdeskError
 from billing_core.payments.providers import ProviderUnavailable
 
@@ -51,10 +55,38 @@ async def domain_error_response(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"detail": str(exc), "error": name}, status_code=code)
 
 
+def _names_nothing(request: Request, exc: RequestValidationError) -> bool:
+    """Whether the path fails its type or range (an id no row can have, `api.deps.Id`). A
+    body dependency (`exact_json`) refuses before FastAPI reads the path, so the route's
+    integer path parameters are checked here too: a bad id is 404 whatever the body."""
+    if any(error.get("loc", ())[:1] == ("path",) for error in exc.errors()):
+        return True
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return False
+    return any(
+        id_or_none(str(request.path_params.get(param.name, ""))) is None
+        for param in route.dependant.path_params
+        if param.field_info.annotation is int
+    )
+
+
+async def validation_error_response(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, except for a path that names nothing (an id beyond what the database
+    stores, zero, not a number): 404."""
+    assert isinstance(exc, RequestValidationError)  # registered for it only
+    if _names_nothing(request, exc):
+        return JSONResponse(
+            {"detail": "Not Found", "error": "not_found"}, status_code=status.HTTP_404_NOT_FOUND
+        )
+    return await request_validation_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handler. A route's unit of work (SessionDep) has rolled back by the time
-    the handler answers: the error passes through the dependency on its way out."""
+    """Register the handlers. A route's unit of work (SessionDep) has rolled back by the time
+    a handler answers: the error passes through the dependency on its way out."""
     app.add_exception_handler(WattdeskError, domain_error_response)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

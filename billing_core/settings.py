@@ -21,6 +21,12 @@ DEFAULT_DATA_DIR = Path("var")
 # published token (the simulator signs with it). Refused in production.
 DEMO_TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
 TWILIO_VARIABLES = ("twilio_account_sid", "twilio_auth_token")
+# The secret key signs e-receipt links and staff sessions: whoever knows it can forge them.
+# The development default is published here, so production refuses it, any other value the
+# repository publishes as a demo value, and any key too short to resist guessing.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-change-me"
+KNOWN_DEVELOPMENT_SECRETS = frozenset({DEVELOPMENT_SECRET_KEY, DEMO_TWILIO_AUTH_TOKEN})
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -69,8 +75,11 @@ class Settings(BaseSettings):
     policy_dir: Path = Field(default=DEFAULT_POLICY_DIR, description="Policy YAML files.")
     tariff_dir: Path = Field(default=DEFAULT_TARIFF_DIR, description="Tariff YAML files.")
     secret_key: SecretStr = Field(
-        default=SecretStr("dev-only-insecure-secret-change-me"),
-        description="Signs staff sessions; must be set in production.",
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description=(
+            f"Signs receipts and staff sessions; production needs {MIN_SECRET_KEY_LENGTH}+ "
+            "random characters."
+        ),
     )
     # Payments: the provider behind the pay links. The sandbox is wattdesk's own test checkout
     # (the embedded default); it takes no money and is refused in production.
@@ -156,18 +165,46 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _usable_payment_provider(self) -> Settings:
-        problems = self.payment_provider_problems()
+    def _refuse_unsafe(self) -> Settings:
+        problems = self.startup_problems() + self.twilio_problems()
         if problems:
             raise ValueError("\n  ".join(problems))
         return self
 
-    @model_validator(mode="after")
-    def _usable_twilio(self) -> Settings:
-        problems = self.twilio_problems()
-        if problems:
-            raise ValueError("\n  ".join(problems))
-        return self
+    def startup_problems(self) -> list[str]:
+        """Why the service must not start with these settings (none: it may). The model
+        validator and `create_app` both ask, so a copied Settings cannot skip it."""
+        return self.payment_provider_problems() + self.secret_key_problems()
+
+    def secret_key_problems(self) -> list[str]:
+        """Production refuses a missing, short or published secret key."""
+        if self.env != Environment.production:
+            return []
+        key = self.secret_key.get_secret_value()
+        fix = (
+            f"set WATTDESK_SECRET_KEY to at least {MIN_SECRET_KEY_LENGTH} random characters "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+        )
+        if not key:
+            return [f"WATTDESK_SECRET_KEY: required in production; {fix}"]
+        if key in KNOWN_DEVELOPMENT_SECRETS:
+            return [f"WATTDESK_SECRET_KEY: the published development value; {fix}"]
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            return [f"WATTDESK_SECRET_KEY: too short ({len(key)} characters); {fix}"]
+        return []
+
+    def production_problems(self) -> list[str]:
+        """Every setting unsafe in production, whatever WATTDESK_ENV says now (for
+        `wattdesk config check`): what start-up refuses there, and an http:// public address,
+        through which pay links, receipts and webhooks would travel in clear."""
+        production = self.model_copy(update={"env": Environment.production})
+        problems = production.startup_problems() + production.twilio_problems()
+        if self.public_base_url.startswith("http://"):
+            problems.append(
+                "WATTDESK_PUBLIC_BASE_URL: http:// sends pay links, receipts and webhooks in "
+                "clear; use the https:// address customers and providers reach"
+            )
+        return problems
 
     def twilio_problems(self) -> list[str]:
         """Why SMS cannot run with these settings (none: it can). Production sends and
@@ -201,8 +238,7 @@ class Settings(BaseSettings):
         )
 
     def payment_provider_problems(self) -> list[str]:
-        """Why the payment provider cannot start with these settings (none: it can). The
-        model validator and `create_app` both ask, so a copied Settings cannot skip it."""
+        """Why the payment provider cannot start with these settings (none: it can)."""
         problems = []
         if self.payment_provider == "sandbox" and self.env == Environment.production:
             problems.append(

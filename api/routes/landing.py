@@ -67,7 +67,13 @@ def landing(request: Request, settings: SettingsDep, engine: EngineDep) -> HTMLR
         "landing.html",
         {
             "settings": settings,
-            "database": engine.url.render_as_string(hide_password=True),
+            # Outside production, which database this is (password hidden); in production no
+            # connection string at all: host, port, user and database name help an attacker.
+            "database": (
+                None
+                if settings.env == Environment.production
+                else engine.url.render_as_string(hide_password=True)
+            ),
             "schema": schema,
             "version": _version(),
             # the simulator exists only outside production (it answers 404 there)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ClockDep, PaymentContextDep, SessionDep
+from api.deps import ClockDep, PaymentContextDep, SessionDep, id_or_none
 from api.routes.pay_text import (
     CHANNELS,
     DESCRIPTIONS,
@@ -205,12 +205,12 @@ def receipt_page(
     context: PaymentContextDep,
     lang: str | None = None,
 ) -> HTMLResponse:
+    number = id_or_none(payment_id)
     found = (
-        receipt(session=session, context=context, payment_id=int(payment_id),
-                signature=signature[:64])
-        if payment_id.isdigit() and len(payment_id) < 18
+        receipt(session=session, context=context, payment_id=number, signature=signature[:64])
+        if number is not None
         else None
-    )  # fmt: skip
+    )
     if found is None:
         return _page(
             request, "invalid", ZH, status=404, zh=TEXT[ZH], en=TEXT[EN],
@@ -231,10 +231,6 @@ def _sandbox_missing(request: Request, lang: str | None) -> HTMLResponse:
                  text_key="expired", test_mode=True)  # fmt: skip
 
 
-def _attempt_id(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 18 else None
-
-
 @sandbox_router.get("/sandbox/checkout/{attempt_id}", response_class=HTMLResponse)
 def sandbox_page(
     attempt_id: str,
@@ -244,7 +240,7 @@ def sandbox_page(
     context: PaymentContextDep,
     lang: str | None = None,
 ) -> HTMLResponse:
-    number = _attempt_id(attempt_id)
+    number = id_or_none(attempt_id)
     if number is None:
         return _sandbox_missing(request, lang)
     try:
@@ -274,7 +270,7 @@ def sandbox_settle(
 ) -> Response:
     """The tester's button: succeed, fail or cancel. The amount is the attempt's, fixed when
     the checkout started; nothing else on the form is read."""
-    number = _attempt_id(attempt_id)
+    number = id_or_none(attempt_id)
     if number is None:
         return _sandbox_missing(request, lang)
     try:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas
 from api.auth import actor_name, staff_with_role
-from api.deps import ClockDep, PaymentContextDep, SessionDep, SettingsDep, exact_json
+from api.deps import ClockDep, Id, PaymentContextDep, SessionDep, SettingsDep, exact_json
 from api.errors import error_responses
 from billing_core.payments import refunds
 from billing_core.payments.importing import ApiPayment, parse_api_json
@@ -148,7 +148,7 @@ class RejectBody(BaseModel):
     responses=error_responses(403, 404, 409),
 )
 def post_refund(
-    payment_id: int,
+    payment_id: Id,
     user: Collections,
     body: Annotated[RefundRequestBody, Depends(exact_json(RefundRequestBody))],
     session: SessionDep,
@@ -172,7 +172,7 @@ def post_refund(
     responses=error_responses(403, 404, 409),
 )
 def approve(
-    refund_id: int, user: Collections, session: SessionDep, clock: ClockDep
+    refund_id: Id, user: Collections, session: SessionDep, clock: ClockDep
 ) -> dict[str, Any]:
     refund = refunds.approve_refund(session=session, clock=clock, refund_id=refund_id, actor=user)
     return refunds.refund_json(refund)
@@ -186,7 +186,7 @@ def approve(
     responses=error_responses(403, 404, 409),
 )
 def refunded(
-    refund_id: int,
+    refund_id: Id,
     user: Collections,
     body: Annotated[RefundedBody, Depends(exact_json(RefundedBody))],
     session: SessionDep,
@@ -212,7 +212,7 @@ def refunded(
     responses=error_responses(403, 404, 409),
 )
 def reject(
-    refund_id: int,
+    refund_id: Id,
     user: Collections,
     body: Annotated[RejectBody, Depends(exact_json(RejectBody))],
     session: SessionDep,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api import schemas
 from api.auth import staff_with_role
-from api.deps import ClockDep, SessionDep, SettingsDep
+from api.deps import ClockDep, Id, SessionDep, SettingsDep
 from api.errors import error_responses
 from billing_core.app_services import services
 from billing_core.bills import review_service
@@ -75,7 +75,7 @@ def list_items(
     responses=error_responses(403, 404, 409),
 )
 def approve(
-    bill_id: int,
+    bill_id: Id,
     body: ApproveBody,
     session: SessionDep,
     clock: ClockDep,
@@ -99,7 +99,7 @@ def approve(
     responses=error_responses(403, 404, 409),
 )
 def correct(
-    bill_id: int,
+    bill_id: Id,
     body: CorrectBody,
     request: Request,
     session: SessionDep,

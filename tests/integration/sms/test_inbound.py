@@ -470,7 +470,8 @@ def test_development_without_a_token_checks_against_the_demo_token(
 
 
 PRODUCTION = {"env": "production", "payment_provider": "stripe",
-              "stripe_api_key": "sk_test_x", "stripe_webhook_secret": "whsec_x"}  # fmt: skip
+              "stripe_api_key": "sk_test_x", "stripe_webhook_secret": "whsec_x",
+              "secret_key": "a-production-secret-key-of-48-characters-0123456"}  # fmt: skip
 
 
 def test_production_needs_twilio_credentials_and_refuses_the_demo_token() -> None:
@@ -498,6 +499,7 @@ def test_a_production_app_without_a_token_refuses_every_webhook(
         "stripe_api_key": app_settings.stripe_api_key.__class__("sk_test_x"),
         "stripe_webhook_secret": app_settings.stripe_webhook_secret.__class__("whsec_x"),
         "twilio_auth_token": app_settings.twilio_auth_token.__class__(""),
+        "secret_key": app_settings.secret_key.__class__(str(PRODUCTION["secret_key"])),
     })  # fmt: skip
     assert webhook_auth_token(production) is None
     app = create_app(production, engine=sms_engine, clock=CLOCK, configure_logs=False)
