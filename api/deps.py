@@ -95,7 +95,10 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work commits (or rolls back) when the route returns, before
+# the answer is sent, so a 200 means the write is durable; FastAPI's default would commit
+# after the response, where a crash loses what was acknowledged.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_payment_context(request: Request) -> PaymentContext:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -464,3 +465,33 @@ def test_cli_refuses_an_unreadable_file_or_a_bad_header_with_exit_2(
     result = cli_env.invoke(app, ["payments", "import", str(gbk)])
     assert result.exit_code == 2 and "UTF-8" in result.output
     assert stored_payments(cli_account) == 0
+
+
+def test_an_acknowledged_payment_is_committed_before_the_answer_starts(
+    settings: Settings, api_engine: Engine
+) -> None:
+    """A bank integration that got 200 does not retry: what the answer says is recorded must
+    be durable when the answer leaves, seen from another connection at that very moment."""
+    app = create_app(settings, engine=api_engine, clock=FixedClock(API_CLOCK), configure_logs=False)
+    seen_at_answer: list[int] = []
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start" and scope["path"] == "/api/v1/payments":
+                with api_engine.connect() as other:
+                    seen_at_answer.append(
+                        other.execute(
+                            select(func.count()).select_from(Payment)
+                            .where(col(Payment.provider_reference) == "ACK-1")
+                        ).scalar_one()
+                    )  # fmt: skip
+            await send(message)
+
+        await app(scope, receive, watch)
+
+    with TestClient(spy) as test_client:
+        body = {"source": "bank-ack", "payments": [item("ACK-1")]}
+        response = test_client.post("/api/v1/payments", json=body, auth=("cora", PASSWORD))
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 1
+    assert seen_at_answer == [1]
