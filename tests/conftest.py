@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +90,20 @@ def fresh_database_url(kind: str, tmp_path: Path) -> Iterator[str]:
         yield from postgres_database()
 
 
+@contextmanager
+def migrated_database(kind: str, directory: Path) -> Iterator[Engine]:
+    """A fresh, migrated database of `kind` (a file under `directory`, or a PostgreSQL
+    database of its own), disposed and dropped on leaving."""
+    urls = fresh_database_url(kind, directory)
+    engine = create_db_engine(next(urls))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        urls.close()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def db_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
@@ -98,13 +113,8 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A migrated database per kind, shared by the session's tests."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("db"))
-    url = next(urls)
-    eng = create_db_engine(url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("db")) as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.deps import MAX_ID, id_or_none
 from billing_core.clock import FixedClock
-from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
+from billing_core.db import session_scope
 from billing_core.settings import Settings
 from billing_core.staff.service import add_staff
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 
 PASSWORD = "a-long-enough-password-for-tests"
 BAD_IDS = ["99999999999999999999999", str(2**63), str(MAX_ID + 1), "0", "-1", "abc", "1.5"]
@@ -28,12 +27,8 @@ BAD_IDS = ["99999999999999999999999", str(2**63), str(MAX_ID + 1), "0", "-1", "a
 @pytest.fixture(scope="module")
 def ids_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A database of each kind for this module (its staff users stay out of the shared one)."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("ids"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("ids")) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -20,14 +20,13 @@ from api.app import create_app
 from billing_core.audit.tables import AuditEntry
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
 from billing_core.readings import service
 from billing_core.readings.importing import parse_csv, parse_green_button
 from billing_core.readings.service import ImportReport, import_readings
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch
 from billing_core.settings import Settings
 from billing_core.staff.service import add_staff
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import make_account, make_customer, make_meter, make_reading
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -425,25 +424,21 @@ PASSWORD = "correct horse battery"
 def api_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A fresh database for this module's API tests, with staff users and one meter; dropped
     afterwards, so committed requests never leak into the shared test database."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("api"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    clock = FixedClock(API_CLOCK)
-    with session_scope(engine) as session:
-        for username, role in (("rita", "reviewer"), ("andy", "agent"), ("ada", "admin")):
-            add_staff(
-                session=session,
-                clock=clock,
-                username=username,
-                role=role,
-                password=PASSWORD,
-                actor="test",
-            )
-        account = make_account(session, customer=make_customer(session, at=AT))
-        make_meter(session, account=account, serial="API-0001")
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("api")) as engine:
+        clock = FixedClock(API_CLOCK)
+        with session_scope(engine) as session:
+            for username, role in (("rita", "reviewer"), ("andy", "agent"), ("ada", "admin")):
+                add_staff(
+                    session=session,
+                    clock=clock,
+                    username=username,
+                    role=role,
+                    password=PASSWORD,
+                    actor="test",
+                )
+            account = make_account(session, customer=make_customer(session, at=AT))
+            make_meter(session, account=account, serial="API-0001")
+        yield engine
 
 
 @pytest.fixture

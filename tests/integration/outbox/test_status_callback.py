@@ -16,15 +16,14 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from billing_core.clock import FixedClock
-from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
+from billing_core.db import session_scope
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.settings import Settings, load_settings
 from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.signature import SIGNATURE_HEADER, sign
 from sms.transport import STATUS_PATH
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.integration.outbox.helpers import put
 
 TOKEN = "status-callback-test-token-0123456789"
@@ -34,12 +33,8 @@ CLOCK = FixedClock(datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
 
 @pytest.fixture(scope="module")
 def status_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("status-db"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("status-db")) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from api.app import create_app
 from billing_core.app_services import services
 from billing_core.bills.statement import account_statement
 from billing_core.clock import FixedClock
-from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
+from billing_core.db import session_scope
 from billing_core.events.tables import DomainEvent
 from billing_core.outbox.service import Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
@@ -41,7 +40,7 @@ from billing_core.payments.service import (
 )
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment
 from billing_core.settings import Environment, Settings, SettingsError, load_settings
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
@@ -54,12 +53,8 @@ INVALID = "Reply BILL for a new one"
 @pytest.fixture(scope="module")
 def pay_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A dedicated, migrated database of each kind: the app commits into it."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("pay-db"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("pay-db")) as engine:
+        yield engine
 
 
 @pytest.fixture

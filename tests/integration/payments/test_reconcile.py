@@ -26,7 +26,6 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.payments import reconcile
@@ -37,7 +36,7 @@ from billing_core.payments.service import PaymentContext
 from billing_core.payments.tables import Payment
 from billing_core.settings import Settings
 from billing_core.staff.service import add_staff
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import (
     make_account,
     make_bill,
@@ -303,22 +302,19 @@ API_ACCOUNT = "8000000001"
 def api_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A fresh database for this module's API tests, with staff users and one account with
     one charged bill; dropped afterwards, so committed requests never leak."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("api"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    clock = FixedClock(API_CLOCK)
-    with session_scope(engine) as session:
-        for username, role in (("cora", "collections"), ("andy", "agent"), ("ada", "admin")):
-            add_staff(session=session, clock=clock, username=username, role=role,
-                      password=PASSWORD, actor="test")  # fmt: skip
-        account = make_account(session, customer=make_customer(session, at=AT),
-                               number=API_ACCOUNT)  # fmt: skip
-        bill = make_bill(session, account=account, period_start=date(2026, 10, 5),
-                         total=Decimal("80.00"), due_date=date(2026, 11, 20), at=AT)  # fmt: skip
-        make_charge(session, bill=bill, on=date(2026, 11, 5), at=AT)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("api")) as engine:
+        clock = FixedClock(API_CLOCK)
+        with session_scope(engine) as session:
+            for username, role in (("cora", "collections"), ("andy", "agent"), ("ada", "admin")):
+                add_staff(session=session, clock=clock, username=username, role=role,
+                          password=PASSWORD, actor="test")  # fmt: skip
+            account = make_account(session, customer=make_customer(session, at=AT),
+                                   number=API_ACCOUNT)  # fmt: skip
+            bill = make_bill(session, account=account, period_start=date(2026, 10, 5),
+                             total=Decimal("80.00"), due_date=date(2026, 11, 20),
+                             at=AT)  # fmt: skip
+            make_charge(session, bill=bill, on=date(2026, 11, 5), at=AT)
+        yield engine
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from billing_core.audit.tables import AuditEntry
 from billing_core.bills.statement import account_statement
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Contact
-from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
+from billing_core.db import session_scope
 from billing_core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OutboxMessage
@@ -38,7 +37,7 @@ from billing_core.payments.tables import Payment, Refund
 from billing_core.settings import Settings
 from billing_core.staff.service import add_staff
 from billing_core.staff.tables import StaffUser
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import (
     make_account,
     make_bill,
@@ -318,12 +317,8 @@ class ApiCase:
 
 @pytest.fixture(scope="module")
 def api_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("refunds-api"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("refunds-api")) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from api.payments import stripe_webhook
 from api.payments.stripe_provider import StripeProvider, minor_units
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
-from billing_core.db import create_db_engine, session_scope
-from billing_core.db.migrate import upgrade
+from billing_core.db import session_scope
 from billing_core.errors import InvalidInput
 from billing_core.events.tables import DomainEvent
 from billing_core.ledger.tables import LedgerEntry
@@ -40,7 +39,7 @@ from billing_core.payments.providers import ProviderUnavailable
 from billing_core.payments.service import create_pay_link, start_checkout
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent
 from billing_core.settings import Settings, load_settings
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import (
     make_account,
     make_bill,
@@ -90,12 +89,8 @@ def stripe_settings(
 @pytest.fixture(scope="module")
 def stripe_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A dedicated, migrated database of each kind: the server commits into it."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("stripe-db"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("stripe-db")) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

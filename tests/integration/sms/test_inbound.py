@@ -27,9 +27,8 @@ from sqlmodel import col
 from api.app import create_app
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account
-from billing_core.db import create_db_engine, session_scope
+from billing_core.db import session_scope
 from billing_core.db.group_commit import GroupCommit
-from billing_core.db.migrate import upgrade
 from billing_core.db.writer_process import WriterProcess
 from billing_core.outbox.tables import OptOut
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
@@ -43,7 +42,7 @@ from billing_core.settings import (
 from billing_core.transcripts.tables import Conversation, ConversationMessage
 from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, sign, webhook_auth_token
-from tests.conftest import fresh_database_url
+from tests.conftest import migrated_database
 from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
 
 CLOCK = FixedClock(datetime(2026, 11, 26, 2, 0, tzinfo=UTC))  # 10:00 in Asia/Shanghai
@@ -61,23 +60,21 @@ PAY_LINK = re.compile(r"https?://\S+/p/[A-Za-z0-9_-]{22,}")
 def sms_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A dedicated, migrated database of each kind: the webhook commits into it. 李娜 is
     there, with a verified phone and an issued bill whose charge is posted."""
-    urls = fresh_database_url(db_kind, tmp_path_factory.mktemp("sms-db"))
-    engine = create_db_engine(next(urls))
-    upgrade(engine)
-    with session_scope(engine) as session:
-        ensure_demo_customers(session=session, clock=CLOCK, until=date(2026, 11, 10))
-        account = session.scalars(
-            select(Account).where(col(Account.number) == LI_NA.account_number)
-        ).one()
-        bill = make_bill(
-            session, account=account, period_start=date(2026, 10, 10), total=LI_NA_DUE,
-            period_end=date(2026, 11, 10), due_date=date(2026, 12, 5),
-            at=CLOCK.now() - timedelta(days=15),
-        )  # fmt: skip
-        make_charge(session, bill=bill, on=date(2026, 11, 11), at=CLOCK.now() - timedelta(days=15))
-    yield engine
-    engine.dispose()
-    urls.close()
+    with migrated_database(db_kind, tmp_path_factory.mktemp("sms-db")) as engine:
+        with session_scope(engine) as session:
+            ensure_demo_customers(session=session, clock=CLOCK, until=date(2026, 11, 10))
+            account = session.scalars(
+                select(Account).where(col(Account.number) == LI_NA.account_number)
+            ).one()
+            bill = make_bill(
+                session, account=account, period_start=date(2026, 10, 10), total=LI_NA_DUE,
+                period_end=date(2026, 11, 10), due_date=date(2026, 12, 5),
+                at=CLOCK.now() - timedelta(days=15),
+            )  # fmt: skip
+            make_charge(
+                session, bill=bill, on=date(2026, 11, 11), at=CLOCK.now() - timedelta(days=15)
+            )
+        yield engine
 
 
 def sms_settings(tmp_path_factory: pytest.TempPathFactory, **overrides: object) -> Settings:
