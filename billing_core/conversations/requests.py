@@ -5,7 +5,6 @@ person acts on (a payment arrangement, a dispute, a report of no power)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
 from enum import StrEnum
@@ -31,12 +30,6 @@ class SelfReadStatus(StrEnum):
     accepted = "accepted"
     flagged = "flagged"  # stored, to be checked by a person before a bill uses it
     rejected = "rejected"
-
-
-@dataclass(frozen=True)
-class SelfRead:
-    status: SelfReadStatus
-    reason: str = ""  # why it was flagged or rejected (the reading report's words, English)
 
 
 def record_request(
@@ -72,11 +65,11 @@ def submit_self_read(
     channel: str,
     address: str,
     message_id: str | None,
-) -> SelfRead:
+) -> SelfReadStatus:
     """The customer's reading of their meter's total register, now, through the same import
     and validation as a reader's file (one line, source `customer`): rejected when it does
-    not fit the meter's history, flagged when it needs a person's look. Once per message: a
-    repeat of the same message finds its first import."""
+    not fit the meter's history, flagged when it needs a person's look (the batch's stored
+    report says why). Once per message: a repeat of the same message finds its first import."""
     now = clock.now()
     line = ParsedReading(
         where="message", position=1, read_at=now, total=reading,
@@ -91,14 +84,10 @@ def submit_self_read(
         tz=tz,
     )  # fmt: skip
     if report.rejected:
-        return SelfRead(SelfReadStatus.rejected, _reason(report.rejected_lines))
+        return SelfReadStatus.rejected
     if report.flagged:
-        return SelfRead(SelfReadStatus.flagged, _reason(report.flagged_lines))
-    return SelfRead(SelfReadStatus.accepted)
-
-
-def _reason(lines: tuple[object, ...]) -> str:
-    return str(lines[0]) if lines else ""
+        return SelfReadStatus.flagged
+    return SelfReadStatus.accepted
 
 
 def _masked(address: str) -> str:

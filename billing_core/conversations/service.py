@@ -416,25 +416,19 @@ def _self_read(turn: _Turn, intent: Intent) -> Reply:
         return turn.say("not_linked")
     if intent.reading is None:
         return turn.say("self_read_how")
-    account = (
-        turn.accounts[intent.account_index - 1]
-        if intent.account_index is not None and 1 <= intent.account_index <= len(turn.accounts)
-        else _account_of(turn)
-    )
+    account = _chosen(turn.accounts, intent.account_index) or _account_of(turn)
     if account is None:
         return replies.choose_account(
             language=turn.language, numbers=[a.number for a in turn.accounts],
             command="BILL",  # choosing one selects it; the reading is then sent again
         )  # fmt: skip
     turn.conversation.selected_account_id = account.id
-    result = submit_self_read(
+    status = submit_self_read(
         session=turn.session, clock=turn.clock, tz=turn.context.tz,
         account_number=account.number, reading=intent.reading, channel=turn.channel,
         address=turn.address, message_id=turn.provider_id,
     )  # fmt: skip
-    return turn.say(
-        _SELF_READ_REPLIES[result.status], account=account.number, reading=str(intent.reading)
-    )
+    return turn.say(_SELF_READ_REPLIES[status], account=account.number, reading=str(intent.reading))
 
 
 def _stop(turn: _Turn) -> Reply | None:
