@@ -20,6 +20,7 @@ DEFAULT_DATA_DIR = Path("var")
 # Development without Twilio credentials: the SMS webhook checks signatures against this
 # published token (the simulator signs with it). Refused in production.
 DEMO_TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
+MIN_TELEGRAM_SECRET_LENGTH = 32
 TWILIO_VARIABLES = ("twilio_account_sid", "twilio_auth_token")
 # The secret key signs e-receipt links and staff sessions: whoever knows it can forge them.
 # The development default is published here, so production refuses it, any other value the
@@ -110,6 +111,21 @@ class Settings(BaseSettings):
         description="Twilio's API base URL; tests point it at a fake server on loopback.",
     )
 
+    # Telegram (aiogram). Without a bot token the bot is off: no webhook route answers, no
+    # transport is built, and messages for Telegram contacts go by the next verified channel.
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="X-Telegram-Bot-Api-Secret-Token expected on every webhook update.",
+    )
+    telegram_api_base: str = Field(
+        default="https://api.telegram.org",
+        description="The Bot API server; a local Bot API server or a fake on loopback in tests.",
+    )
+    telegram_mode: Literal["webhook", "polling"] = Field(
+        default="webhook", description="How updates arrive: Telegram's webhook or long polling."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -157,7 +173,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("twilio_api_base")
+    @field_validator("twilio_api_base", "telegram_api_base")
     @classmethod
     def _http_base(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -174,7 +190,25 @@ class Settings(BaseSettings):
     def startup_problems(self) -> list[str]:
         """Why the service must not start with these settings (none: it may). The model
         validator and `create_app` both ask, so a copied Settings cannot skip it."""
-        return self.payment_provider_problems() + self.secret_key_problems()
+        return (
+            self.payment_provider_problems() + self.secret_key_problems() + self.telegram_problems()
+        )
+
+    def telegram_problems(self) -> list[str]:
+        """Production's Telegram webhook needs a secret only Telegram and we know: without one
+        anyone could post updates in a customer's name (the webhook refuses every update
+        then, in any environment)."""
+        if self.env != Environment.production or not self.telegram_enabled:
+            return []
+        if self.telegram_mode != "webhook":
+            return ["WATTDESK_TELEGRAM_MODE: polling is for development; use webhook"]
+        secret = self.telegram_webhook_secret.get_secret_value()
+        if len(secret) < MIN_TELEGRAM_SECRET_LENGTH:
+            return [
+                f"WATTDESK_TELEGRAM_WEBHOOK_SECRET: at least {MIN_TELEGRAM_SECRET_LENGTH} "
+                "characters (A-Z, a-z, 0-9, _ and -) when the bot token is set"
+            ]
+        return []
 
     def secret_key_problems(self) -> list[str]:
         """Production refuses a missing, short or published secret key."""
@@ -227,6 +261,11 @@ class Settings(BaseSettings):
                 "WATTDESK_TWILIO_AUTH_TOKEN: the published demo token is refused in production"
             )
         return problems
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """A bot token is set: the Telegram webhook, transport and commands are on."""
+        return bool(self.telegram_bot_token.get_secret_value())
 
     @property
     def twilio_configured(self) -> bool:
