@@ -104,6 +104,10 @@ class Contact(SQLModel, table=True):
     opted_out_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     allowed_from: time = time(8, 0)
     allowed_until: time = time(21, 0)
+    # The provider says this address cannot be reached (a Telegram user who blocked the bot):
+    # messages go by the customer's next verified channel until the customer writes again.
+    unreachable_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    unreachable_reason: str | None = Field(default=None, max_length=200)
 
 
 class BusinessChange(SQLModel, table=True):

@@ -99,6 +99,7 @@ def claim_batch(
             OUTBOX.c.customer_id,
             OUTBOX.c.priority,
             OUTBOX.c.not_before,
+            OUTBOX.c.payload,
         )
     ).all()
     if not rows:
@@ -142,6 +143,7 @@ def claim_batch(
                 row.segments,
                 row.attempts,
                 conversations.get((row.channel, row.recipient)),
+                row.payload,
             )
         )
     for opens, ids in waiting.items():

@@ -15,7 +15,7 @@ CANCELLED = "cancelled"
 OUTBOX_COLUMNS = ("dedupe_key", "account_id", "customer_id", "channel", "recipient",
                   "template", "language", "body", "segments", "kind", "purpose", "priority",
                   "not_before", "status", "attempts", "error_detail", "cancelled_reason",
-                  "created_at")  # fmt: skip
+                  "created_at", "payload")  # fmt: skip
 
 
 def outbox_row(
@@ -36,9 +36,11 @@ def outbox_row(
     priority: int = 5,
     status: str = PENDING,
     reason: str = "",
+    payload: str | None = None,
 ) -> tuple[Any, ...]:
     """One outbox row's values in `OUTBOX_COLUMNS` order: no attempt made yet; `reason` is
-    why a row recorded as not sent (status `cancelled`) was not sent."""
+    why a row recorded as not sent (status `cancelled`) was not sent; `payload` is the JSON a
+    richer channel adds to the text (buttons, a photo)."""
     return (dedupe_key, account_id, customer_id, channel, recipient, template, language, body,
             segments, kind, purpose, priority, not_before, status, 0, "", reason[:200],
-            created_at)  # fmt: skip
+            created_at, payload)  # fmt: skip

@@ -63,16 +63,18 @@ def enqueue_message(
     customer_id: int | None = None,
     not_before: datetime | None = None,
     priority: int = 5,
+    payload: str | None = None,
 ) -> None:
     """One outbox row in the caller's transaction; a second call with the same dedupe key
-    adds nothing (so a job run twice never sends twice)."""
+    adds nothing (so a job run twice never sends twice). `payload`: JSON a richer channel
+    adds to the text (buttons, a photo), ignored by SMS."""
     now = clock.now()
     segments = count_segments(body).parts if recipient.channel == Channel.sms else 1
     row = outbox_row(
         dedupe_key=dedupe_key, channel=recipient.channel, recipient=recipient.address,
         template=template, language=language, body=body, segments=segments, kind=kind,
         purpose=purpose, not_before=not_before or now, created_at=now, account_id=account_id,
-        customer_id=customer_id, priority=priority,
+        customer_id=customer_id, priority=priority, payload=payload,
     )  # fmt: skip
     _insert(session, row)
 

@@ -30,6 +30,9 @@ class OutboxMessage(SQLModel, table=True):
     template: str = Field(max_length=48)  # bill_notice, due_reminder, receipt, code, reply …
     language: str = Field(max_length=10)
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # What a richer channel adds to the text, as JSON (None: text only): buttons (a pay link,
+    # menu choices) and a photo, for Telegram. SMS ignores it: the text says everything.
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     segments: int = 1  # SMS segments (GSM-7 160/153, UCS-2 70/67)
     kind: str = Field(default="automated", max_length=16)  # automated (quiet hours) or reply
     # What the message is about, so a payment can cancel the reminders it makes moot.

@@ -39,6 +39,7 @@ class Claimed:
     segments: int
     attempts: int  # including this one
     conversation_id: int | None = None  # the recipient's conversation, to show the message in
+    payload: str | None = None  # JSON a richer channel adds to the text (buttons, a photo)
 
 
 class Transport(Protocol):

@@ -34,8 +34,12 @@ def test_a_message_to_send_is_pending_with_no_attempt_and_no_reason() -> None:
         "recipient": "+8613000000001", "template": "t", "language": "en", "body": "hello",
         "segments": 1, "kind": REPLY, "purpose": "p", "priority": 2, "not_before": LATER,
         "status": PENDING, "attempts": 0, "error_detail": "", "cancelled_reason": "",
-        "created_at": NOW,
+        "created_at": NOW, "payload": None,
     }  # fmt: skip
+
+
+def test_a_richer_channel_s_payload_is_carried_as_given() -> None:
+    assert row(payload='{"buttons": []}')["payload"] == '{"buttons": []}'
 
 
 def test_a_message_recorded_as_not_sent_keeps_its_status_and_a_reason_that_fits() -> None:
