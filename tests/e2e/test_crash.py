@@ -206,7 +206,7 @@ async def deliver(
     kill_after: int | None = None,
     kill: Callable[[], None] | None = None,
 ) -> None:
-    """Post every webhook at once; a complete 200 answer is recorded on its webhook. With
+    """Post every webhook at once; a complete answer is recorded on its webhook. With
     `kill_after`, `kill()` is called the moment that many answers have arrived."""
     arrived = 0
     limits = httpx.Limits(max_connections=len(pending), max_keepalive_connections=0)
@@ -219,9 +219,8 @@ async def deliver(
                                              headers=webhook.headers)  # fmt: skip
             except httpx.TransportError:
                 return  # no complete answer: Twilio retries it
-            if response.status_code != 200:
-                return  # Twilio retries a 5xx too
-            webhook.answers.append(reply_in(response.text))
+            # an error status is an answer too (Twilio does not retry it): no reply
+            webhook.answers.append(reply_in(response.text) if response.status_code == 200 else None)
             arrived += 1
             if arrived == kill_after and kill is not None:
                 kill()
