@@ -91,8 +91,10 @@ async def twilio_inbound(request: Request) -> Response:
     # conversation): a line of its own only for what is unusual, a retry by Twilio. At
     # hundreds of messages a second a line per message is a noticeable share of the CPU.
     if outcome.duplicate:
-        log.info("sms in %s: a retry of a stored message, conversation %s; not answered again",
-                 message.provider_message_id, outcome.conversation_id)  # fmt: skip
+        log.info("sms in %s: a retry of a stored message, conversation %s; %s",
+                 message.provider_message_id, outcome.conversation_id,
+                 "answered as stored" if outcome.reply is not None else "silent as before",
+                 )  # fmt: skip
     else:
         log.debug("sms in %s: conversation %s", message.provider_message_id,
                   outcome.conversation_id)  # fmt: skip
@@ -128,10 +130,11 @@ def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
 
 def twiml(outcome: Outcome) -> str:
     """The reply as TwiML, in the words `sms.render` gives it; an empty <Response/> when
-    the bot stays silent or the message was already answered (Twilio retried). Written as
-    twilio's MessagingResponse writes it (tests/unit/sms hold the two equal), without
-    building an element tree per request."""
-    if outcome.reply is not None and not outcome.duplicate:
+    the bot stays silent. A retry by Twilio is answered as the first delivery was (the
+    stored reply, or nothing): its response may have been lost. Written as twilio's
+    MessagingResponse writes it (tests/unit/sms hold the two equal), without building an
+    element tree per request."""
+    if outcome.reply is not None:
         text = sms_text(outcome.reply)
         if text:
             text = escape(text).encode("utf-8", "xmlcharrefreplace").decode("utf-8")
