@@ -83,7 +83,7 @@ def stripe_webhook(
         return JSONResponse({"detail": "invalid signature"}, status_code=400)
     # Verified: from here on the body is Stripe's, and parsed as plain JSON.
     try:
-        event: Any = json.loads(text)
+        event: Any = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return refuse_stripe_event(
             engine=engine, clock=clock, event=None, reason="the body is not JSON"
@@ -93,6 +93,11 @@ def stripe_webhook(
     except MalformedEvent as exc:
         return refuse_stripe_event(engine=engine, clock=clock, event=event, reason=str(exc))
     return schemas.StripeEventAnswer(received=True, outcome=outcome)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are no JSON (Python's json reads them; PostgreSQL's json refuses)."""
+    raise ValueError(f"{name} is not JSON")
 
 
 # --- applying a verified event -------------------------------------------------------------
