@@ -228,3 +228,13 @@ def test_a_staff_request_within_the_limit_is_answered(app: FastAPI, admin: tuple
     )  # fmt: skip
     assert answer.status_code == 404, answer.text  # no refund 1: the route read the body
     assert answer.json()["error"] == "not_found"
+
+
+def test_a_form_route_whose_framework_catches_the_failed_read_still_answers_413(
+    app: FastAPI,
+) -> None:
+    """FastAPI turns an error while reading a form into its own 400: the 413 wins."""
+    body = Body(100 * 1024 * 1024)
+    answer = post(app, "/sandbox/checkout/1", body, headers=FORM)
+    assert answer.status_code == 413, answer.text
+    assert DEFAULT_MAX_BODY < body.pulled <= DEFAULT_MAX_BODY + CHUNK
