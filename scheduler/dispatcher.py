@@ -1,11 +1,15 @@
 """The outbox dispatcher: claim due messages, send each through its channel's transport at no
-more than the sender's rate, and record each result in its own committed transaction.
+more than the sender's rate (each channel its own: Twilio's and Telegram's differ), never two
+to one recipient closer than its channel allows (Telegram: one a second per chat), and record
+each result in its own committed transaction. Each drain first moves messages on a channel the
+deployment does not deliver to the customer's next channel (billing_core.outbox.fallback).
 
 Transports are handed in (api/ chooses them from the settings): this package imports no
 adapter. Several sender threads (each with its own claims and sessions) overlap the
 provider's network round trips; several dispatcher processes may run against PostgreSQL
 (claims skip each other's rows), each with its own rate limit (divide the provider's limit
-between them)."""
+between them) and its own per-recipient spacing (two processes may send to one chat less
+than a second apart; Telegram then answers 429 with `retry_after`, which is honoured)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +30,9 @@ from sqlmodel import Session
 from billing_core.clock import Clock
 from billing_core.db.unit_of_work import Retry
 from billing_core.outbox.claims import LEASE, claim_batch
-from billing_core.outbox.dispatch import record_result
+from billing_core.outbox.dispatch import put_back, record_result
+from billing_core.outbox.fallback import REROUTED, reroute_stranded
+from billing_core.outbox.model import UNDELIVERABLE
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transport
 
@@ -74,6 +80,49 @@ class RateLimiter:
             self._sleep(slot - now)
 
 
+Recipient = tuple[str, str]  # channel, address
+
+
+class RecipientSpacing:
+    """At least an interval between the end of one send to a recipient and the start of the
+    next. Counted from the end of the send, so the provider sees two messages at least that
+    far apart however long the first request took. Thread-safe, per process."""
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._busy: set[Recipient] = set()  # a send to it is in flight
+        self._free_at: dict[Recipient, float] = {}
+        self._prune_at = 1024
+        self._lock = threading.Lock()
+
+    def take(self, recipient: Recipient) -> float | None:
+        """0.0: the recipient may be sent to now, and is reserved until `release`; else the
+        seconds until it may be (nothing reserved), or None while a send to it is in flight."""
+        with self._lock:
+            if recipient in self._busy:
+                return None
+            wait = self._free_at.get(recipient, 0.0) - self._monotonic()
+            if wait > 0:
+                return wait
+            self._busy.add(recipient)
+            return 0.0
+
+    def release(self, recipient: Recipient, interval: float) -> None:
+        """The send to `recipient` ended: the next may start `interval` seconds from now."""
+        with self._lock:
+            self._busy.discard(recipient)
+            now = self._monotonic()
+            self._free_at[recipient] = now + interval
+            if len(self._free_at) > self._prune_at:  # forget recipients free again
+                self._free_at = {r: at for r, at in self._free_at.items() if at > now}
+                self._prune_at = max(1024, 2 * len(self._free_at))
+
+
+# A message whose recipient another thread is still sending to waits this long for that send
+# to end before it is put back for a later pass.
+BUSY_WAIT = 5.0
+
+
 @dataclass
 class DispatchReport:
     claimed: int = 0
@@ -94,10 +143,16 @@ class Dispatcher:
         tz: ZoneInfo,
         batch: int = 100,
         rate_per_second: float | None = 10.0,
+        channel_rates: Mapping[str, float | None] | None = None,
+        deliverable: Collection[str] | None = None,
         senders: int = 1,
         lease: timedelta = LEASE,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
+        """`rate_per_second` per sender, unless `channel_rates` gives a channel its own;
+        `deliverable`: the channels the deployment delivers (from the settings; by default
+        this dispatcher's own): a message on any other goes by the customer's next channel,
+        while one on a channel another dispatcher carries is left to it."""
         self.engine = engine
         self.clock = clock
         self.transports = {t.channel: t for t in transports}
@@ -106,7 +161,18 @@ class Dispatcher:
         self.senders = max(1, senders)
         self.lease = lease
         self.retry = retry
-        self.limiter = RateLimiter(rate_per_second)
+        rates = dict(channel_rates or {})
+        self.limiters = {
+            channel: RateLimiter(rates.get(channel, rate_per_second)) for channel in self.transports
+        }
+        self.deliverable = frozenset(deliverable or ()) | frozenset(self.transports)
+        # The least time between two messages to one recipient, for channels that have one.
+        self.spacing = {
+            channel: float(interval)
+            for channel, t in self.transports.items()
+            if (interval := getattr(t, "recipient_interval", 0.0))
+        }
+        self.recipients = RecipientSpacing()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -126,14 +192,56 @@ class Dispatcher:
                 channels=list(self.transports), lease=self.lease,
             )  # fmt: skip
         report.claimed = len(claimed)
+        # A message to a recipient not free yet goes after the rest of the batch (which fills
+        # the wait), as do that recipient's later ones, so their order is kept.
+        later: list[Claimed] = []
+        waiting: set[Recipient] = set()
         for message in claimed:
-            report.results[self.send(message, session)] += 1
+            interval = self.spacing.get(message.channel)
+            if not interval:
+                report.results[self.send(message, session)] += 1
+                continue
+            recipient = (message.channel, message.recipient)
+            if recipient in waiting or self.recipients.take(recipient) != 0.0:
+                waiting.add(recipient)
+                later.append(message)
+                continue
+            report.results[self._send_reserved(message, session, recipient, interval)] += 1
+        for message in later:
+            report.results[self._send_spaced(message, session)] += 1
         return report
+
+    def _send_reserved(
+        self, message: Claimed, session: Session, recipient: Recipient, interval: float
+    ) -> str:
+        try:
+            return self.send(message, session)
+        finally:
+            self.recipients.release(recipient, interval)
+
+    def _send_spaced(self, message: Claimed, session: Session) -> str:
+        """Send once the recipient is free: wait out its interval, or another thread's send
+        to it (up to BUSY_WAIT; then the message is put back, due a little later)."""
+        recipient = (message.channel, message.recipient)
+        interval = self.spacing[message.channel]
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            wait = self.recipients.take(recipient)
+            if wait == 0.0:
+                return self._send_reserved(message, session, recipient, interval)
+            if wait is None and time.monotonic() > deadline:
+                with _transaction(session):
+                    put_back(
+                        session=session, clock=self.clock, message=message,
+                        until=self.clock.now() + timedelta(seconds=interval),
+                    )  # fmt: skip
+                return "pending"
+            time.sleep(0.01 if wait is None else wait)
 
     def send(self, message: Claimed, session: Session) -> str:
         """Send one claimed message and record the result; returns its new status."""
         transport = self.transports[message.channel]
-        self.limiter.wait(transport.sender)
+        self.limiters[message.channel].wait(transport.sender)
         try:
             result = transport.send(message)
         except Exception as exc:  # a transport bug must not leave the row to its lease
@@ -158,11 +266,37 @@ class Dispatcher:
         ):
             yield session
 
+    def reroute(self) -> DispatchReport:
+        """Move every pending message on a channel the deployment does not deliver to the
+        customer's next channel, or make it undeliverable (one transaction per batch)."""
+        report = DispatchReport()
+        with self._session() as session:
+            while True:
+                with _transaction(session):
+                    done = reroute_stranded(
+                        session=session, clock=self.clock, deliverable=self.deliverable,
+                        limit=self.batch,
+                    )  # fmt: skip
+                if done.rerouted:
+                    report.results[REROUTED] += done.rerouted
+                if done.undeliverable:
+                    report.results[UNDELIVERABLE] += done.undeliverable
+                if done.looked_at < self.batch:
+                    return report
+
     def drain(self, *, stop: threading.Event | None = None) -> DispatchReport:
-        """Send until nothing is due: `senders` threads, each claiming its own batches."""
+        """Send until nothing is due: `senders` threads, each claiming its own batches, after
+        moving the messages no transport of the deployment carries (`reroute`)."""
         stop = stop or self._stop
+        try:
+            rerouted = self.reroute()
+        except DBAPIError:
+            log.exception("rerouting stranded outbox messages failed; the next drain retries")
+            rerouted = DispatchReport()
         if self.senders == 1:
-            return self._drain_one(stop)
+            total = self._drain_one(stop)
+            total.add(rerouted)
+            return total
         reports = [DispatchReport() for _ in range(self.senders)]
 
         def work(index: int) -> None:
@@ -176,7 +310,7 @@ class Dispatcher:
             thread.start()
         for thread in threads:
             thread.join()
-        total = DispatchReport()
+        total = rerouted
         for report in reports:
             total.add(report)
         return total
@@ -222,6 +356,10 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for transport in self.transports.values():
+            close = getattr(transport, "close", None)  # a client with its own connections
+            if close is not None:
+                close()
 
 
 def _record(dispatcher: Dispatcher, message: Claimed, result: SendResult, session: Session) -> str:
@@ -230,7 +368,7 @@ def _record(dispatcher: Dispatcher, message: Claimed, result: SendResult, sessio
     with _transaction(session):
         return record_result(
             session=session, clock=dispatcher.clock, message=message, result=result,
-            retry=dispatcher.retry,
+            retry=dispatcher.retry, deliverable=dispatcher.deliverable,
         )  # fmt: skip
 
 

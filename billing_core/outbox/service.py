@@ -16,13 +16,11 @@ from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
 from billing_core.messages.segments import count_segments
 from billing_core.outbox.model import AUTOMATED, CANCELLED, OUTBOX_COLUMNS, outbox_row
+from billing_core.outbox.model import CHANNEL_PREFERENCE as CHANNEL_PREFERENCE
 from billing_core.outbox.model import REPLY as REPLY  # callers take the kinds from here
 from billing_core.outbox.tables import OutboxMessage
 
 OUTBOX = table_of(OutboxMessage)
-# Channels a customer is reached on, in order of preference, for messages they did not ask
-# for: the chat app first (free, richer), SMS otherwise.
-CHANNEL_PREFERENCE = (Channel.telegram, Channel.sms)
 
 
 class Recipient(NamedTuple):
@@ -34,11 +32,13 @@ NOBODY = Recipient("none", "")  # the recipient of a message recorded as not sen
 
 
 def reachable_contact(session: Session, customer_id: int) -> Recipient | None:
-    """The verified contact, wanting notices and not opted out, on the preferred channel."""
+    """The verified contact, wanting notices, not opted out and not known to be unreachable
+    (a Telegram user who blocked the bot), on the preferred channel."""
     contacts = session.scalars(
         select(Contact).where(
             col(Contact.customer_id) == customer_id, col(Contact.verified).is_(True),
             col(Contact.notify).is_(True), col(Contact.opted_out).is_(False),
+            col(Contact.unreachable_at).is_(None),
         ).order_by(col(Contact.id))
     ).all()  # fmt: skip
     for channel in CHANNEL_PREFERENCE:
