@@ -68,6 +68,9 @@ class TelegramTransport:
 
     channel = "telegram"
     recipient_interval = CHAT_INTERVAL
+    # Telegram counts messages in any one second: a sender that fell behind does not catch
+    # up in a burst, it goes on at the rate.
+    rate_burst = 0.0
 
     def __init__(
         self,

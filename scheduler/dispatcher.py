@@ -43,6 +43,9 @@ log = logging.getLogger("wattdesk.dispatcher")
 RECORD_RETRY = Retry(attempts=5, backoff=0.05, disconnects=True)
 
 
+BURST = 0.25  # seconds' worth of sends a sender that fell behind may catch up
+
+
 class RateLimiter:
     """At most `rate` sends a second per sender, evenly spaced: each send takes the next slot,
     1/rate after the previous one (GCRA, the token bucket as a schedule). A sender that fell
@@ -54,7 +57,7 @@ class RateLimiter:
         self,
         rate: float | None,
         *,
-        burst: float = 0.25,
+        burst: float = BURST,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -163,7 +166,10 @@ class Dispatcher:
         self.retry = retry
         rates = dict(channel_rates or {})
         self.limiters = {
-            channel: RateLimiter(rates.get(channel, rate_per_second)) for channel in self.transports
+            channel: RateLimiter(
+                rates.get(channel, rate_per_second), burst=getattr(t, "rate_burst", BURST)
+            )
+            for channel, t in self.transports.items()
         }
         self.deliverable = frozenset(deliverable or ()) | frozenset(self.transports)
         # The least time between two messages to one recipient, for channels that have one.
@@ -185,6 +191,19 @@ class Dispatcher:
         if session is None:
             with self._session() as own:
                 return self.dispatch_once(own)
+        report, waiting = self._pass(session, [])
+        for message in waiting:
+            report.results[self._send_spaced(message, session)] += 1
+        return report
+
+    def _pass(
+        self, session: Session, carried: list[Claimed]
+    ) -> tuple[DispatchReport, list[Claimed]]:
+        """Claim a batch and send it; returns the claimed messages whose recipient is not
+        free yet (Telegram: a chat sent to less than a second ago). Those wait while the rest
+        go, and go as soon as their recipient is free, in their order; `carried` are such
+        messages from the sender's previous batch, so the sender never idles while anything
+        else may go."""
         report = DispatchReport()
         with _transaction(session):
             claimed = claim_batch(
@@ -192,24 +211,38 @@ class Dispatcher:
                 channels=list(self.transports), lease=self.lease,
             )  # fmt: skip
         report.claimed = len(claimed)
-        # A message to a recipient not free yet goes after the rest of the batch (which fills
-        # the wait), as do that recipient's later ones, so their order is kept.
-        later: list[Claimed] = []
-        waiting: set[Recipient] = set()
+        waiting = list(carried)
         for message in claimed:
+            if waiting:
+                self._send_free(waiting, session, report)
             interval = self.spacing.get(message.channel)
             if not interval:
                 report.results[self.send(message, session)] += 1
                 continue
             recipient = (message.channel, message.recipient)
-            if recipient in waiting or self.recipients.take(recipient) != 0.0:
-                waiting.add(recipient)
-                later.append(message)
+            if any(w.recipient == message.recipient and w.channel == message.channel
+                   for w in waiting) or self.recipients.take(recipient) != 0.0:  # fmt: skip
+                waiting.append(message)
                 continue
             report.results[self._send_reserved(message, session, recipient, interval)] += 1
-        for message in later:
-            report.results[self._send_spaced(message, session)] += 1
-        return report
+        if waiting:
+            self._send_free(waiting, session, report)
+        return report, waiting
+
+    def _send_free(self, waiting: list[Claimed], session: Session, report: DispatchReport) -> None:
+        """Send, in order, the waiting messages whose recipient is free now (only the first
+        waiting message of each recipient may go); remove them from `waiting`."""
+        blocked: set[Recipient] = set()
+        for message in list(waiting):
+            recipient = (message.channel, message.recipient)
+            if recipient in blocked:
+                continue
+            if self.recipients.take(recipient) != 0.0:
+                blocked.add(recipient)
+                continue
+            waiting.remove(message)
+            interval = self.spacing[message.channel]
+            report.results[self._send_reserved(message, session, recipient, interval)] += 1
 
     def _send_reserved(
         self, message: Claimed, session: Session, recipient: Recipient, interval: float
@@ -317,10 +350,11 @@ class Dispatcher:
 
     def _drain_one(self, stop: threading.Event) -> DispatchReport:
         total = DispatchReport()
+        waiting: list[Claimed] = []  # claimed, their recipient not free yet
         with self._session() as session:
             while not stop.is_set():
                 try:
-                    report = self.dispatch_once(session)
+                    report, waiting = self._pass(session, waiting)
                 except DBAPIError:
                     log.exception("claiming outbox messages failed; retrying shortly")
                     stop.wait(1.0)
@@ -328,6 +362,10 @@ class Dispatcher:
                 total.add(report)
                 if report.claimed == 0:
                     break
+            # Nothing else is due (or the dispatcher is stopping): the last ones wait out
+            # their recipient's interval, at most a second or so.
+            for message in waiting:
+                total.results[self._send_spaced(message, session)] += 1
         return total
 
     # --- in the background ---------------------------------------------------------------

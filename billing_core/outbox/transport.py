@@ -54,7 +54,9 @@ class Transport(Protocol):
     and are handed to the dispatcher by api/, which chooses them from the settings.
 
     A transport may also have `recipient_interval` (seconds): the least time between two
-    messages to one recipient (Telegram: one a second per chat); the dispatcher keeps it."""
+    messages to one recipient (Telegram: one a second per chat), and `rate_burst` (seconds'
+    worth of sends a sender that fell behind may catch up at once; 0.25 without it); the
+    dispatcher keeps both."""
 
     channel: str
     sender: str  # what the provider rate-limits: a number, a messaging service, a bot
