@@ -4,7 +4,7 @@ customer is reached on, and cancelling messages a later event made moot."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -121,3 +121,23 @@ def cancel_pending(*, session: Session, purposes: list[str], reason: str) -> int
         .values(status="cancelled", cancelled_reason=reason[:200])
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def list_messages(
+    *, session: Session, status: str, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Outbox messages in one status, newest first, as staff read them: where each was to
+    go and why it went elsewhere or nowhere (`undeliverable`, `failed`, `cancelled` …)."""
+    rows = session.execute(
+        select(
+            OUTBOX.c.id, OUTBOX.c.created_at, OUTBOX.c.channel, OUTBOX.c.recipient,
+            OUTBOX.c.template, OUTBOX.c.kind, OUTBOX.c.purpose, OUTBOX.c.status,
+            OUTBOX.c.attempts, OUTBOX.c.error_code, OUTBOX.c.error_detail,
+            OUTBOX.c.cancelled_reason, OUTBOX.c.customer_id, OUTBOX.c.account_id,
+        )
+        .where(OUTBOX.c.status == status)
+        .order_by(OUTBOX.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()  # fmt: skip
+    return [{**row._asdict(), "created_at": row.created_at.isoformat()} for row in rows]
