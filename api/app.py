@@ -21,7 +21,17 @@ from api.limits import BodySizeLimit
 from api.logging_setup import configure_logging, request_id_var
 from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
-from api.routes import accounts, health, landing, pay, payments, readings, review, simulator
+from api.routes import (
+    accounts,
+    health,
+    landing,
+    outbox,
+    pay,
+    payments,
+    readings,
+    review,
+    simulator,
+)
 from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
@@ -112,6 +122,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(stripe_webhook.router)
     app.include_router(accounts.router)
+    app.include_router(outbox.router)
     app.include_router(pay.router)
     app.include_router(simulator.router)
     if settings.payment_provider == SANDBOX:

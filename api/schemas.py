@@ -249,3 +249,27 @@ class ReviewCause(Out):
 
 class ReviewCauses(Out):
     causes: list[ReviewCause]
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+class OutboxMessage(Out):
+    id: int
+    created_at: Instant
+    channel: str
+    recipient: str
+    template: str
+    kind: str
+    purpose: str
+    status: str
+    attempts: int
+    error_code: str | None
+    error_detail: str  # why it went by another channel, or nowhere
+    cancelled_reason: str
+    customer_id: int | None
+    account_id: int | None
+
+
+class OutboxMessages(Out):
+    items: list[OutboxMessage]

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     telegram_mode: Literal["webhook", "polling"] = Field(
         default="webhook", description="How updates arrive: Telegram's webhook or long polling."
     )
+    telegram_rate_per_second: float = Field(
+        default=30.0,
+        gt=0,
+        description="Telegram messages sent per second by the bot (Telegram allows about 30).",
+    )
 
     @field_validator("timezone")
     @classmethod

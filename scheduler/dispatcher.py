@@ -1,17 +1,22 @@
 """The outbox dispatcher: claim due messages, send each through its channel's transport at no
-more than the sender's rate, and record each result in its own committed transaction.
+more than the sender's rate (each channel its own: Twilio's and Telegram's differ), never two
+to one recipient closer than its channel allows (Telegram: one a second per chat), and record
+each result in its own committed transaction. Each drain first moves messages on a channel the
+deployment does not deliver to the customer's next channel (billing_core.outbox.fallback).
 
 Transports are handed in (api/ chooses them from the settings): this package imports no
 adapter. Several sender threads (each with its own claims and sessions) overlap the
 provider's network round trips; several dispatcher processes may run against PostgreSQL
 (claims skip each other's rows), each with its own rate limit (divide the provider's limit
-between them).
+between them) and its own per-recipient spacing (two processes may send to one chat less
+than a second apart; Telegram then answers 429 with `retry_after`, which is honoured).
 
 A claimed row's lease is short (billing_core.outbox.claims.LEASE): if the dispatcher dies,
-another sends its rows within that time. While this one works on its rows, a heartbeat thread
-renews their leases every third of it, so a slow provider never lets another dispatcher take
-a row this one is still sending; a row whose lease was lost all the same (the heartbeat could
-not reach the database in time) is left to whoever claimed it since."""
+another sends its rows within that time. While this one works on its rows (a message waiting
+for its recipient's spacing included), a heartbeat thread renews their leases every third of
+it, so a slow provider never lets another dispatcher take a row this one is still sending; a
+row whose lease was lost all the same (the heartbeat could not reach the database in time) is
+left to whoever claimed it since."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,7 +37,9 @@ from sqlmodel import Session
 from billing_core.clock import Clock
 from billing_core.db.unit_of_work import Retry
 from billing_core.outbox.claims import LEASE, claim_batch, renew_leases
-from billing_core.outbox.dispatch import record_result
+from billing_core.outbox.dispatch import put_back, record_result
+from billing_core.outbox.fallback import REROUTED, reroute_stranded
+from billing_core.outbox.model import UNDELIVERABLE
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transport
 
@@ -41,6 +48,9 @@ log = logging.getLogger("wattdesk.dispatcher")
 # A result the database would not take (locked, a deadlock victim, a dropped connection:
 # recording a result twice changes nothing) is tried again before it is given up.
 RECORD_RETRY = Retry(attempts=5, backoff=0.05, disconnects=True)
+
+
+BURST = 0.25  # seconds' worth of sends a sender that fell behind may catch up
 
 
 class RateLimiter:
@@ -54,7 +64,7 @@ class RateLimiter:
         self,
         rate: float | None,
         *,
-        burst: float = 0.25,
+        burst: float = BURST,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -78,6 +88,59 @@ class RateLimiter:
             self._next[sender] = due + self.interval
         if slot > now:
             self._sleep(slot - now)
+
+
+Recipient = tuple[str, str]  # channel, address
+
+
+class RecipientSpacing:
+    """At least an interval between the end of one send to a recipient and the start of the
+    next. Counted from the end of the send, so the provider sees two messages at least that
+    far apart however long the first request took. Thread-safe, per process."""
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._busy: set[Recipient] = set()  # a send to it is in flight
+        self._free_at: dict[Recipient, float] = {}
+        self._prune_at = 1024
+        self._lock = threading.Lock()
+
+    def take(self, recipient: Recipient) -> float | None:
+        """0.0: the recipient may be sent to now, and is reserved until `release`; else the
+        seconds until it may be (nothing reserved), or None while a send to it is in flight."""
+        with self._lock:
+            if recipient in self._busy:
+                return None
+            wait = self._free_at.get(recipient, 0.0) - self._monotonic()
+            if wait > 0:
+                return wait
+            self._busy.add(recipient)
+            return 0.0
+
+    def release(self, recipient: Recipient, interval: float) -> None:
+        """The send to `recipient` ended: the next may start `interval` seconds from now."""
+        with self._lock:
+            self._busy.discard(recipient)
+            now = self._monotonic()
+            self._free_at[recipient] = now + interval
+            if len(self._free_at) > self._prune_at:  # forget recipients free again
+                self._free_at = {r: at for r, at in self._free_at.items() if at > now}
+                self._prune_at = max(1024, 2 * len(self._free_at))
+
+
+# A message whose recipient another thread is still sending to waits this long for that send
+# to end before it is put back for a later pass.
+BUSY_WAIT = 5.0
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    results: Counter[str] = field(default_factory=Counter)  # new status -> messages
+
+    def add(self, other: DispatchReport) -> None:
+        self.claimed += other.claimed
+        self.results.update(other.results)
 
 
 class Leases:
@@ -150,16 +213,6 @@ def _renew(leases: Leases, session: Session, held: list[tuple[int, int]]) -> set
         return renew_leases(session=session, now=leases.clock.now(), held=held, lease=leases.lease)
 
 
-@dataclass
-class DispatchReport:
-    claimed: int = 0
-    results: Counter[str] = field(default_factory=Counter)  # new status -> messages
-
-    def add(self, other: DispatchReport) -> None:
-        self.claimed += other.claimed
-        self.results.update(other.results)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -170,12 +223,18 @@ class Dispatcher:
         tz: ZoneInfo,
         batch: int = 100,
         rate_per_second: float | None = 10.0,
+        channel_rates: Mapping[str, float | None] | None = None,
+        deliverable: Collection[str] | None = None,
         senders: int = 1,
         lease: timedelta = LEASE,
         retry: RetryPolicy = DEFAULT_RETRY,
         heartbeat: float | None = None,
     ) -> None:
-        """`heartbeat`: seconds between lease renewals (a third of the lease by default)."""
+        """`rate_per_second` per sender, unless `channel_rates` gives a channel its own;
+        `deliverable`: the channels the deployment delivers (from the settings; by default
+        this dispatcher's own): a message on any other goes by the customer's next channel,
+        while one on a channel another dispatcher carries is left to it. `heartbeat`: seconds
+        between lease renewals (a third of the lease by default)."""
         self.engine = engine
         self.clock = clock
         self.transports = {t.channel: t for t in transports}
@@ -184,8 +243,22 @@ class Dispatcher:
         self.senders = max(1, senders)
         self.lease = lease
         self.retry = retry
-        self.limiter = RateLimiter(rate_per_second)
         self.leases = Leases(engine=engine, clock=clock, lease=lease, interval=heartbeat)
+        rates = dict(channel_rates or {})
+        self.limiters = {
+            channel: RateLimiter(
+                rates.get(channel, rate_per_second), burst=getattr(t, "rate_burst", BURST)
+            )
+            for channel, t in self.transports.items()
+        }
+        self.deliverable = frozenset(deliverable or ()) | frozenset(self.transports)
+        # The least time between two messages to one recipient, for channels that have one.
+        self.spacing = {
+            channel: float(interval)
+            for channel, t in self.transports.items()
+            if (interval := getattr(t, "recipient_interval", 0.0))
+        }
+        self.recipients = RecipientSpacing()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -198,6 +271,19 @@ class Dispatcher:
         if session is None:
             with self._session() as own:
                 return self.dispatch_once(own)
+        report, waiting = self._pass(session, [])
+        for message in waiting:
+            report.results[self._send_spaced(message, session)] += 1
+        return report
+
+    def _pass(
+        self, session: Session, carried: list[Claimed]
+    ) -> tuple[DispatchReport, list[Claimed]]:
+        """Claim a batch and send it; returns the claimed messages whose recipient is not
+        free yet (Telegram: a chat sent to less than a second ago). Those wait while the rest
+        go, and go as soon as their recipient is free, in their order; `carried` are such
+        messages from the sender's previous batch, so the sender never idles while anything
+        else may go."""
         report = DispatchReport()
         with _transaction(session):
             claimed = claim_batch(
@@ -205,21 +291,88 @@ class Dispatcher:
                 channels=list(self.transports), lease=self.lease,
             )  # fmt: skip
         report.claimed = len(claimed)
+        # Held until each is recorded (`send`) or put back: a message waiting for its
+        # recipient's spacing keeps its lease too.
         self.leases.hold(claimed)
+        waiting = list(carried)
         try:
-            for message in claimed:
-                report.results[self.send(message, session)] += 1
-        finally:
-            for message in claimed:
+            self._send_batch(claimed, waiting, session, report)
+        except BaseException:
+            for message in (*claimed, *waiting):
                 self.leases.done(message.id)
-        return report
+            raise
+        return report, waiting
+
+    def _send_batch(
+        self, claimed: list[Claimed], waiting: list[Claimed], session: Session,
+        report: DispatchReport,
+    ) -> None:  # fmt: skip
+        for message in claimed:
+            if waiting:
+                self._send_free(waiting, session, report)
+            interval = self.spacing.get(message.channel)
+            if not interval:
+                report.results[self.send(message, session)] += 1
+                continue
+            recipient = (message.channel, message.recipient)
+            if any(w.recipient == message.recipient and w.channel == message.channel
+                   for w in waiting) or self.recipients.take(recipient) != 0.0:  # fmt: skip
+                waiting.append(message)
+                continue
+            report.results[self._send_reserved(message, session, recipient, interval)] += 1
+        if waiting:
+            self._send_free(waiting, session, report)
+
+    def _send_free(self, waiting: list[Claimed], session: Session, report: DispatchReport) -> None:
+        """Send, in order, the waiting messages whose recipient is free now (only the first
+        waiting message of each recipient may go); remove them from `waiting`."""
+        blocked: set[Recipient] = set()
+        for message in list(waiting):
+            recipient = (message.channel, message.recipient)
+            if recipient in blocked:
+                continue
+            if self.recipients.take(recipient) != 0.0:
+                blocked.add(recipient)
+                continue
+            waiting.remove(message)
+            interval = self.spacing[message.channel]
+            report.results[self._send_reserved(message, session, recipient, interval)] += 1
+
+    def _send_reserved(
+        self, message: Claimed, session: Session, recipient: Recipient, interval: float
+    ) -> str:
+        try:
+            return self.send(message, session)
+        finally:
+            self.recipients.release(recipient, interval)
+
+    def _send_spaced(self, message: Claimed, session: Session) -> str:
+        """Send once the recipient is free: wait out its interval, or another thread's send
+        to it (up to BUSY_WAIT; then the message is put back, due a little later)."""
+        recipient = (message.channel, message.recipient)
+        interval = self.spacing[message.channel]
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            wait = self.recipients.take(recipient)
+            if wait == 0.0:
+                return self._send_reserved(message, session, recipient, interval)
+            if wait is None and time.monotonic() > deadline:
+                with _transaction(session):
+                    put_back(
+                        session=session, clock=self.clock, message=message,
+                        until=self.clock.now() + timedelta(seconds=interval),
+                    )  # fmt: skip
+                self.leases.done(message.id)
+                return "pending"
+            time.sleep(0.01 if wait is None else wait)
 
     def send(self, message: Claimed, session: Session) -> str:
         """Send one claimed message and record the result; returns its new status."""
-        transport = self.transports[message.channel]
-        self.limiter.wait(transport.sender)
         if self.leases.lost(message.id):
+            self.leases.done(message.id)
             return "lease lost"  # another dispatcher may be sending it: not twice
+        transport = self.transports[message.channel]
+        self.limiters[message.channel].wait(transport.sender)
         try:
             result = transport.send(message)
         except Exception as exc:  # a transport bug must not leave the row to its lease
@@ -247,11 +400,37 @@ class Dispatcher:
         ):
             yield session
 
+    def reroute(self) -> DispatchReport:
+        """Move every pending message on a channel the deployment does not deliver to the
+        customer's next channel, or make it undeliverable (one transaction per batch)."""
+        report = DispatchReport()
+        with self._session() as session:
+            while True:
+                with _transaction(session):
+                    done = reroute_stranded(
+                        session=session, clock=self.clock, deliverable=self.deliverable,
+                        limit=self.batch,
+                    )  # fmt: skip
+                if done.rerouted:
+                    report.results[REROUTED] += done.rerouted
+                if done.undeliverable:
+                    report.results[UNDELIVERABLE] += done.undeliverable
+                if done.looked_at < self.batch:
+                    return report
+
     def drain(self, *, stop: threading.Event | None = None) -> DispatchReport:
-        """Send until nothing is due: `senders` threads, each claiming its own batches."""
+        """Send until nothing is due: `senders` threads, each claiming its own batches, after
+        moving the messages no transport of the deployment carries (`reroute`)."""
         stop = stop or self._stop
+        try:
+            rerouted = self.reroute()
+        except DBAPIError:
+            log.exception("rerouting stranded outbox messages failed; the next drain retries")
+            rerouted = DispatchReport()
         if self.senders == 1:
-            return self._drain_one(stop)
+            total = self._drain_one(stop)
+            total.add(rerouted)
+            return total
         reports = [DispatchReport() for _ in range(self.senders)]
 
         def work(index: int) -> None:
@@ -265,17 +444,18 @@ class Dispatcher:
             thread.start()
         for thread in threads:
             thread.join()
-        total = DispatchReport()
+        total = rerouted
         for report in reports:
             total.add(report)
         return total
 
     def _drain_one(self, stop: threading.Event) -> DispatchReport:
         total = DispatchReport()
+        waiting: list[Claimed] = []  # claimed, their recipient not free yet
         with self._session() as session:
             while not stop.is_set():
                 try:
-                    report = self.dispatch_once(session)
+                    report, waiting = self._pass(session, waiting)
                 except DBAPIError:
                     log.exception("claiming outbox messages failed; retrying shortly")
                     stop.wait(1.0)
@@ -283,6 +463,10 @@ class Dispatcher:
                 total.add(report)
                 if report.claimed == 0:
                     break
+            # Nothing else is due (or the dispatcher is stopping): the last ones wait out
+            # their recipient's interval, at most a second or so.
+            for message in waiting:
+                total.results[self._send_spaced(message, session)] += 1
         return total
 
     # --- in the background ---------------------------------------------------------------
@@ -311,6 +495,10 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for transport in self.transports.values():
+            close = getattr(transport, "close", None)  # a client with its own connections
+            if close is not None:
+                close()
 
 
 def _record(dispatcher: Dispatcher, message: Claimed, result: SendResult, session: Session) -> str:
@@ -319,7 +507,7 @@ def _record(dispatcher: Dispatcher, message: Claimed, result: SendResult, sessio
     with _transaction(session):
         return record_result(
             session=session, clock=dispatcher.clock, message=message, result=result,
-            retry=dispatcher.retry,
+            retry=dispatcher.retry, deliverable=dispatcher.deliverable,
         )  # fmt: skip
 
 

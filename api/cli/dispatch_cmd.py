@@ -1,11 +1,14 @@
 """`wattdesk dispatch`: deliver the outbox (without serving), and the wiring the server shares:
-the SMS transport chosen from the settings, the dispatcher and the scheduled jobs."""
+the transports chosen from the settings (SMS always; Telegram with a bot token), the
+dispatcher and the scheduled jobs."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import typer
 from sqlalchemy import Engine
@@ -13,11 +16,13 @@ from sqlalchemy import Engine
 from api.cli.common import clock, console, engine, fail, settings
 from billing_core.clock import Clock
 from billing_core.conversations.service import conversation_context
+from billing_core.customers.model import Channel
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
+from bot.transport import TelegramTransport
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import JobContext, Scheduler
 from sms.transport import STATUS_PATH, OfflineTransport, TwilioTransport
@@ -47,19 +52,63 @@ def sms_transport(config: Settings) -> Transport:
     return OfflineTransport()
 
 
-def build_dispatcher(config: Settings, db: Engine, now: Clock, *, senders: int = 1) -> Dispatcher:
+# Draws the chart a Telegram message's payload describes, as PNG bytes (bot/chart.py).
+ChartRenderer = Callable[[dict[str, Any]], bytes]
+
+
+def telegram_transport(
+    config: Settings, *, render_chart: ChartRenderer | None = None
+) -> TelegramTransport | None:
+    """The bot's transport when a token is set (None otherwise: Telegram's messages then go
+    by each customer's next channel)."""
+    if not config.telegram_enabled:
+        return None
+    return TelegramTransport(
+        token=config.telegram_bot_token.get_secret_value(),
+        api_base=config.telegram_api_base,
+        render_chart=render_chart,
+    )
+
+
+def delivered_channels(config: Settings) -> frozenset[str]:
+    """The channels this deployment delivers, whichever dispatcher process carries them: a
+    message on any other goes by the customer's next channel."""
+    channels = {Channel.sms.value}
+    if config.telegram_enabled:
+        channels.add(Channel.telegram.value)
+    return frozenset(channels)
+
+
+def build_dispatcher(
+    config: Settings,
+    db: Engine,
+    now: Clock,
+    *,
+    senders: int = 1,
+    render_chart: ChartRenderer | None = None,
+) -> Dispatcher:
+    """The dispatcher with every configured transport; `render_chart` draws the usage charts
+    Telegram messages carry (without it they go as text)."""
+    transports = [sms_transport(config)]
+    telegram = telegram_transport(config, render_chart=render_chart)
+    if telegram is not None:
+        transports.append(telegram)
     return Dispatcher(
         engine=db,
         clock=now,
-        transports=[sms_transport(config)],
+        transports=transports,
         tz=config.tz,
         batch=config.dispatcher_batch,
         rate_per_second=config.sms_rate_per_second,
+        channel_rates={Channel.telegram.value: config.telegram_rate_per_second},
+        deliverable=delivered_channels(config),
         senders=senders,
     )
 
 
-def build_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
+def build_scheduler(
+    config: Settings, db: Engine, now: Clock, *, render_chart: ChartRenderer | None = None
+) -> Scheduler:
     """The timed jobs and the dispatcher, to run in background threads of this process
     (`start()`; the server's app starts it with its lifespan)."""
     context = JobContext(
@@ -71,7 +120,7 @@ def build_scheduler(config: Settings, db: Engine, now: Clock) -> Scheduler:
         late_fee_policy=load_late_fee_policy(config.policy_dir),
         conversations=conversation_context(config),
     )
-    dispatcher = build_dispatcher(config, db, now)
+    dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)
 
 
@@ -89,11 +138,15 @@ def dispatch(
     transport = ", ".join(type(t).__name__ for t in dispatcher.transports.values())
     if once:
         report = dispatcher.drain()
+        dispatcher.stop()
         console.print(f"{report.claimed} claimed via {transport}: {dict(report.results)}")
         return
+    rates = f"{config.sms_rate_per_second:g} SMS/s per sender"
+    if Channel.telegram in dispatcher.transports:
+        rates += f", {config.telegram_rate_per_second:g} Telegram messages/s"
     console.print(
         f"dispatching via {transport} every {config.dispatcher_interval_seconds:g} s, "
-        f"{config.sms_rate_per_second:g} SMS/s per sender; Ctrl-C stops"
+        f"{rates}; Ctrl-C stops"
     )
     stopped = threading.Event()
 

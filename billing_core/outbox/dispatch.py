@@ -22,8 +22,8 @@ Crash safety (at least once, never twice where the provider id is known):
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -32,7 +32,8 @@ from sqlmodel import Session
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.messages.templates import SECRET_TEMPLATES, redact_codes
-from billing_core.outbox.model import AUTOMATED
+from billing_core.outbox.fallback import reroute_unreachable
+from billing_core.outbox.model import AUTOMATED, CHANNEL_PREFERENCE
 from billing_core.outbox.optouts import record_opt_out
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.tables import OutboxMessage
@@ -52,9 +53,12 @@ def record_result(
     result: SendResult,
     retry: RetryPolicy = DEFAULT_RETRY,
     rand: Callable[[], float] = random.random,
+    deliverable: Collection[str] = CHANNEL_PREFERENCE,
 ) -> str:
-    """Store what the provider said about a claimed message; returns the row's new status.
-    Run it in its own transaction and commit at once (see the module's crash notes)."""
+    """Store what the provider said about a claimed message; returns the row's new status
+    (`rerouted`: an unreachable recipient's message is pending again on the customer's next
+    channel among `deliverable`, see billing_core.outbox.fallback). Run it in its own
+    transaction and commit at once (see the module's crash notes)."""
     now = clock.now()
     if result.outcome in (Outcome.sent, Outcome.delivered):
         status = result.outcome.value
@@ -75,15 +79,24 @@ def record_result(
             return "duplicate"
         _log_in_conversation(session, message, status, result.provider_id, now)
         return status
+    if result.outcome == Outcome.unreachable:
+        return reroute_unreachable(
+            session=session, clock=clock, message=message,
+            reason=result.detail or f"error {result.error_code}", deliverable=deliverable,
+        )  # fmt: skip
     if result.outcome == Outcome.transient:
         status = "failed" if retry.gives_up(message.attempts) else "pending"
+        # The provider's own "retry after" wins over the backoff: not before it, not later.
+        wait = (
+            retry.delay(message.attempts, rand())
+            if result.retry_after is None
+            else timedelta(seconds=result.retry_after)
+        )
         values: dict[str, Any] = {
             "status": status,
             "error_code": _code(result.error_code),
             "error_detail": _detail(result, message.attempts),
-            "next_attempt_at": None
-            if status == "failed"
-            else now + retry.delay(message.attempts, rand()),
+            "next_attempt_at": None if status == "failed" else now + wait,
         }
         session.execute(
             update(OUTBOX)
@@ -113,6 +126,17 @@ def record_result(
         )
     _log_in_conversation(session, message, "failed", None, now)
     return "failed"
+
+
+def put_back(*, session: Session, clock: Clock, message: Claimed, until: datetime) -> bool:
+    """A claimed message the dispatcher chose not to send now (its recipient is busy) goes
+    back to `pending`, due at `until`; the claim does not count as an attempt."""
+    result = session.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id == message.id, OUTBOX.c.status == "sending")
+        .values(status="pending", next_attempt_at=until, attempts=OUTBOX.c.attempts - 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def record_delivery_report(

@@ -4,7 +4,7 @@ customer is reached on, and cancelling messages a later event made moot."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -16,13 +16,11 @@ from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
 from billing_core.messages.segments import count_segments
 from billing_core.outbox.model import AUTOMATED, CANCELLED, OUTBOX_COLUMNS, outbox_row
+from billing_core.outbox.model import CHANNEL_PREFERENCE as CHANNEL_PREFERENCE
 from billing_core.outbox.model import REPLY as REPLY  # callers take the kinds from here
 from billing_core.outbox.tables import OutboxMessage
 
 OUTBOX = table_of(OutboxMessage)
-# Channels a customer is reached on, in order of preference, for messages they did not ask
-# for: the chat app first (free, richer), SMS otherwise.
-CHANNEL_PREFERENCE = (Channel.telegram, Channel.sms)
 
 
 class Recipient(NamedTuple):
@@ -34,11 +32,13 @@ NOBODY = Recipient("none", "")  # the recipient of a message recorded as not sen
 
 
 def reachable_contact(session: Session, customer_id: int) -> Recipient | None:
-    """The verified contact, wanting notices and not opted out, on the preferred channel."""
+    """The verified contact, wanting notices, not opted out and not known to be unreachable
+    (a Telegram user who blocked the bot), on the preferred channel."""
     contacts = session.scalars(
         select(Contact).where(
             col(Contact.customer_id) == customer_id, col(Contact.verified).is_(True),
             col(Contact.notify).is_(True), col(Contact.opted_out).is_(False),
+            col(Contact.unreachable_at).is_(None),
         ).order_by(col(Contact.id))
     ).all()  # fmt: skip
     for channel in CHANNEL_PREFERENCE:
@@ -121,3 +121,23 @@ def cancel_pending(*, session: Session, purposes: list[str], reason: str) -> int
         .values(status="cancelled", cancelled_reason=reason[:200])
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def list_messages(
+    *, session: Session, status: str, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Outbox messages in one status, newest first, as staff read them: where each was to
+    go and why it went elsewhere or nowhere (`undeliverable`, `failed`, `cancelled` …)."""
+    rows = session.execute(
+        select(
+            OUTBOX.c.id, OUTBOX.c.created_at, OUTBOX.c.channel, OUTBOX.c.recipient,
+            OUTBOX.c.template, OUTBOX.c.kind, OUTBOX.c.purpose, OUTBOX.c.status,
+            OUTBOX.c.attempts, OUTBOX.c.error_code, OUTBOX.c.error_detail,
+            OUTBOX.c.cancelled_reason, OUTBOX.c.customer_id, OUTBOX.c.account_id,
+        )
+        .where(OUTBOX.c.status == status)
+        .order_by(OUTBOX.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()  # fmt: skip
+    return [{**row._asdict(), "created_at": row.created_at.isoformat()} for row in rows]

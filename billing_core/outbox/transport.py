@@ -16,6 +16,10 @@ class Outcome(StrEnum):
     transient = "transient"  # try again later (5xx, 429, unreachable handset, network)
     permanent = "permanent"  # will never work (invalid number, refused content)
     opted_out = "opted_out"  # the provider says the recipient opted out (Twilio 21610)
+    # The address cannot be reached on this channel (a Telegram user who blocked the bot, a
+    # chat that is gone): the contact is marked unreachable and the message goes by the
+    # customer's next channel (billing_core.outbox.fallback).
+    unreachable = "unreachable"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class SendResult:
     provider_id: str | None = None
     error_code: str | None = None
     detail: str = ""
+    # Transient only: the provider said when to try again (Telegram's 429 `retry_after`,
+    # seconds); the next attempt is not before then, instead of the usual backoff.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,12 @@ class Claimed:
 
 class Transport(Protocol):
     """Sends one message on one channel. Implementations live in the adapters (sms/, bot/)
-    and are handed to the dispatcher by api/, which chooses them from the settings."""
+    and are handed to the dispatcher by api/, which chooses them from the settings.
+
+    A transport may also have `recipient_interval` (seconds): the least time between two
+    messages to one recipient (Telegram: one a second per chat), and `rate_burst` (seconds'
+    worth of sends a sender that fell behind may catch up at once; 0.25 without it); the
+    dispatcher keeps both."""
 
     channel: str
     sender: str  # what the provider rate-limits: a number, a messaging service, a bot
