@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -16,11 +17,12 @@ from sqlmodel import Session
 
 from billing_core.app_services import Services, services
 from billing_core.clock import Clock
-from billing_core.db import session_scope
+from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
 
 Body = TypeVar("Body", bound=BaseModel)
+T = TypeVar("T")
 
 # The largest id a row can have: every id column is INTEGER, 32 bits on PostgreSQL. Every
 # integer id a route takes from its path is `Id`, so a larger number (or zero, or a negative
@@ -61,6 +63,31 @@ def exact_json(model: type[Body]) -> Callable[[Request], Awaitable[Body]]:
     return body
 
 
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """A route's `openapi_extra` documenting `model` as its JSON body, for a route that reads
+    its body with `exact_json` (after the caller is signed in) rather than as a parameter
+    FastAPI parses before any dependency. Nested models are written out in place."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
+
+
 def get_services(request: Request) -> Services:
     return services(request)
 
@@ -80,21 +107,55 @@ def get_clock(request: Request) -> Clock:
 # Requests that only read. Any other may write: on SQLite its unit of work takes the write
 # lock at BEGIN (waiting its turn under the busy timeout). Begun deferred, a unit that reads
 # and then writes fails with "database is locked" when another writer (the scheduler, the
-# webhook writer, a command) commits between its first read and its first write.
+# webhook writer, a command) commits between its first read and its first write. Staff
+# routes sign the user in before this unit begins (api/auth.py), in a short read of its own.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(
     request: Request, engine: Annotated[Engine, Depends(get_engine)]
 ) -> Iterator[Session]:
-    with session_scope(engine, write=request.method not in READ_ONLY_METHODS) as session:
-        yield session
+    """The request's unit of work: committed when the route returns, rolled back if it
+    raises. Its transaction begins at its first statement, not here, so that whatever a
+    route checks before it touches the database (the signed-in user's role, a body) answers
+    with no transaction begun: on SQLite, without ever holding the write lock."""
+    if request.method not in READ_ONLY_METHODS:
+        # A light copy of the engine sharing its pool: its connections begin IMMEDIATE.
+        engine = engine.execution_options(**{SQLITE_BEGIN: IMMEDIATE})
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+class Reader:
+    """Reads in a short read-only transaction of their own, each in a worker thread: what a
+    request must know before its unit of work begins (who signed in), read without holding
+    anything once read. `await reader(work)` is `work(session)`'s result."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def __call__(self, work: Callable[[Session], T]) -> T:
+        return await anyio.to_thread.run_sync(self._read, work)
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return work(session)  # the session's end rolls the read back: nothing to commit
+
+
+def get_reader(engine: Annotated[Engine, Depends(get_engine)]) -> Reader:
+    return Reader(engine)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 # scope="function": the unit of work commits (or rolls back) when the route returns, before
 # the answer is sent, so a 200 means the write is durable; FastAPI's default would commit
 # after the response, where a crash loses what was acknowledged.

@@ -19,7 +19,7 @@ from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
-from billing_core.staff.tables import StaffUser
+from billing_core.staff.tables import StaffToken, StaffUser
 from billing_core.transcripts.tables import Conversation, ConversationMessage
 
 metadata = SQLModel.metadata
@@ -51,6 +51,7 @@ __all__ = [
     "ReadingBook",
     "Refund",
     "ReviewItem",
+    "StaffToken",
     "StaffUser",
     "TariffAssignment",
     "VerificationCode",

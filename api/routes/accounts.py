@@ -7,17 +7,17 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from api import schemas
-from api.auth import StaffDep
-from api.deps import ClockDep, SessionDep, SettingsDep
+from api.auth import StaffDep, staff_router
+from api.deps import ClockDep, SessionDep, SettingsDep, exact_json, json_body_doc
 from api.errors import error_responses
 from billing_core.arrears import service as arrears
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+router = staff_router(prefix="/api/v1/accounts", tags=["accounts"])
 
 
 class WaiveBody(BaseModel):
@@ -57,12 +57,13 @@ def statement(
 
 @router.post(
     "/{number}/late-fees/waive",
+    openapi_extra=json_body_doc(WaiveBody),
     response_model=schemas.Waivers,
     responses=error_responses(403, 404, 409),
 )
 def waive_late_fees(
     number: str,
-    body: WaiveBody,
+    body: Annotated[WaiveBody, Depends(exact_json(WaiveBody))],
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from api import schemas
-from api.auth import staff_with_role
+from api.auth import staff_router, staff_with_role
 from api.deps import SessionDep
 from api.errors import error_responses
 from billing_core.outbox.service import list_messages
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
-router = APIRouter(prefix="/api/v1", tags=["outbox"])
+router = staff_router(prefix="/api/v1", tags=["outbox"])
 Agent = Annotated[StaffUser, Depends(staff_with_role(Role.agent))]
 STATUSES = "^(undeliverable|failed|cancelled|pending|sending|sent|delivered)$"
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas
-from api.auth import actor_name, staff_with_role
+from api.auth import actor_name, staff_router, staff_with_role
 from api.deps import ClockDep, Id, PaymentContextDep, SessionDep, SettingsDep, exact_json
 from api.errors import error_responses
 from billing_core.payments import refunds
@@ -19,7 +19,7 @@ from billing_core.payments.importing import ApiPayment, parse_api_json
 from billing_core.payments.reconcile import import_payments
 from billing_core.staff.tables import StaffUser
 
-router = APIRouter(prefix="/api/v1", tags=["payments"])
+router = staff_router(prefix="/api/v1", tags=["payments"])
 
 MAX_PAYMENTS = 10_000  # a larger batch is split by the caller; each part is reported alone
 
@@ -76,7 +76,7 @@ _PAYMENTS_SCHEMA = {
     responses=error_responses(403),
 )
 def post_payments(
-    user: Collections,  # first: credentials are checked before the body is read
+    user: Collections,  # its role is checked before the body is read
     body: Annotated[PaymentsBody, Depends(exact_json(PaymentsBody))],
     session: SessionDep,
     clock: ClockDep,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas
-from api.auth import actor_name, staff_with_role
+from api.auth import actor_name, staff_router, staff_with_role
 from api.deps import ClockDep, SessionDep, SettingsDep, exact_json
 from api.errors import ErrorBody, error_responses
 from billing_core.readings.importing import ApiReading, api_content, parse_api_json
@@ -17,7 +17,7 @@ from billing_core.readings.service import import_readings
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
-router = APIRouter(prefix="/api/v1", tags=["readings"])
+router = staff_router(prefix="/api/v1", tags=["readings"])
 
 MAX_READINGS = 10_000  # a larger batch is split by the caller; each part is its own batch
 
@@ -64,7 +64,7 @@ Body = Annotated[ReadingsBody, Depends(exact_json(ReadingsBody))]
     },
 )
 def post_readings(
-    user: ReadingsStaff,  # first: credentials are checked before the body is read
+    user: ReadingsStaff,  # its role is checked before the body is read
     body: Body,
     session: SessionDep,
     clock: ClockDep,

@@ -6,12 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from api import schemas
-from api.auth import staff_with_role
-from api.deps import ClockDep, Id, SessionDep, SettingsDep
+from api.auth import staff_router, staff_with_role
+from api.deps import ClockDep, Id, SessionDep, SettingsDep, exact_json, json_body_doc
 from api.errors import error_responses
 from billing_core.app_services import services
 from billing_core.bills import review_service
@@ -20,7 +20,7 @@ from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 from billing_core.tariffs.catalog import TariffCatalog
 
-router = APIRouter(prefix="/api/v1", tags=["review"])
+router = staff_router(prefix="/api/v1", tags=["review"])
 Reviewer = Annotated[StaffUser, Depends(staff_with_role(Role.reviewer))]
 
 
@@ -71,16 +71,17 @@ def list_items(
 
 @router.post(
     "/bills/{bill_id}/approve",
+    openapi_extra=json_body_doc(ApproveBody),
     response_model=schemas.ReviewedBill,
     responses=error_responses(403, 404, 409),
 )
 def approve(
     bill_id: Id,
-    body: ApproveBody,
+    user: Reviewer,  # its role is checked before the body is read
+    body: Annotated[ApproveBody, Depends(exact_json(ApproveBody))],
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    user: Reviewer,
 ) -> dict[str, Any]:
     bill = review_service.approve_bill(
         session=session,
@@ -95,17 +96,18 @@ def approve(
 
 @router.post(
     "/bills/{bill_id}/correct",
+    openapi_extra=json_body_doc(CorrectBody),
     response_model=schemas.ReviewedBill,
     responses=error_responses(403, 404, 409),
 )
 def correct(
     bill_id: Id,
-    body: CorrectBody,
+    user: Reviewer,  # its role is checked before the body is read
+    body: Annotated[CorrectBody, Depends(exact_json(CorrectBody))],
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    user: Reviewer,
 ) -> dict[str, Any]:
     policy: ReviewPolicy = services(request).review_policy
     catalog: TariffCatalog = services(request).tariffs

@@ -1,17 +1,18 @@
-"""Staff use cases: create users, check passwords, check permissions."""
+"""Staff use cases: create users, check passwords, check permissions, record lock-outs."""
 
 from __future__ import annotations
 
-from pwdlib import PasswordHash
+from datetime import datetime
+from typing import Literal
+
 from sqlmodel import Session, select
 
 from billing_core.audit.service import record_change, snapshot
 from billing_core.clock import Clock
 from billing_core.errors import Conflict, InvalidInput, PermissionDenied
 from billing_core.staff.model import Role
+from billing_core.staff.passwords import hash_password, verify_password
 from billing_core.staff.tables import StaffUser
-
-_hasher = PasswordHash.recommended()  # argon2id
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -43,7 +44,7 @@ def add_staff(
         username=username,
         full_name=full_name,
         role=role,
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         created_at=clock.now(),
     )
     session.add(user)
@@ -62,15 +63,45 @@ def add_staff(
     return user
 
 
+def find_staff(session: Session, username: str) -> StaffUser | None:
+    """The staff user of this name (active or not), or None."""
+    return session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+
+
 def authenticate(*, session: Session, username: str, password: str) -> StaffUser | None:
-    """The active user with this password, or None (same answer for unknown users)."""
-    user = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
-    if user is None:
-        _hasher.hash(password)  # spend the same time as a real check
-        return None
-    if not user.active or not _hasher.verify(password, user.password_hash):
-        return None
-    return user
+    """The active user with this password, or None (same answer, in about the same time, for
+    unknown users). It checks the hash inside the caller's transaction: the web app reads
+    the user in a short transaction of its own and checks the hash after it (api/auth.py)."""
+    user = find_staff(session, username)
+    matches = verify_password(user.password_hash if user else None, password)
+    return user if user is not None and user.active and matches else None
+
+
+LockedKind = Literal["staff_user", "client_address"]
+
+
+def record_lockout(
+    session: Session,
+    *,
+    clock: Clock,
+    kind: LockedKind,
+    key: str,
+    failures: int,
+    locked_until: datetime,
+) -> None:
+    """Audit that a username or a client address was locked out after failed sign-ins (once
+    per run of failures, not per failure: a flood writes almost nothing)."""
+    record_change(
+        session=session,
+        clock=clock,
+        actor="system:sign-in",
+        action="staff.sign_in.locked_out",
+        entity=kind,
+        entity_id=key[:64],
+        before=None,
+        after={"failures": failures, "locked_until": locked_until},
+        reason="too many failed sign-ins",
+    )
 
 
 def require_role(user: StaffUser, *allowed: Role) -> None:

@@ -35,7 +35,7 @@ from billing_core.events.service import BILL_CANCELLED, BILL_ISSUED
 from billing_core.events.tables import DomainEvent
 from billing_core.readings.tables import Meter, MeterReading, ReadingBook
 from billing_core.settings import Settings
-from billing_core.staff import service as staff_service
+from billing_core.staff import passwords as staff_passwords
 from billing_core.staff.model import Role
 from billing_core.staff.service import add_staff
 from billing_core.tariffs import (
@@ -129,7 +129,7 @@ def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Still argon2id, with the cheapest parameters: every request checks a password, and
     the production cost (~0.2 s a check) would make this module slow."""
     monkeypatch.setattr(
-        staff_service,
+        staff_passwords,
         "_hasher",
         PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),)),
     )

@@ -5,10 +5,11 @@ accrual (电费违约金) and its waiver, the statement API and `wattdesk ledger
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from api.deps import get_session
+from api.deps import Reader, get_reader, get_session
 from billing_core.arrears.service import accrue_late_fees, waive_late_fees
 from billing_core.audit.service import history
 from billing_core.bills.charges import reverse_bill_charge
@@ -37,7 +38,7 @@ from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.payments.service import record_payment
 from billing_core.settings import Settings
-from billing_core.staff import service as staff_service
+from billing_core.staff import passwords as staff_passwords
 from billing_core.staff.model import Role
 from billing_core.staff.service import add_staff
 from billing_core.staff.tables import StaffUser
@@ -404,10 +405,23 @@ def test_a_waiver_covers_only_what_payments_left_open(session: Session, clock: F
 def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Still argon2id, with the cheapest parameters: every request checks a password."""
     monkeypatch.setattr(
-        staff_service,
+        staff_passwords,
         "_hasher",
         PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),)),
     )
+
+
+T = TypeVar("T")
+
+
+class SessionReader(Reader):
+    """The app's sign-in reads on the test's session too (its staff are not committed)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def __call__(self, work: Callable[[Session], T]) -> T:
+        return work(self.session)
 
 
 @pytest.fixture
@@ -430,6 +444,7 @@ def client(
         )
     app = create_app(settings, engine=engine, clock=clock, configure_logs=False)
     app.dependency_overrides[get_session] = lambda: session
+    app.dependency_overrides[get_reader] = lambda: SessionReader(session)
     with TestClient(app) as test_client:
         yield test_client
 

@@ -355,6 +355,7 @@ def client(settings: Settings, api_engine: Engine) -> Iterator[TestClient]:
 
 
 CORA, COLIN, ANDY = ("cora", PASSWORD), ("colin", PASSWORD), ("andy", PASSWORD)
+JSON = {"Content-Type": "application/json"}  # a body-less staff write too (api/csrf.py)
 
 
 def test_api_takes_a_duplicate_through_the_refund_workflow(
@@ -378,11 +379,12 @@ def test_api_takes_a_duplicate_through_the_refund_workflow(
     assert client.post(url, json={**body, "amount": "0.01"}, auth=CORA).status_code == 422
 
     refund_url = f"/api/v1/refunds/{refund['id']}"
-    own = client.post(f"{refund_url}/approve", auth=CORA)
+    own = client.post(f"{refund_url}/approve", headers=JSON, auth=CORA)
     assert own.status_code == 403 and "four eyes" in own.json()["detail"]
     early = client.post(f"{refund_url}/refunded", json={"provider_reference": "R-1"}, auth=CORA)
     assert early.status_code == 409
-    assert client.post(f"{refund_url}/approve", auth=COLIN).json()["status"] == "approved"
+    approved = client.post(f"{refund_url}/approve", headers=JSON, auth=COLIN)
+    assert approved.json()["status"] == "approved"
     done = client.post(f"{refund_url}/refunded", json={"provider_reference": "R-1"}, auth=CORA)
     assert done.status_code == 200, done.text
     assert (done.json()["status"], done.json()["provider_reference"]) == ("refunded", "R-1")
@@ -410,7 +412,8 @@ def test_api_rejects_a_refund_with_a_reason(client: TestClient, api_case: ApiCas
     rejected = client.post(f"/api/v1/refunds/{refund['id']}/reject",
                            json={"reason": "customer keeps the credit"}, auth=CORA)  # fmt: skip
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
-    assert client.post("/api/v1/refunds/999999/approve", auth=COLIN).status_code == 404
+    unknown = client.post("/api/v1/refunds/999999/approve", headers=JSON, auth=COLIN)
+    assert unknown.status_code == 404
     assert client.post("/api/v1/payments/999999/refunds", json={"amount": "1", "reason": "x"},
                        auth=CORA).status_code == 404  # fmt: skip
     assert client.get("/api/v1/payments/duplicates", auth=ANDY).status_code == 403
