@@ -149,13 +149,15 @@ def forget_loaded(session: Session, conversation_id: int) -> None:
 
 
 class Seen(NamedTuple):
-    """A message stored already under its provider id, its conversation's language, and the
-    words the bot answered it with (None: the bot stayed silent)."""
+    """A message stored already under its provider id, its conversation's language and
+    address (whom it came from), and the words the bot answered it with (None: the bot
+    stayed silent)."""
 
     conversation_id: int
     intent: str | None
     language: str | None
     reply: str | None
+    address: str | None
 
 
 # The bot's answer to a message is stored in the same transaction, after it, and before the
@@ -181,7 +183,7 @@ _REPLY_GIVEN = (
 )
 _SEEN = Prepared(
     select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language,
-           _REPLY_GIVEN)
+           _REPLY_GIVEN, _CONVERSATIONS.c.address)
     .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
     .where(_MESSAGES.c.channel == bindparam("channel"),
            _MESSAGES.c.provider_message_id == bindparam("provider_id"))

@@ -143,8 +143,9 @@ def receive_message(
     if conversation is None:  # a first message, unless the provider repeats one
         if provider_id is not None:
             seen = conversations.message_by_provider_id(connection, channel, provider_id)
-            if seen is not None:  # someone else's message: not answered to this sender
-                return _duplicate(seen, context, answered=False)
+            if seen is not None:  # answered only if it is this sender's (a concurrent retry
+                # may have created the conversation since it was looked for)
+                return _duplicate(seen, context, answered=seen.address == address)
         language = message_language(body) or context.default_language
         conversation = conversations.create(
             session, channel=channel, address=address, language=language, state=BOT, now=now

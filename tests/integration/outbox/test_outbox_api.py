@@ -15,7 +15,7 @@ from billing_core.db import session_scope
 from billing_core.outbox.fallback import reroute_stranded
 from billing_core.outbox.service import AUTOMATED, Recipient, enqueue_message
 from billing_core.settings import Settings
-from billing_core.staff import service as staff_service
+from billing_core.staff import passwords as staff_passwords
 from billing_core.staff.service import add_staff
 from tests.factories import make_contact, make_customer
 
@@ -26,7 +26,7 @@ PASSWORD = "correct horse battery staple"
 def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with the cheapest parameters: every request checks a password."""
     monkeypatch.setattr(
-        staff_service,
+        staff_passwords,
         "_hasher",
         PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),)),
     )
