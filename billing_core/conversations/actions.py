@@ -303,13 +303,10 @@ def _history(turn: Turn, argument: str) -> Reply:
     bills = statement.bills[-HISTORY_BILLS:]
     if not bills:
         return replies.no_bill(language=language, account=account.number)
-    used = dict(
-        turn.session.execute(
-            select(col(Bill.id), col(Bill.kwh)).where(
-                col(Bill.id).in_([line.bill_id for line in bills])
-            )
-        ).tuples()
+    rows = turn.session.execute(
+        select(col(Bill.id), col(Bill.kwh)).where(col(Bill.id).in_([b.bill_id for b in bills]))
     )
+    used = {bill_id: value for bill_id, value in rows}
     lines = "\n".join(
         f"{period(line.period_start, line.period_end, language)} "
         f"{kwh(used[line.bill_id], language)} "
@@ -332,14 +329,13 @@ def _usage(turn: Turn, argument: str, tariff_dir: Path | None, provider_id: str 
     if isinstance(account, Reply):
         return account
     language = turn.language
-    bills = list(
-        turn.session.execute(
-            select(col(Bill.period_start), col(Bill.period_end), col(Bill.kwh))
-            .where(col(Bill.account_id) == account.id, col(Bill.status) == "issued")
-            .order_by(col(Bill.period_start).desc())
-            .limit(CHART_PERIODS)
-        ).tuples()
-    )[::-1]
+    rows = turn.session.execute(
+        select(col(Bill.period_start), col(Bill.period_end), col(Bill.kwh))
+        .where(col(Bill.account_id) == account.id, col(Bill.status) == "issued")
+        .order_by(col(Bill.period_start).desc())
+        .limit(CHART_PERIODS)
+    )
+    bills: list[tuple[date, date, Decimal]] = [(s, e, k) for s, e, k in rows][::-1]
     if not bills:
         return replies.no_bill(language=language, account=account.number)
     limits = _tier_limits(turn.session, account, bills[-1][1], tariff_dir)

@@ -31,6 +31,8 @@ from tests.factories import (
     make_charge,
     make_contact,
     make_customer,
+    make_meter,
+    make_reading,
     make_tariff_assignment,
 )
 
@@ -97,10 +99,12 @@ def new_customer(
     language: str = "zh-CN",
     verified: bool = True,
     household_size: int = 1,
+    meter_reading: Decimal | None = None,
 ) -> Someone:
     """A customer with a phone on file (verified unless told) and `accounts` accounts on the
     Beijing tariff, each with `months` monthly bills whose charges are posted, none paid: the
-    latest is DUE, due 2026-12-05; each earlier one EARLIER, past due."""
+    latest is DUE, due 2026-12-05; each earlier one EARLIER, past due. With `meter_reading`,
+    the first account has a meter read that much 30 days ago."""
     at = CLOCK.now() - timedelta(days=400)
     with session_scope(engine) as session:
         customer = make_customer(session, at=at, language=language, household_size=household_size)
@@ -112,6 +116,10 @@ def new_customer(
             make_tariff_assignment(session, account=account, tariff_code="beijing-residential",
                                    effective_from=date(2024, 1, 1))  # fmt: skip
             numbers.append(account.number)
+            if meter_reading is not None and len(numbers) == 1:
+                meter = make_meter(session, account=account)
+                make_reading(session, meter=meter, read_at=CLOCK.now() - timedelta(days=30),
+                             total=meter_reading)  # fmt: skip
             for back in range(months, 0, -1):
                 start = date(2026, 11, 10) - timedelta(days=30 * back)
                 bill = make_bill(
