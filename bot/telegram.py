@@ -15,6 +15,9 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
 from billing_core.app_services import Services
+from billing_core.clock import Clock
+from billing_core.conversations.service import ConversationContext
+from billing_core.db.unit_of_work import UnitOfWorkRunner
 from billing_core.settings import Settings
 from bot.desk import Desk
 from bot.middleware import DeskMiddleware
@@ -54,11 +57,21 @@ class TelegramBot:
 
     @classmethod
     def for_services(cls, services: Services) -> TelegramBot:
-        settings = services.settings
-        desk = Desk(
-            units=services.units, clock=services.clock,
-            context=services.conversation_context, tariff_dir=settings.tariff_dir,
+        return cls.build(
+            services.settings, units=services.units, clock=services.clock,
+            context=services.conversation_context,
         )  # fmt: skip
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        units: UnitOfWorkRunner,
+        clock: Clock,
+        context: ConversationContext,
+    ) -> TelegramBot:
+        desk = Desk(units=units, clock=clock, context=context, tariff_dir=settings.tariff_dir)
         return cls(
             make_bot(settings), make_dispatcher(desk),
             settings.telegram_webhook_secret.get_secret_value(),
