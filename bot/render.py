@@ -5,6 +5,8 @@ unlinked chat to link get a one-time keyboard with Telegram's "share my phone nu
 
 from __future__ import annotations
 
+import functools
+
 from aiogram.methods import SendMessage
 from aiogram.types import (
     InlineKeyboardButton,
@@ -28,6 +30,7 @@ BUTTONS_PER_ROW = 2
 STORED = "stored"
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+_money = functools.lru_cache(4096)(money)  # the same amounts again and again; babel is slow
 
 
 def message_text(reply: Reply) -> str:
@@ -45,7 +48,7 @@ def keyboard(reply: Reply) -> Markup | None:
         return None
     rows: list[list[InlineKeyboardButton]] = []
     if reply.pay is not None:
-        amount = money(reply.pay.amount, reply.pay.currency, language)
+        amount = _money(reply.pay.amount, reply.pay.currency, language)
         rows.append([InlineKeyboardButton(text=label("pay_amount", language, amount=amount),
                                           url=reply.pay.url)])  # fmt: skip
     buttons = [

@@ -4,11 +4,12 @@ the menu; other messages (stickers, photos) are not answered."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from bot.desk import Asking
+from bot.filters import has_text
 
 
 async def text(message: Message, asking: Asking) -> SendMessage | None:
@@ -23,6 +24,6 @@ def router() -> Router:
     """The free text handlers, on a router of their own (a router belongs to one
     dispatcher: each app makes its own)."""
     routes = Router(name="free_text")
-    routes.message.register(text, F.text)
+    routes.message.register(text, has_text)
     routes.callback_query.register(unknown_button)
     return routes

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Press
 from bot.desk import Asking
+from bot.filters import has_contact
 
 
 async def start(message: Message, asking: Asking) -> SendMessage | None:
@@ -39,7 +40,7 @@ def router() -> Router:
     dispatcher: each app makes its own)."""
     routes = Router(name="start")
     routes.message.register(start, CommandStart())
-    routes.message.register(contact, F.contact)
+    routes.message.register(contact, has_contact)
     routes.message.register(unlink, Command("unlink"))
     routes.callback_query.register(unlink_pressed, Press.filter(F.word == "UNLINK"))
     return routes
