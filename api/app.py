@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.logging_setup import configure_logging, request_id_var
 from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
@@ -98,6 +99,8 @@ def create_app(
         background=tuple(background),
     )
 
+    # The last added runs first: a refused body still gets its request id and access line.
+    app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestIdAndAccessLog)
     install_error_handlers(app)
     # A request is matched against the routers in this order (no two share a path): the

@@ -5,7 +5,13 @@ Transports are handed in (api/ chooses them from the settings): this package imp
 adapter. Several sender threads (each with its own claims and sessions) overlap the
 provider's network round trips; several dispatcher processes may run against PostgreSQL
 (claims skip each other's rows), each with its own rate limit (divide the provider's limit
-between them)."""
+between them).
+
+A claimed row's lease is short (billing_core.outbox.claims.LEASE): if the dispatcher dies,
+another sends its rows within that time. While this one works on its rows, a heartbeat thread
+renews their leases every third of it, so a slow provider never lets another dispatcher take
+a row this one is still sending; a row whose lease was lost all the same (the heartbeat could
+not reach the database in time) is left to whoever claimed it since."""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.unit_of_work import Retry
-from billing_core.outbox.claims import LEASE, claim_batch
+from billing_core.outbox.claims import LEASE, claim_batch, renew_leases
 from billing_core.outbox.dispatch import record_result
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transport
@@ -74,6 +80,76 @@ class RateLimiter:
             self._sleep(slot - now)
 
 
+class Leases:
+    """The claims a dispatcher holds and is working on, renewed by a heartbeat thread that
+    runs while there are any (started by the first claim, ended when none is left)."""
+
+    def __init__(
+        self, *, engine: Engine, clock: Clock, lease: timedelta, interval: float | None = None
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.lease = lease
+        # real seconds between renewals: three chances to renew before a lease runs out
+        self.interval = interval if interval is not None else lease.total_seconds() / 3
+        self._held: dict[int, int] = {}  # row id -> the attempt its claim counted
+        self._lost: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, claimed: Sequence[Claimed]) -> None:
+        with self._lock:
+            self._held.update((message.id, message.attempts) for message in claimed)
+            if self._thread is None and self._held:
+                self._thread = threading.Thread(
+                    target=self._beat, name="outbox-lease-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def done(self, message_id: int) -> None:
+        """The row was recorded (or given up): its lease no longer needs renewing."""
+        with self._lock:
+            self._held.pop(message_id, None)
+            self._lost.discard(message_id)
+
+    def lost(self, message_id: int) -> bool:
+        """Another dispatcher may have claimed the row since: it is not sent from here."""
+        return message_id in self._lost
+
+    def renew(self) -> set[int]:
+        """Renew every held claim now, in a transaction of its own; returns the ids renewed."""
+        with self._lock:
+            held = list(self._held.items())
+        if not held:
+            return set()
+        with self.engine.connect() as connection, Session(bind=connection) as session:
+            renewed = RECORD_RETRY.call(_renew, self, session, held)
+        lost = {message_id for message_id, _ in held} - renewed
+        if lost:
+            log.warning("the leases of %d claimed messages ran out before renewal: %s",
+                        len(lost), sorted(lost)[:20])  # fmt: skip
+        with self._lock:
+            self._lost.update(message_id for message_id in lost if message_id in self._held)
+        return renewed
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                if not self._held:
+                    self._thread = None
+                    return
+            try:
+                self.renew()
+            except Exception:  # the database away: the next beat tries again
+                log.exception("renewing the outbox leases failed")
+
+
+def _renew(leases: Leases, session: Session, held: list[tuple[int, int]]) -> set[int]:
+    with _transaction(session):
+        return renew_leases(session=session, now=leases.clock.now(), held=held, lease=leases.lease)
+
+
 @dataclass
 class DispatchReport:
     claimed: int = 0
@@ -97,7 +173,9 @@ class Dispatcher:
         senders: int = 1,
         lease: timedelta = LEASE,
         retry: RetryPolicy = DEFAULT_RETRY,
+        heartbeat: float | None = None,
     ) -> None:
+        """`heartbeat`: seconds between lease renewals (a third of the lease by default)."""
         self.engine = engine
         self.clock = clock
         self.transports = {t.channel: t for t in transports}
@@ -107,6 +185,7 @@ class Dispatcher:
         self.lease = lease
         self.retry = retry
         self.limiter = RateLimiter(rate_per_second)
+        self.leases = Leases(engine=engine, clock=clock, lease=lease, interval=heartbeat)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -126,20 +205,30 @@ class Dispatcher:
                 channels=list(self.transports), lease=self.lease,
             )  # fmt: skip
         report.claimed = len(claimed)
-        for message in claimed:
-            report.results[self.send(message, session)] += 1
+        self.leases.hold(claimed)
+        try:
+            for message in claimed:
+                report.results[self.send(message, session)] += 1
+        finally:
+            for message in claimed:
+                self.leases.done(message.id)
         return report
 
     def send(self, message: Claimed, session: Session) -> str:
         """Send one claimed message and record the result; returns its new status."""
         transport = self.transports[message.channel]
         self.limiter.wait(transport.sender)
+        if self.leases.lost(message.id):
+            return "lease lost"  # another dispatcher may be sending it: not twice
         try:
             result = transport.send(message)
         except Exception as exc:  # a transport bug must not leave the row to its lease
             log.exception("transport %s failed on message %d", transport.channel, message.id)
             result = SendResult(Outcome.transient, error_code="error", detail=repr(exc)[:400])
-        return self.record(message, result, session)
+        try:
+            return self.record(message, result, session)
+        finally:
+            self.leases.done(message.id)
 
     def record(self, message: Claimed, result: SendResult, session: Session) -> str:
         try:

@@ -33,9 +33,6 @@ router = APIRouter(tags=["sms"])
 INBOUND_PATH = "/sms/twilio/inbound"
 SMS = "sms"
 TWIML = "application/xml"
-# Twilio posts a few hundred bytes (1,600 characters of text at most); anything far larger
-# is not Twilio and is refused before it is parsed.
-MAX_BODY_BYTES = 64 * 1024
 # Twilio's ids: two letters and 32 hex digits (SM…, MM…); the simulator's are alike.
 MESSAGE_SID = re.compile(r"[A-Za-z]{2}[A-Za-z0-9]{1,62}")
 OPT_OUT_TYPES = frozenset({"STOP", "START", "HELP"})  # Twilio's Advanced Opt-Out keywords
@@ -55,11 +52,9 @@ async def twilio_inbound(request: Request) -> Response:
     waiting several to a transaction; on PostgreSQL the thread pool)."""
     app = services(request)
     settings = app.settings
-    body = await request.body()  # as sent: the signature covers the parameters as encoded
-    if len(body) > MAX_BODY_BYTES:
-        log.warning("twilio inbound refused: a %d-byte body", len(body))
-        return PlainTextResponse("request too large", status_code=413)
-    params = parse_form(body)
+    # As sent: the signature covers the parameters as encoded. Its size is bounded while it
+    # is read (api/limits.py: 64 KiB on Twilio's paths), before it gets here.
+    params = parse_form(await request.body())
     url = public_url(settings, request.url.path, request.url.query)
     token = webhook_auth_token(settings)
     signature = request.headers.get(SIGNATURE_HEADER)
@@ -91,8 +86,10 @@ async def twilio_inbound(request: Request) -> Response:
     # conversation): a line of its own only for what is unusual, a retry by Twilio. At
     # hundreds of messages a second a line per message is a noticeable share of the CPU.
     if outcome.duplicate:
-        log.info("sms in %s: a retry of a stored message, conversation %s; not answered again",
-                 message.provider_message_id, outcome.conversation_id)  # fmt: skip
+        log.info("sms in %s: a retry of a stored message, conversation %s; %s",
+                 message.provider_message_id, outcome.conversation_id,
+                 "answered as stored" if outcome.reply is not None else "silent as before",
+                 )  # fmt: skip
     else:
         log.debug("sms in %s: conversation %s", message.provider_message_id,
                   outcome.conversation_id)  # fmt: skip
@@ -128,10 +125,11 @@ def inbound_message(params: FormParams, *, clock: Clock) -> InboundMessage:
 
 def twiml(outcome: Outcome) -> str:
     """The reply as TwiML, in the words `sms.render` gives it; an empty <Response/> when
-    the bot stays silent or the message was already answered (Twilio retried). Written as
-    twilio's MessagingResponse writes it (tests/unit/sms hold the two equal), without
-    building an element tree per request."""
-    if outcome.reply is not None and not outcome.duplicate:
+    the bot stays silent. A retry by Twilio is answered as the first delivery was (the
+    stored reply, or nothing): its response may have been lost. Written as twilio's
+    MessagingResponse writes it (tests/unit/sms hold the two equal), without building an
+    element tree per request."""
+    if outcome.reply is not None:
         text = sms_text(outcome.reply)
         if text:
             text = escape(text).encode("utf-8", "xmlcharrefreplace").decode("utf-8")

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlmodel import Session
 
 from billing_core.app_services import services
 from billing_core.clock import Clock
 from billing_core.outbox.dispatch import record_delivery_report
 from billing_core.outbox.transport import Report
+from sms.inbound import MESSAGE_SID
 from sms.signature import (
     SIGNATURE_HEADER,
+    FormParams,
     is_signed_by_twilio,
     parse_form,
     public_url,
@@ -30,6 +34,8 @@ router = APIRouter(tags=["sms"])
 ACCEPTED = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
 DELIVERED = frozenset({"delivered", "read"})
 NOT_DELIVERED = frozenset({"undelivered", "failed", "canceled"})
+# Twilio's statuses are single lower-case words (queued, delivered, undelivered, ...).
+MESSAGE_STATUS = re.compile(r"[A-Za-z_-]{0,32}")
 
 
 def report_of(message_status: str, error_code: str | None) -> Report | None:
@@ -49,21 +55,31 @@ def report_of(message_status: str, error_code: str | None) -> Report | None:
     return Report.permanent
 
 
+class BadReport(ValueError):
+    """A signed receipt that is not one Twilio would send: answered 400."""
+
+
 async def twilio_status(request: Request) -> Response:
+    """Nothing is acted on before the signature is checked. Without a token or a signature
+    the body is not even read; with them it is at most 64 KiB (api/limits.py bounds it while
+    it is read), so parsing it and computing the signature stay cheap on the event loop."""
     app = services(request)
     settings = app.settings
-    form = parse_form(await request.body())
     token = webhook_auth_token(settings)
     url = public_url(settings, request.url.path, request.url.query)
     signature = request.headers.get(SIGNATURE_HEADER)
-    if token is None or not is_signed_by_twilio(
-        token=token, url=url, params=form, signature=signature
-    ):
+    if token is None or not signature:
+        log.warning("refused a status callback without a signature or token (url %s)", url)
+        return Response(status_code=403)
+    form = parse_form(await request.body())
+    if not is_signed_by_twilio(token=token, url=url, params=form, signature=signature):
         log.warning("refused a status callback without a valid Twilio signature (url %s)", url)
         return Response(status_code=403)
-    sid = _first(form, "MessageSid") or _first(form, "SmsSid")
-    status = _first(form, "MessageStatus") or _first(form, "SmsStatus")
-    error_code = _first(form, "ErrorCode") or None
+    try:
+        sid, status, error_code = report_fields(form)
+    except BadReport as exc:
+        log.warning("status callback refused (400): %s", exc)
+        return PlainTextResponse(f"bad request: {exc}", status_code=400)
     report = report_of(status, error_code) if status else None
     if not sid or report is None:
         return Response(status_code=204)
@@ -81,6 +97,22 @@ async def twilio_status(request: Request) -> Response:
         # receipt (or none, if this was the last) settles it.
         log.info("status callback for an unknown MessageSid %s (%s)", sid, status)
     return Response(status_code=204)
+
+
+def report_fields(form: FormParams) -> tuple[str, str, str | None]:
+    """The receipt's MessageSid, MessageStatus and ErrorCode (SmsSid and SmsStatus, their
+    older names, where the new ones are absent), or BadReport. A sid or a code no message
+    of ours can have is refused here rather than looked up."""
+    sid = _single(form, "MessageSid") or _single(form, "SmsSid")
+    if sid and not MESSAGE_SID.fullmatch(sid):
+        raise BadReport("MessageSid is malformed")
+    status = _single(form, "MessageStatus") or _single(form, "SmsStatus")
+    if not MESSAGE_STATUS.fullmatch(status):
+        raise BadReport("MessageStatus is malformed")
+    error_code = _single(form, "ErrorCode")
+    if error_code and not (error_code.isascii() and error_code.isdigit() and len(error_code) <= 9):
+        raise BadReport("ErrorCode is not a number")
+    return sid, status, error_code or None
 
 
 # A plain Starlette route, as the inbound webhook (sms/inbound.py says why).
@@ -104,6 +136,8 @@ def apply_report(
     )  # fmt: skip
 
 
-def _first(form: dict[str, list[str]], name: str) -> str:
-    values = form.get(name)
-    return values[0] if values else ""
+def _single(form: FormParams, name: str) -> str:
+    values = form.get(name, [""])
+    if len(values) > 1:
+        raise BadReport(f"{name} is repeated")
+    return values[0]

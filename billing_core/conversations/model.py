@@ -72,12 +72,24 @@ class Reply(NamedTuple):
     chart: ChartSpec | None = None
 
 
+# The template of a reply given again from its stored words (a provider's retry): its one
+# paragraph is the text as stored, which is what `reply_text` gave the first time.
+STORED = "stored"
+
+
 class Outcome(NamedTuple):
     conversation_id: int
-    reply: Reply | None  # the answer to send at once; None: stay silent (an agent owns it)
+    # the answer to send at once; None: stay silent (an agent owns it). For a duplicate, the
+    # answer given the first time (a `stored_reply`), or None if there was none.
+    reply: Reply | None
     language: str
     duplicate: bool = False  # the provider id was seen before: nothing new happened
     intent: str | None = None  # what the message was recognised as (IntentKind value)
+
+
+def stored_reply(text: str, language: str) -> Reply:
+    """A reply given again as it was stored: a channel renders its words as they are."""
+    return Reply(STORED, language, (text,))
 
 
 def reply_text(reply: Reply) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -149,15 +149,39 @@ def forget_loaded(session: Session, conversation_id: int) -> None:
 
 
 class Seen(NamedTuple):
-    """A message stored already under its provider id, and its conversation's language."""
+    """A message stored already under its provider id, its conversation's language, and the
+    words the bot answered it with (None: the bot stayed silent)."""
 
     conversation_id: int
     intent: str | None
     language: str | None
+    reply: str | None
 
 
+# The bot's answer to a message is stored in the same transaction, after it, and before the
+# conversation's next message (its turns are serialised by the conversation's row lock): the
+# first line after it that is either the customer's next message or an answer given in the
+# response (the bot's, not sent through the outbox) is the answer, or there was none. One
+# range of the conversation's index, and only on the duplicate path.
+_LATER = _MESSAGES.alias("later")
+_REPLY_GIVEN = (
+    select(case((_LATER.c.direction == "in", None), else_=_LATER.c.body))
+    .where(
+        _LATER.c.conversation_id == _MESSAGES.c.conversation_id,
+        _LATER.c.id > _MESSAGES.c.id,
+        or_(
+            _LATER.c.direction == "in",
+            and_(_LATER.c.author == "bot", _LATER.c.outbox_message_id.is_(None)),
+        ),
+    )
+    .order_by(_LATER.c.id)
+    .limit(1)
+    .correlate(_MESSAGES)
+    .scalar_subquery()
+)
 _SEEN = Prepared(
-    select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language)
+    select(_MESSAGES.c.conversation_id, _MESSAGES.c.intent, _CONVERSATIONS.c.language,
+           _REPLY_GIVEN)
     .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
     .where(_MESSAGES.c.channel == bindparam("channel"),
            _MESSAGES.c.provider_message_id == bindparam("provider_id"))

@@ -45,6 +45,7 @@ from billing_core.conversations.model import (
     PayAction,
     Reply,
     reply_text,
+    stored_reply,
 )
 from billing_core.conversations.policy import (
     DEFAULT_CONVERSATIONS_POLICY,
@@ -139,9 +140,11 @@ def receive_message(
 ) -> Outcome:
     """Store the message, identify the sender, answer it; in the caller's transaction.
 
-    The same provider message id twice returns `duplicate=True` and changes nothing. The
-    reply is None when the bot stays silent (an agent has the conversation, or a STOP was
-    confirmed already). Never raises for what a customer can type or send from."""
+    The same provider message id twice returns `duplicate=True`, changes nothing, and
+    carries the reply stored the first time (so that a retry after a lost response is
+    answered as the first delivery was). The reply is None when the bot stays silent (an
+    agent has the conversation, or a STOP was confirmed already). Never raises for what a
+    customer can type or send from."""
     if inbound.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {inbound.channel!r}")
     now = clock.now()
@@ -155,8 +158,8 @@ def receive_message(
     if conversation is None:  # a first message, unless the provider repeats one
         if provider_id is not None:
             seen = conversations.message_by_provider_id(connection, channel, provider_id)
-            if seen is not None:
-                return _duplicate(seen, context)
+            if seen is not None:  # someone else's message: not answered to this sender
+                return _duplicate(seen, context, answered=False)
         language = message_language(body) or context.default_language
         conversation = conversations.create(
             session, channel=channel, address=address, language=language, state=BOT, now=now
@@ -177,7 +180,7 @@ def receive_message(
     # nothing, and nothing has been changed yet (a retry changes nothing).
     seen = conversations.store_inbound(session, values)
     if seen is not None:
-        return _duplicate(seen, context)
+        return _duplicate(seen, context, answered=seen.conversation_id == conversation.id)
 
     accounts = sender_accounts(session, channel, address) if identifiable else []
     customers = _customers_of(accounts)
@@ -251,9 +254,13 @@ def _redacted(body: str, intent: Intent) -> str:
     return body
 
 
-def _duplicate(seen: Seen, context: ConversationContext) -> Outcome:
+def _duplicate(seen: Seen, context: ConversationContext, *, answered: bool) -> Outcome:
+    """A retry gets the answer the first delivery got (its response may have been lost with
+    a crash after the commit): the stored words, or silence if the bot was silent. Only to
+    the sender it was given to: identity before data."""
     language = seen.language if seen.language is not None else context.default_language
-    return Outcome(seen.conversation_id, None, language, duplicate=True, intent=seen.intent)
+    reply = stored_reply(seen.reply, language) if answered and seen.reply else None
+    return Outcome(seen.conversation_id, reply, language, duplicate=True, intent=seen.intent)
 
 
 class _SenderCustomer(NamedTuple):

@@ -11,12 +11,17 @@ message to an opted-out address is cancelled with the reason.
 
 A crash before the provider is called leaves the row `sending` with no provider id: when its
 lease expires the next claim returns it to `pending` and it is sent then (the rest of the crash
-notes are in `billing_core.outbox.dispatch`).
+notes are in `billing_core.outbox.dispatch`). The lease is short (`LEASE`), so that a dead
+dispatcher's rows go out again within seconds, and a live dispatcher renews it while it works
+on its rows (`renew_leases`), so that a slow provider never lets a second dispatcher take a
+row the first is still sending. A claim is known by its row and the attempt it counted
+(`attempts`, raised by every claim): a renewal extends only the claims it names, never a claim
+another dispatcher made of the same row after this one's lease ran out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,7 +46,9 @@ CONTACT = table_of(Contact)
 CUSTOMER = table_of(Customer)
 CONVERSATION = table_of(Conversation)
 
-LEASE = timedelta(minutes=2)  # a claimed row not recorded by then is the dispatcher's crash
+# A claimed row not recorded or renewed by then is the dispatcher's crash. Its dispatcher
+# renews it several times a lease (scheduler/dispatcher.py), so a slow send keeps it.
+LEASE = timedelta(seconds=30)
 OPTED_OUT_REASON = "recipient opted out (STOP)"
 DEFAULT_WINDOW = (time(8, 0), time(21, 0))  # docs/outbox.md, and Contact's defaults
 
@@ -187,6 +194,36 @@ def release_expired_leases(*, session: Session, now: datetime) -> int:
         .values(status="sent", next_attempt_at=None, sent_at=now)
     )
     return int(released.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def renew_leases(
+    *, session: Session, now: datetime, held: Iterable[tuple[int, int]], lease: timedelta = LEASE
+) -> set[int]:
+    """Extend to `now + lease` the leases of the claims `held` (row id, the claim's attempt)
+    that are still this claim's: the row `sending`, its attempt count unchanged (a claim of
+    the row by another dispatcher, after this lease ran out, counted another attempt).
+    Returns the ids renewed; a held claim not among them was lost and is not to be sent."""
+    held = list(held)
+    if not held:
+        return set()
+    renewed: set[int] = set()
+    for start in range(0, len(held), _RENEW_CHUNK):  # a bounded number of bound values
+        chunk = held[start : start + _RENEW_CHUNK]
+        renewed.update(
+            session.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.status == "sending",
+                    tuple_(OUTBOX.c.id, OUTBOX.c.attempts).in_(chunk),
+                )
+                .values(next_attempt_at=now + lease)
+                .returning(OUTBOX.c.id)
+            ).scalars()
+        )
+    return renewed
+
+
+_RENEW_CHUNK = 400
 
 
 def _conversations(session: Session, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

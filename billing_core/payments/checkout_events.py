@@ -5,6 +5,7 @@ concurrently the provider delivers it. The web layer verifies the signature and 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from billing_core.audit.service import record_change
 from billing_core.clock import Clock
 from billing_core.dedupe_keys import event_key
 from billing_core.errors import InvalidInput
@@ -27,6 +29,18 @@ PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_suc
 FAILED = "checkout.session.async_payment_failed"
 EXPIRED = "checkout.session.expired"
 AMOUNT_MISMATCH = "stripe_amount_mismatch"
+APPLIED = frozenset({*PAID_EVENTS, FAILED, EXPIRED})
+
+
+# Stripe's ids (evt_…, cs_…): letters, digits and underscores. An id column holds 255.
+PROVIDER_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+# The largest row id an INTEGER column holds (PostgreSQL's 32 bits).
+MAX_ROW_ID = 2**31 - 1
+REFUSED_EVENT = "refuse_event"  # the audit log's action for a verified event not applied
+
+
+class MalformedEvent(InvalidInput):
+    """A verified provider event that is not the shape wattdesk reads: refused, recorded."""
 
 
 @dataclass(frozen=True)
@@ -44,20 +58,85 @@ class CheckoutEvent:
     payload: dict[str, Any]
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> CheckoutEvent:
-        obj = (event.get("data") or {}).get("object") or {}
+    def from_event(cls, event: object) -> CheckoutEvent:
+        """The event's fields, or MalformedEvent saying which is missing or of the wrong
+        type. An event of a kind wattdesk does not apply needs only its id and type (it is
+        acknowledged and ignored); a Checkout event needs every field it is applied by."""
+        if not isinstance(event, dict):
+            raise MalformedEvent("the event is not a JSON object")
+        event_id = _text(event, "id", "the event")
+        if not PROVIDER_ID.fullmatch(event_id):
+            raise MalformedEvent("the event id is not a Stripe id")
+        kind = _text(event, "type", "the event")
+        if kind not in APPLIED:
+            return cls(event_id, kind, _EPOCH, "", "", "", None, "", event)
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            raise MalformedEvent("data.object is not an object")
+        session_id = _text(obj, "id", "data.object")
+        if not PROVIDER_ID.fullmatch(session_id):
+            raise MalformedEvent("data.object.id is not a Stripe id")
         amount_total = obj.get("amount_total")
+        if amount_total is not None and (type(amount_total) is not int or amount_total < 0):
+            raise MalformedEvent("data.object.amount_total is not a whole number of minor units")
         return cls(
-            event_id=str(event["id"]),
-            kind=str(event.get("type", "")),
-            created=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
-            session_id=str(obj.get("id") or ""),
-            client_reference_id=str(obj.get("client_reference_id") or ""),
-            payment_status=str(obj.get("payment_status") or ""),
-            amount_total=amount_total if isinstance(amount_total, int) else None,
-            currency=str(obj.get("currency") or ""),
+            event_id=event_id,
+            kind=kind,
+            created=_created(event.get("created")),
+            session_id=session_id,
+            client_reference_id=_text(obj, "client_reference_id", "data.object", optional=True),
+            payment_status=_text(obj, "payment_status", "data.object", optional=True),
+            amount_total=amount_total,
+            currency=_text(obj, "currency", "data.object", optional=True),
             payload=event,
         )
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _text(obj: dict[str, Any], name: str, where: str, *, optional: bool = False) -> str:
+    value = obj.get(name)
+    if value is None and optional:
+        return ""
+    if not isinstance(value, str) or not (value or optional):
+        raise MalformedEvent(f"{where}.{name} is not {'a' if optional else 'a non-empty'} string")
+    return value
+
+
+def _created(value: object) -> datetime:
+    """Stripe's `created`: seconds since the epoch, a payment's time received."""
+    if type(value) is not int or value <= 0:
+        raise MalformedEvent("the event's created is not a time")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedEvent("the event's created is not a time") from None
+
+
+def record_refused_event(
+    *, session: Session, clock: Clock, provider: str, event: object, reason: str
+) -> None:
+    """A verified event refused as malformed, in the audit log (in the caller's
+    transaction): staff see what the provider sent that could not be applied, and why. The
+    event's id and type where they are text; the payload itself stays with the provider."""
+    fields = event if isinstance(event, dict) else {}
+    event_id, kind = fields.get("id"), fields.get("type")
+    record_change(
+        session=session, clock=clock, actor=provider, action=REFUSED_EVENT,
+        entity=f"{provider}_event",
+        entity_id=_printable(event_id, 64) or "unknown",
+        before=None,
+        after={"type": _printable(kind, 100), "reason": reason},
+        reason=f"refused a verified {provider} event: {reason}"[:500],
+    )  # fmt: skip
+
+
+def _printable(value: object, length: int) -> str:
+    if not isinstance(value, str):
+        return ""
+    return "".join(c for c in value[:length] if c.isprintable())
 
 
 def record_checkout_event(
@@ -67,7 +146,7 @@ def record_checkout_event(
     answer and its logs say it). Its first statement is the insert of the ProviderEvent row:
     on SQLite that takes the write lock before anything is read, and on both databases the
     unique (provider, event_id) makes a repeat a no-op."""
-    if event.kind not in (*PAID_EVENTS, FAILED, EXPIRED):
+    if event.kind not in APPLIED:
         return "ignored"  # acknowledged, not stored: nothing of ours depends on it
     if not _first_delivery(session, clock, event):
         return "duplicate"
@@ -128,7 +207,10 @@ def _attempt_for(session: Session, event: CheckoutEvent) -> CheckoutAttempt | No
         if attempt is not None:
             return attempt
     reference = event.client_reference_id.removeprefix(ATTEMPT_REFERENCE_PREFIX)
-    if reference == event.client_reference_id or not reference.isdigit():
+    # ASCII digits naming a row id (str.isdigit also takes '²', which int() refuses).
+    if reference == event.client_reference_id or not (reference.isascii() and reference.isdigit()):
+        return None
+    if len(reference) > len(str(MAX_ROW_ID)) or not 0 < int(reference) <= MAX_ROW_ID:
         return None
     attempt = session.scalars(
         query.where(col(CheckoutAttempt.id) == int(reference)).with_for_update()

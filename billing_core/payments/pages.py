@@ -29,6 +29,7 @@ from billing_core.payments.service import (
     amount_due,
     complete_checkout,
     create_pay_link,
+    expire_pay_link,
     fail_checkout,
     find_pay_link,
     hash_token,
@@ -104,6 +105,7 @@ def checkout_link(
     language, with an {account} placeholder."""
     link = find_pay_link(session=session, clock=clock, token=token)
     if link is None:
+        expire_pay_link(session=session, clock=clock, token=token)
         return None
     attempt = start_checkout(
         session=session, clock=clock, context=context, link=link, provider=provider.name

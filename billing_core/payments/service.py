@@ -143,19 +143,32 @@ _INSERT_LINK = Prepared(insert(_PAY_LINKS).returning(_PAY_LINKS.c.id))
 
 def find_pay_link(*, session: Session, clock: Clock, token: str) -> PayLink | None:
     """The link behind a token, if it is one and still payable. Unknown, expired, replaced
-    and finished links all come back as None: the page says the same for each."""
-    if not token or len(token) > 100:
-        return None
-    link = session.scalars(
-        select(PayLink).where(col(PayLink.token_hash) == hash_token(token))
-    ).first()
-    if link is None or link.status != "active":
-        return None
-    if link.expires_at <= clock.now():
-        link.status, link.finished_at = "expired", clock.now()
-        session.add(link)
+    and finished links all come back as None: the page says the same for each.
+
+    It only reads: the pay page, a GET, calls it, and a read never writes (under another
+    writer's lock a write would wait, then fail, for a page that changes nothing). Expiry is
+    computed from `expires_at`; a write path records it (`expire_pay_link`)."""
+    link = _link_by_token(session, token)
+    if link is None or link.status != "active" or link.expires_at <= clock.now():
         return None
     return link
+
+
+def expire_pay_link(*, session: Session, clock: Clock, token: str) -> None:
+    """Record that the link behind the token has expired, if it has and says otherwise: a
+    write path (a checkout attempted on it) calls this where find_pay_link found nothing."""
+    link = _link_by_token(session, token)
+    if link is not None and link.status == "active" and link.expires_at <= clock.now():
+        link.status, link.finished_at = "expired", clock.now()
+        session.add(link)
+
+
+def _link_by_token(session: Session, token: str) -> PayLink | None:
+    if not token or len(token) > 100:
+        return None
+    return session.scalars(
+        select(PayLink).where(col(PayLink.token_hash) == hash_token(token))
+    ).first()
 
 
 @dataclass(frozen=True)

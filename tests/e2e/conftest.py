@@ -34,13 +34,22 @@ class RunningServer:
         return (self.data_dir / "server.log").read_text(errors="replace")
 
 
-def start_server(args: list[str], data_dir: Path, timeout: float = 60.0) -> RunningServer:
-    port = free_port()
+def start_server(
+    args: list[str],
+    data_dir: Path,
+    timeout: float = 60.0,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> RunningServer:
+    """`port` and `extra_env` for a server restarted as it was (signed URLs name the port)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
     env.update({"WATTDESK_DATA_DIR": str(data_dir), "WATTDESK_LOG_FORMAT": "json"})
+    env.update(extra_env or {})
     started = time.monotonic()
     # Its output goes to a file (a pipe nobody reads would fill and stall the server's logging).
-    with (data_dir / "server.log").open("w") as log:
+    with (data_dir / "server.log").open("a") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", *args, "--port", str(port)],
             env=env,

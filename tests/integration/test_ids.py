@@ -21,7 +21,10 @@ from billing_core.staff.service import add_staff
 from tests.conftest import migrated_database
 
 PASSWORD = "a-long-enough-password-for-tests"
-BAD_IDS = ["99999999999999999999999", str(2**63), str(MAX_ID + 1), "0", "-1", "abc", "1.5"]
+BAD_IDS = [
+    "99999999999999999999999", str(2**70), str(2**64), str(2**63), str(MAX_ID + 1), "0", "-1",
+    "abc", "1.5",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

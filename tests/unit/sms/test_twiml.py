@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.twiml.messaging_response import MessagingResponse
 
-from billing_core.conversations.model import Outcome, Reply
+from billing_core.conversations.model import Outcome, Reply, stored_reply
 from sms.inbound import twiml
 
 
@@ -33,8 +33,11 @@ def test_markup_in_a_reply_is_escaped() -> None:
     assert "&lt;b&gt;&amp;&lt;/b&gt;" in twiml(Outcome(1, text(reply), "zh-CN"))
 
 
-def test_silence_and_a_repeat_answer_an_empty_response() -> None:
+def test_silence_answers_an_empty_response_and_a_repeat_what_it_was_answered_before() -> None:
     empty = messaging_response(None)
     assert twiml(Outcome(1, None, "en")) == empty
-    assert twiml(Outcome(1, text("answered before"), "en", duplicate=True)) == empty
     assert twiml(Outcome(1, text(""), "en")) == empty
+    assert twiml(Outcome(1, None, "en", duplicate=True)) == empty  # silent the first time
+    repeat = Outcome(1, stored_reply("answered before\nReply 1 for BILL", "en"), "en",
+                     duplicate=True)  # fmt: skip
+    assert twiml(repeat) == messaging_response("answered before\nReply 1 for BILL")
