@@ -15,7 +15,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from billing_core.conversations.model import Reply
+from billing_core.conversations.model import STORED, Reply
 from billing_core.messages.templates import label, money
 from bot.callbacks import Press
 
@@ -25,9 +25,6 @@ ASKS_FOR_PHONE = frozenset({"tg_welcome", "tg_contact_not_own", "tg_contact_unkn
 # Answers that are the menu already, or a question whose buttons are its only way on.
 NO_MENU_BUTTON = frozenset({"tg_menu", "tg_linked", "choose_account", "tg_not_linked_yet"})
 BUTTONS_PER_ROW = 2
-# The template of a reply given again from its stored words (the conversation layer's answer
-# to a retried update): its text has the pay link in words, and buttons are not kept.
-STORED = "stored"
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
 _money = functools.lru_cache(4096)(money)  # the same amounts again and again; babel is slow
@@ -44,7 +41,7 @@ def keyboard(reply: Reply) -> Markup | None:
         button = KeyboardButton(text=label("share_phone", language), request_contact=True)
         return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True,
                                    one_time_keyboard=True)  # fmt: skip
-    if reply.template == STORED:  # words given again (a retried update): the text says all
+    if reply.template == STORED:  # a retried update's stored words: the pay link is in them
         return None
     rows: list[list[InlineKeyboardButton]] = []
     if reply.pay is not None:

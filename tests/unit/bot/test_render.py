@@ -12,11 +12,11 @@ import pytest
 
 from billing_core.conversations import replies
 from billing_core.conversations.actions import Command, parse_command
-from billing_core.conversations.model import Choice, PayAction, Reply
+from billing_core.conversations.model import STORED, Choice, PayAction, Reply
 from billing_core.customers.model import Language
 from billing_core.messages.templates import LABELS, TEMPLATES
 from bot.callbacks import Press
-from bot.render import STORED, keyboard, send_message
+from bot.render import keyboard, send_message
 from bot.webhook import is_from_telegram
 
 PAY = PayAction("http://127.0.0.1:8000/p/" + "A" * 32, Decimal("123.45"), "CNY",
