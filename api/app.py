@@ -43,6 +43,8 @@ from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, SandboxProvider
 from billing_core.settings import Settings, SettingsError
 from billing_core.tariffs.catalog import TariffCatalog
+from bot import webhook as telegram_webhook
+from bot.telegram import TelegramBot
 from sms import inbound
 from sms import status as sms_status
 
@@ -127,6 +129,10 @@ def create_app(
     app.include_router(simulator.router)
     if settings.payment_provider == SANDBOX:
         app.include_router(pay.sandbox_router)
+    if settings.telegram_enabled:  # without a token no route answers (404)
+        telegram = TelegramBot.for_services(app.state.services)
+        app.state.telegram = telegram
+        app.include_router(telegram_webhook.router(telegram))
     return app
 
 
@@ -148,6 +154,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()
+        telegram: TelegramBot | None = getattr(app.state, "telegram", None)
+        if telegram is not None:  # its HTTP session (answers to buttons, polling's calls)
+            await telegram.aclose()
         await parts.aclose()
 
 

@@ -291,6 +291,74 @@ def sms_inbound(
     )
 
 
+@app.command("telegram-inbound")
+def telegram_inbound(
+    requests: Annotated[int, typer.Option(min=100, help="Requests per measurement.")] = 3000,
+    rate: Annotated[float, typer.Option(min=1, help="Fixed rate, requests/s.")] = 300,
+    concurrency: Annotated[int, typer.Option(min=1, help="Connections.")] = 16,
+    customers: Annotated[int, typer.Option(min=10, help="Customers to seed.")] = 300,
+) -> None:
+    """As sms-inbound, for Telegram: seed a fresh SQLite database under var/bench/ and link a
+    chat to each billed customer, start the app (uvicorn, one worker, the bot on), send
+    REQUESTS "/bill" updates to its webhook at RATE/s (open loop), then as fast as CONCURRENCY
+    connections get answers; the same for /healthz. Prints req/s, p50 and p99 for each, and
+    my bill / healthz at saturation."""
+    import asyncio
+
+    from bench import sms_inbound as bench_sms
+    from bench import telegram_inbound as bench_tg
+    from billing_core.settings import load_settings
+
+    config = load_settings()
+    bench_dir = (config.data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    url = bench_sms.fresh_database(bench_dir)
+    console.print(f"seeding {customers:,} customers, billing the last cycle …")
+    started = time.perf_counter()
+    defaults = load_settings(data_dir=bench_dir, _env_file=None)  # what the server runs with
+    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
+    users = bench_tg.link_chats(url, phones) if phones else []
+    if not users:
+        fail("the seeded database has no verified numbers with a bill")
+    console.print(f"ready in {time.perf_counter() - started:.1f} s: {len(users):,} linked "
+                  "chats of customers with an issued bill")  # fmt: skip
+    before = bench_sms.counts(url)
+    log_path = bench_dir / "telegram-inbound-server.log"
+    with bench_tg.running_server(url, bench_dir, bench_sms.free_port(), log_path) as base_url:
+        console.print(f"server: {base_url} (uvicorn, one worker, SQLite); log: {log_path}")
+        report = asyncio.run(
+            bench_tg.measure(base_url, users, requests=requests, rate=rate, concurrency=concurrency)
+        )
+    after = bench_sms.counts(url)
+    messages, links = after[0] - before[0], after[1] - before[1]
+    sent = 2 * requests + bench_sms.WARM_UP
+    console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
+    console.print("  " + bench_sms.describe("my bill update", report.bill_fixed))
+    console.print("  " + bench_sms.describe("/healthz      ", report.trivial_fixed))
+    console.print(f"saturation ({concurrency} connections, closed loop):")
+    console.print("  " + bench_sms.describe("my bill update", report.bill_saturated))
+    console.print("  " + bench_sms.describe("/healthz      ", report.trivial_saturated))
+    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
+    console.print(f"ratio my bill / healthz, req/s at saturation: {ratio:.2f}")
+    start, after_fixed, end = report.cpu
+    for label, steal in (("my bill at a fixed rate", describe_steal(start, after_fixed)),
+                         ("all four measurements", describe_steal(start, end))):  # fmt: skip
+        if steal is not None:
+            console.print(f"{label}: {steal}")
+    with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
+    console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
+                  f"{sent:,} updates; {with_link:,} of {2 * requests:,} measured answers carry "
+                  "a pay-link button")  # fmt: skip
+    p99 = report.bill_fixed.percentile(99)
+    achieved = report.bill_fixed.rate
+    console.print(
+        f"goals: p99 ≤ 25 ms at {rate:,.0f} req/s: "
+        f"{'met' if p99 <= 25 and achieved >= 0.97 * rate else 'NOT met'} "
+        f"({p99:.1f} ms at {achieved:,.0f} req/s); ratio ≥ 0.4: "
+        f"{'met' if ratio >= 0.4 else 'NOT met'} ({ratio:.2f})"
+    )
+
+
 @app.command("dispatch")
 def dispatch(
     messages: Annotated[int, typer.Option(min=1, help="Outbox messages to drain.")] = 100_000,

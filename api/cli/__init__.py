@@ -20,6 +20,7 @@ from api.cli import (
     seed_cmd,
     staff_cmd,
     tariff_cmd,
+    telegram_cmd,
 )
 from bench.cli import app as bench_app
 
@@ -41,6 +42,7 @@ app.add_typer(readings_cmd.app, name="readings")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(payments_cmd.app, name="payments")
 app.add_typer(nlu_cmd.app, name="nlu")
+app.add_typer(telegram_cmd.app, name="telegram")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -22,6 +22,7 @@ from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
+from bot.chart import render_chart as draw_usage_chart
 from bot.transport import TelegramTransport
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import JobContext, Scheduler
@@ -60,13 +61,14 @@ def telegram_transport(
     config: Settings, *, render_chart: ChartRenderer | None = None
 ) -> TelegramTransport | None:
     """The bot's transport when a token is set (None otherwise: Telegram's messages then go
-    by each customer's next channel)."""
+    by each customer's next channel); it draws usage charts with `bot.chart.render_chart`
+    unless told otherwise."""
     if not config.telegram_enabled:
         return None
     return TelegramTransport(
         token=config.telegram_bot_token.get_secret_value(),
         api_base=config.telegram_api_base,
-        render_chart=render_chart,
+        render_chart=render_chart or draw_usage_chart,
     )
 
 

@@ -321,8 +321,11 @@ class FakeTelegramApi:
         else:
             text = str(params.get("text", ""))
             message["text"] = text
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            # As Telegram: a sent message shows its inline keyboard only (a reply keyboard,
+            # the phone button, is the chat's, not the message's).
+            message["reply_markup"] = markup
         self.counts[(chat_id, text)] += 1
         return message
 

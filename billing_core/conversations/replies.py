@@ -113,7 +113,8 @@ def choose_account(*, language: str, numbers: Sequence[str], command: str) -> Re
         Choice(str(n), label, f"{command} {n}") for n, label in enumerate(labels, start=1)
     )
     listed = " ".join(f"{choice.key}) {choice.label}" for choice in choices)
-    example = f"{_COMMAND_WORDS[command]} 2" if language == Language.zh_cn else f"{command} 2"
+    word = _COMMAND_WORDS.get(command, command) if language == Language.zh_cn else command
+    example = f"{word} 2"
     text = render("choose_account", language, choices=listed, example=example)
     return Reply("choose_account", language, (text,), choices=choices)
 

@@ -6,6 +6,7 @@ take a conversation over, write in it, give it back to the bot."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -120,8 +121,22 @@ def language_of(locale: str) -> str:
 # --- receiving a message -------------------------------------------------------------------
 
 
+class Understood(NamedTuple):
+    """A message whose meaning its channel already knows (a button, a bot command, a shared
+    contact: `conversations/actions.py`): stored as `intent` and answered by `answer`, not
+    by the recogniser's reading of its text."""
+
+    intent: str  # what the stored message is recorded as (at most 24 characters)
+    answer: Callable[[Turn], Reply | None]
+
+
 def receive_message(
-    *, session: Session, clock: Clock, context: ConversationContext, inbound: InboundMessage
+    *,
+    session: Session,
+    clock: Clock,
+    context: ConversationContext,
+    inbound: InboundMessage,
+    understood: Understood | None = None,
 ) -> Outcome:
     """Store the message, identify the sender, answer it; in the caller's transaction.
 
@@ -151,11 +166,15 @@ def receive_message(
             session, channel=channel, address=address, language=language, state=BOT, now=now
         )
     from_provider = provider_intent(inbound.opt_out_type)
-    intent = from_provider or recognise(body, choices=_choices_offered(conversation))
+    if understood is None:
+        intent = from_provider or recognise(body, choices=_choices_offered(conversation))
+        stored_body, intent_name = _redacted(body, intent), intent.kind.value
+    else:
+        intent, stored_body, intent_name = Intent.unknown(), body, understood.intent
     received_at = inbound.received_at if inbound.received_at.tzinfo is not None else now
     values = {
         "conversation_id": conversation.id, "direction": "in", "author": "customer",
-        "channel": channel, "body": _redacted(body, intent), "intent": intent.kind.value,
+        "channel": channel, "body": stored_body, "intent": intent_name,
         "provider_message_id": provider_id, "status": "received", "created_at": received_at,
     }  # fmt: skip
     # Storing it is the check for a repeat: a provider id stored already (a retry) inserts
@@ -177,16 +196,16 @@ def receive_message(
         accounts=accounts, customers=customers, identifiable=identifiable,
         from_provider=from_provider is not None, body=body, provider_id=provider_id,
     )  # fmt: skip
-    reply = _answer(turn, intent)
+    reply = _answer(turn, intent) if understood is None else understood.answer(turn)
     if reply is not None:
         conversations.store_message(
             connection, conversation_id=conversation.id, direction="out", author="bot",
-            channel=channel, body=reply_text(reply), intent=intent.kind.value,
+            channel=channel, body=reply_text(reply), intent=intent_name,
             provider_message_id=None, status="replied", created_at=now,
         )  # fmt: skip
     conversations.save(connection, conversation, last_message_at=now)
     session.flush()  # what the turn changed through the ORM (a customer's language, ...)
-    return Outcome(conversation.id, reply, conversation.language, intent=intent.kind)
+    return Outcome(conversation.id, reply, conversation.language, intent=intent_name)
 
 
 @retry_duplicates
@@ -575,3 +594,25 @@ def _code(turn: _Turn, code: str, account_number: str | None) -> Reply:
     turn.conversation.customer_id = checked.account.customer_id
     turn.conversation.selected_account_id = checked.account.id
     return replies.link_ok(language=turn.language, account=checked.account.number)
+
+
+# --- for the commands a channel understands itself (conversations/actions.py) --------------
+
+Turn = _Turn
+
+
+def answer_intent(turn: Turn, intent: Intent) -> Reply | None:
+    """The answer to an intent as if it had been recognised in the message's text."""
+    return _answer(turn, intent)
+
+
+def answer_self_service(turn: Turn, intent: Intent) -> Reply | None:
+    """The bot's own answer to a self-service intent (bill, pay, usage, language, a
+    reading), whatever the conversation's state: a button the customer pressed is answered
+    even while a person has the conversation."""
+    return _self_service(turn, intent)
+
+
+def account_of(turn: Turn) -> SenderAccount | None:
+    """The account a request is about: the only one, or the one the conversation is on."""
+    return _account_of(turn)

@@ -194,6 +194,72 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: we are sorry you have no power. Please call {line} (24 hours) "
                      "to report it; we have noted your message.",
     },
+    # --- Telegram's own answers (conversations/actions.py): buttons carry the choices, so
+    # these name no commands to type, bar LINK for a chat that cannot share its phone ---
+    "tg_welcome": {
+        Language.zh_cn: "您好！这里是wattdesk电费自助服务。为保护您的信息，请先点击下方“分享手机号”"
+                        "按钮绑定账户；也可以发送LINK+户号，验证码将发送到户号登记的手机。",
+        Language.en: "Hello! This is wattdesk, your electricity self-service. To protect your "
+                     "details, first link this chat: tap \"Share my phone number\" below, or "
+                     "send LINK and your account number and we text a code to the phone on file.",
+    },
+    "tg_menu": {
+        Language.zh_cn: "户号{account}，请选择：",
+        Language.en: "Account {account}: what would you like to do?",
+    },
+    "tg_linked": {
+        Language.zh_cn: "验证成功，本聊天已绑定户号{account}。请选择：",
+        Language.en: "Verified: this chat is linked to account {account}. What would you like "
+                     "to do?",
+    },
+    "tg_contact_not_own": {
+        Language.zh_cn: "请用下方按钮分享您本人的手机号（不能分享他人的联系人），"
+                        "或发送LINK+户号获取验证码。",
+        Language.en: "Please share your own phone number with the button below (not someone "
+                     "else's contact), or send LINK and your account number for a code.",
+    },
+    "tg_contact_unknown": {
+        Language.zh_cn: "未找到登记该手机号的账户。请发送LINK+户号，验证码将发送到户号登记的手机。",
+        Language.en: "We found no account with this phone number on file. Send LINK and your "
+                     "account number; we text a code to the phone on file.",
+    },
+    "tg_unlinked": {
+        Language.zh_cn: "已解除绑定，本聊天将不再显示账户信息。如需重新绑定，请发送 /start。",
+        Language.en: "Unlinked: this chat no longer shows any account. Send /start to link it "
+                     "again.",
+    },
+    "tg_not_linked_yet": {
+        Language.zh_cn: "本聊天尚未绑定账户。",
+        Language.en: "This chat is not linked to any account.",
+    },
+    "tg_bill_details": {
+        Language.zh_cn: "用电{kwh}，状态：{status}",
+        Language.en: "Usage {kwh}; status: {status}",
+    },
+    "tg_history": {
+        Language.zh_cn: "户号{account}近{count}期账单：\n{lines}",
+        Language.en: "Account {account}, the last {count} bills:\n{lines}",
+    },
+    "tg_usage_sent": {
+        Language.zh_cn: "户号{account}近{count}期用电图表马上发送给您。最近一期：{latest}。",
+        Language.en: "Your usage chart for account {account}, the last {count} periods, is on "
+                     "its way. Latest: {latest}.",
+    },
+    "tg_usage_caption": {
+        Language.zh_cn: "户号{account}近{count}期用电（度），横线为阶梯电量上限",
+        Language.en: "Account {account}: kWh over the last {count} periods; the lines are the "
+                     "tier limits",
+    },
+    "tg_settings": {
+        Language.zh_cn: "通知设置：\n{contacts}\n通知时段：{hours}\n语言：{language_name}\n"
+                        "点击按钮修改。",
+        Language.en: "Notifications:\n{contacts}\nNotices sent between: {hours}\nLanguage: "
+                     "{language_name}\nTap a button to change.",
+    },
+    "tg_saved": {
+        Language.zh_cn: "已保存。",
+        Language.en: "Saved.",
+    },
     # --- automated notices (scheduler/dispatcher); a typical one fits in 2 SMS segments ---
     "bill_notice": {
         Language.zh_cn: "【wattdesk】户号{account}：{period}电费{amount}，请于{due}前缴纳。"
@@ -208,6 +274,49 @@ TEMPLATES: dict[str, dict[str, str]] = {
                      "{due}. Pay: {url} Need help? Reply AGENT.",
     },
 }  # fmt: skip
+
+
+# Short words a channel shows apart from a message: the labels of Telegram's buttons and the
+# names of states and channels in its answers.
+LABELS: dict[str, dict[str, str]] = {
+    "menu": {Language.zh_cn: "菜单", Language.en: "Menu"},
+    "menu_bill": {Language.zh_cn: "我的账单", Language.en: "My bill"},
+    "menu_pay": {Language.zh_cn: "缴费", Language.en: "Pay"},
+    "menu_usage": {Language.zh_cn: "用电图表", Language.en: "Usage chart"},
+    "menu_history": {Language.zh_cn: "历史账单", Language.en: "Bill history"},
+    "menu_read": {Language.zh_cn: "报电表读数", Language.en: "Submit a reading"},
+    "menu_settings": {Language.zh_cn: "通知设置", Language.en: "Notifications"},
+    "menu_agent": {Language.zh_cn: "人工客服", Language.en: "A person"},
+    "menu_lang": {Language.zh_cn: "语言 Language", Language.en: "Language 语言"},
+    "menu_account": {Language.zh_cn: "切换户号", Language.en: "Switch account"},
+    "menu_unlink": {Language.zh_cn: "解除绑定", Language.en: "Unlink this chat"},
+    "share_phone": {Language.zh_cn: "分享手机号", Language.en: "Share my phone number"},
+    "pay_amount": {Language.zh_cn: "缴费 {amount}", Language.en: "Pay {amount}"},
+    "notify_on": {Language.zh_cn: "开", Language.en: "on"},
+    "notify_off": {Language.zh_cn: "关", Language.en: "off"},
+    "turn_on": {Language.zh_cn: "开启{channel}通知", Language.en: "Turn {channel} notices on"},
+    "turn_off": {Language.zh_cn: "关闭{channel}通知", Language.en: "Turn {channel} notices off"},
+    "hours": {Language.zh_cn: "时段 {hours}", Language.en: "Notices {hours}"},
+    "any_time": {Language.zh_cn: "全天", Language.en: "any time"},
+    "channel_sms": {Language.zh_cn: "短信", Language.en: "SMS"},
+    "channel_telegram": {Language.zh_cn: "Telegram", Language.en: "Telegram"},
+    "channel_email": {Language.zh_cn: "邮件", Language.en: "e-mail"},
+    "language_name": {Language.zh_cn: "中文", Language.en: "English"},
+    "standing_issued": {Language.zh_cn: "待缴", Language.en: "open"},
+    "standing_partly_paid": {Language.zh_cn: "部分已缴", Language.en: "partly paid"},
+    "standing_paid": {Language.zh_cn: "已缴清", Language.en: "paid"},
+    "standing_overdue": {Language.zh_cn: "已逾期", Language.en: "past due"},
+}  # fmt: skip
+
+
+def label(name: str, language: str, **values: Any) -> str:
+    """A label in the language (English when the language has none), filled in."""
+    try:
+        texts = LABELS[name]
+    except KeyError:
+        raise NotFound(f"no label {name!r}") from None
+    text = texts.get(language) or texts[Language.en]
+    return text.format(**values) if values else text
 
 
 # The words that offer the pay link, then its URL, at the end of a reply that has one: written

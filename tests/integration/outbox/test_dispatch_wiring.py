@@ -13,6 +13,7 @@ from api.cli.dispatch_cmd import build_dispatcher
 from bench.fakes.telegram_api import TOKEN
 from billing_core.clock import FixedClock
 from billing_core.settings import Settings
+from bot.chart import render_chart
 from bot.transport import TelegramTransport
 
 
@@ -41,4 +42,16 @@ def test_with_a_token_telegram_goes_beside_sms_at_its_own_rate(
     assert dispatcher.limiters["telegram"].interval == 1 / 25
     assert dispatcher.limiters["sms"].interval == 1 / config.sms_rate_per_second
     assert dispatcher.spacing == {"telegram": 1.0}
+    dispatcher.stop()
+
+
+def test_the_server_s_telegram_transport_draws_the_usage_chart(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """Built as the server builds it (no renderer handed in): the chart is drawn, not dropped
+    for its caption alone."""
+    config = settings.model_copy(update={"telegram_bot_token": SecretStr(TOKEN)})
+    dispatcher = build_dispatcher(config, create_engine("sqlite://"), clock)
+    telegram = dispatcher.transports["telegram"]
+    assert isinstance(telegram, TelegramTransport) and telegram.render_chart is render_chart
     dispatcher.stop()

@@ -1,0 +1,145 @@
+"""`wattdesk bench telegram-inbound`: a real server (uvicorn, one worker) on loopback receives
+Telegram "my bill" updates (/bill from linked chats) on its webhook, at a fixed rate and then
+as fast as it can answer, and the same for a trivial endpoint of the same app (/healthz). The
+database, the client and the measurements are `bench sms-inbound`'s."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlmodel import col
+
+from bench.sms_inbound import (
+    WARM_UP,
+    Connections,
+    Report,
+    _request,
+    _wait_until_healthy,
+    fixed_rate,
+    saturated,
+    trivial_requests,
+)
+from billing_core.clock import SystemClock
+from billing_core.customers.tables import Contact
+from billing_core.db import create_db_engine
+from bot.webhook import SECRET_HEADER, WEBHOOK_PATH
+
+BENCH_TOKEN = "123456:bench-telegram-token"  # the server under test is given them; not secrets
+BENCH_SECRET = "bench-telegram-webhook-secret-0123456789"
+# Nothing listens there: the bench's updates are messages, which call no Bot API method.
+CLOSED_API = "http://127.0.0.1:9"
+FIRST_USER_ID = 7_000_000_000
+
+
+def link_chats(url: str, phones: list[str]) -> list[int]:
+    """A linked Telegram chat (a verified contact, address = its user id) for each customer
+    with one of these verified numbers; returns the user ids."""
+    engine = create_db_engine(url)
+    now = SystemClock().now()
+    with engine.begin() as connection:
+        customers = list(
+            connection.execute(
+                select(col(Contact.customer_id))
+                .where(col(Contact.channel) == "sms", col(Contact.address).in_(phones))
+                .distinct()
+                .order_by(col(Contact.customer_id))
+            ).scalars()
+        )
+        users = [FIRST_USER_ID + index for index in range(len(customers))]
+        connection.execute(
+            insert(Contact),
+            [{"customer_id": customer, "channel": "telegram", "address": str(user),
+              "verified": True, "verified_at": now, "notify": True, "opted_out": False}
+             for customer, user in zip(customers, users, strict=True)],
+        )  # fmt: skip
+    engine.dispose()
+    return users
+
+
+@contextmanager
+def running_server(url: str, bench_dir: Path, port: int, log_path: Path) -> Iterator[str]:
+    """`wattdesk serve` (uvicorn, one worker) in a subprocess, the bot on (webhook mode)."""
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
+    env.update({
+        "WATTDESK_DATABASE_URL": url, "WATTDESK_DATA_DIR": str(bench_dir),
+        "WATTDESK_PUBLIC_BASE_URL": base_url, "WATTDESK_LOG_FORMAT": "json",
+        "WATTDESK_TELEGRAM_BOT_TOKEN": BENCH_TOKEN,
+        "WATTDESK_TELEGRAM_WEBHOOK_SECRET": BENCH_SECRET,
+        "WATTDESK_TELEGRAM_API_BASE": CLOSED_API,
+        # A web worker as at scale: the timed jobs and the dispatcher run elsewhere.
+        "WATTDESK_SCHEDULER_ENABLED": "false",
+    })  # fmt: skip
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _wait_until_healthy(process, base_url, log_path)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+_update_ids = iter(range(random.randrange(10**8, 10**9), 10**10))
+
+
+def bill_requests(base_url: str, users: list[int], count: int) -> list[bytes]:
+    """`count` "/bill" updates, each with its own update_id, round the linked chats."""
+    host = base_url.removeprefix("http://")
+    headers = {"Content-Type": "application/json", SECRET_HEADER: BENCH_SECRET}
+    prepared = []
+    for index in range(count):
+        user = users[index % len(users)]
+        update = {
+            "update_id": next(_update_ids),
+            "message": {
+                "message_id": index + 1, "date": 1_790_000_000,
+                "chat": {"id": user, "type": "private", "first_name": "Bench"},
+                "from": {"id": user, "is_bot": False, "first_name": "Bench"},
+                "text": "/bill", "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+            },
+        }  # fmt: skip
+        body = json.dumps(update).encode()
+        prepared.append(_request("POST", WEBHOOK_PATH, host, headers, body))
+    return prepared
+
+
+async def measure(
+    base_url: str, users: list[int], *, requests: int, rate: float, concurrency: int
+) -> Report:
+    from bench.machine import cpu_times
+
+    connections = await Connections(base_url, concurrency).open()
+    gc.collect()
+    gc.freeze()  # the seeding left a large heap: no full collection stalls the client
+    try:
+        await saturated(connections, bill_requests(base_url, users, WARM_UP))
+        await saturated(connections, trivial_requests(base_url, WARM_UP))
+        start = cpu_times()
+        bill_fixed = await fixed_rate(connections, bill_requests(base_url, users, requests), rate)
+        after_fixed = cpu_times()
+        trivial_fixed = await fixed_rate(connections, trivial_requests(base_url, requests), rate)
+        bill_max = await saturated(connections, bill_requests(base_url, users, requests))
+        trivial_max = await saturated(connections, trivial_requests(base_url, requests))
+    finally:
+        gc.unfreeze()
+        await connections.close()
+    return Report(
+        bill_fixed, trivial_fixed, bill_max, trivial_max, (start, after_fixed, cpu_times())
+    )

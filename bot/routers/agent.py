@@ -1,0 +1,28 @@
+"""Asking for a person: the same queue as SMS."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.methods import SendMessage
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import Press
+from bot.desk import Asking
+
+
+async def agent(message: Message, asking: Asking) -> SendMessage | None:
+    return await asking.command("AGENT")
+
+
+async def pressed(query: CallbackQuery, asking: Asking) -> SendMessage | None:
+    return await asking.command("AGENT")
+
+
+def router() -> Router:
+    """The agent handlers, on a router of their own (a router belongs to one
+    dispatcher: each app makes its own)."""
+    routes = Router(name="agent")
+    routes.message.register(agent, Command("agent"))
+    routes.callback_query.register(pressed, Press.filter(F.word == "AGENT"))
+    return routes
