@@ -65,12 +65,16 @@ from billing_core.db.unit_of_work import retry_duplicates
 from billing_core.errors import InvalidInput
 from billing_core.ledger.model import BillStanding
 from billing_core.messages.templates import redact_codes
+from billing_core.outbox.fallback import mark_reachable
 from billing_core.outbox.optouts import record_opt_in, record_opt_out
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
 from billing_core.payments.service import PaymentContext, issue_pay_link
 from billing_core.settings import Settings
 
 CHANNELS = frozenset({Channel.sms, Channel.telegram, Channel.email})
+# Channels where a provider marks an address unreachable only while its user shuts us out (a
+# Telegram user who blocked the bot): the user's own message says they can be reached again.
+WRITES_MEAN_REACHABLE = frozenset({"telegram"})
 MAX_BODY = 4000  # an SMS is at most 1,600 characters; anything longer is cut, not refused
 MAX_ADDRESS = 128
 MAX_PROVIDER_ID = 64
@@ -183,6 +187,10 @@ def receive_message(
     if seen is not None:
         return _duplicate(seen, context, answered=seen.conversation_id == conversation.id)
 
+    if channel in WRITES_MEAN_REACHABLE:
+        # A chat app's user who writes has not blocked the bot (or unblocked it): a contact
+        # the provider called unreachable gets messages again (usually no row matches).
+        mark_reachable(session=session, channel=channel, address=address)
     accounts = sender_accounts(session, channel, address) if identifiable else []
     customers = _customers_of(accounts)
     if customers:

@@ -5,6 +5,7 @@ one-time code sent by SMS to the phone on file. /unlink; a chat on several accou
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -164,3 +165,29 @@ def test_a_chat_on_several_accounts_chooses_one(client: TestClient, tg_engine: E
     assert second in bill.text and first not in bill.text
     assert second in answer(client, button_update(user_id, press("BILL 2"))).text
     assert first in answer(client, button_update(user_id, press("BILL 1"))).text
+
+
+def telegram_contact(user_id: int) -> Any:
+    return select(Contact).where(
+        col(Contact.channel) == "telegram", col(Contact.address) == str(user_id)
+    )
+
+
+def test_a_user_who_blocked_the_bot_and_writes_again_is_reachable_again(
+    client: TestClient, tg_engine: Engine
+) -> None:
+    """The transport marks a chat unreachable on "bot was blocked by the user"; the user's
+    next message says otherwise, and notices go to the chat again."""
+    someone = new_customer(tg_engine)
+    user_id = new_user_id()
+    link(client, user_id, someone)
+    with session_scope(tg_engine) as session:
+        contact = session.scalars(telegram_contact(user_id)).one()
+        contact.unreachable_at = contact.verified_at
+        contact.unreachable_reason = "Forbidden: bot was blocked by the user"
+
+    assert answer(client, message_update(user_id, "/bill")).sent
+
+    with session_scope(tg_engine) as session:
+        contact = session.scalars(telegram_contact(user_id)).one()
+        assert contact.unreachable_at is None and contact.unreachable_reason is None
