@@ -13,6 +13,7 @@ yet."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -38,7 +39,7 @@ from billing_core.dedupe_keys import (
 )
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
-from billing_core.messages.templates import day, money, period, render
+from billing_core.messages.templates import day, label, money, period, render
 from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.service import (
     AUTOMATED,
@@ -226,6 +227,8 @@ def _send_with_pay_link(
         session=session, clock=clock, context=context, account_id=account.id or 0, bill_id=bill_id
     )
     body = render(template, language, account=account.number, url=url, **fields(language))
+    # A chat app shows the link as a button too (SMS ignores the payload: the text has it).
+    buttons = {"buttons": [[{"text": label("menu_pay", language), "url": url}]]}
     enqueue_message(
         session=session,
         clock=clock,
@@ -238,6 +241,7 @@ def _send_with_pay_link(
         purpose=purpose,
         account_id=account.id,
         customer_id=customer.id,
+        payload=json.dumps(buttons, ensure_ascii=False),
     )
     return 1
 

@@ -3,6 +3,7 @@ reason recorded when one cannot be sent, and reminders cancelled by the payment.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -110,6 +111,10 @@ def test_an_issued_bill_gets_one_notice_with_a_pay_link_however_often_the_job_ru
     link = find_pay_link(session=session, clock=clock, token=token)
     assert link is not None and link.bill_id == bill_id
     assert notice.segments <= 2  # docs/domain.md §3: a bill notice fits in 2 segments
+    # A chat app (Telegram) shows the same link as a button.
+    [[button]] = json.loads(notice.payload or "{}")["buttons"]
+    assert button["url"].endswith("/p/" + token) and button["url"] in notice.body
+    assert button["text"] in ("Pay", "缴费")
 
 
 def test_a_chinese_notice_fits_in_two_segments(session: Session, clock: FixedClock) -> None:
