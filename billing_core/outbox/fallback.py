@@ -25,6 +25,7 @@ from billing_core.clock import Clock
 from billing_core.customers.model import Channel
 from billing_core.customers.tables import Contact
 from billing_core.db.columns import table_of
+from billing_core.db.prepared import Prepared
 from billing_core.messages.segments import count_segments
 from billing_core.messages.templates import SECRET_TEMPLATES
 from billing_core.outbox.model import UNDELIVERABLE, ContactOption, next_route
@@ -121,19 +122,25 @@ def mark_unreachable(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# Prepared: the conversation layer runs it for every message on a chat app (where a user who
+# writes has not blocked the bot), and compiling it each time was 8 % of a Telegram answer.
+_MARK_REACHABLE = Prepared(
+    update(CONTACT)
+    .where(
+        CONTACT.c.channel == bindparam("of_channel"),
+        CONTACT.c.address == bindparam("of_address"),
+        CONTACT.c.unreachable_at.is_not(None),
+    )
+    .values(unreachable_at=None, unreachable_reason=None)
+)
+
+
 def mark_reachable(*, session: Session, channel: str, address: str) -> int:
     """The address can be reached again (the customer wrote from it): messages go to it
     again. Returns how many contacts changed."""
-    result = session.execute(
-        update(CONTACT)
-        .where(
-            CONTACT.c.channel == channel,
-            CONTACT.c.address == address,
-            CONTACT.c.unreachable_at.is_not(None),
-        )
-        .values(unreachable_at=None, unreachable_reason=None)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    params = {"of_channel": channel, "of_address": address}
+    done = _MARK_REACHABLE.execute(session.connection(), params)
+    return done.rowcount
 
 
 def _reroute(
