@@ -21,6 +21,12 @@ DEFAULT_DATA_DIR = Path("var")
 # published token (the simulator signs with it). Refused in production.
 DEMO_TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
 MIN_TELEGRAM_SECRET_LENGTH = 32
+# `wattdesk demo` runs the bot offline with these (published, so refused in production): the
+# simulator's Telegram page posts updates to the webhook, and messages to Telegram chats go to
+# the offline transport as SMS do without Twilio.
+DEMO_TELEGRAM_BOT_TOKEN = "0:demo-telegram-bot-offline"
+DEMO_TELEGRAM_WEBHOOK_SECRET = "demo-telegram-webhook-secret-not-secret"
+DEMO_TELEGRAM_API_BASE = "http://127.0.0.1:9"  # nothing listens: no call leaves the machine
 TWILIO_VARIABLES = ("twilio_account_sid", "twilio_auth_token")
 # The secret key signs e-receipt links and staff sessions: whoever knows it can forge them.
 # The development default is published here, so production refuses it, any other value the
@@ -205,6 +211,8 @@ class Settings(BaseSettings):
         then, in any environment)."""
         if self.env != Environment.production or not self.telegram_enabled:
             return []
+        if self.telegram_bot_token.get_secret_value() == DEMO_TELEGRAM_BOT_TOKEN:
+            return ["WATTDESK_TELEGRAM_BOT_TOKEN: the demo's offline bot is refused in production"]
         if self.telegram_mode != "webhook":
             return ["WATTDESK_TELEGRAM_MODE: polling is for development; use webhook"]
         secret = self.telegram_webhook_secret.get_secret_value()
@@ -266,6 +274,21 @@ class Settings(BaseSettings):
                 "WATTDESK_TWILIO_AUTH_TOKEN: the published demo token is refused in production"
             )
         return problems
+
+    @property
+    def telegram_offline(self) -> bool:
+        """The demo's bot: updates are handled, messages go to the offline transport."""
+        return self.telegram_bot_token.get_secret_value() == DEMO_TELEGRAM_BOT_TOKEN
+
+    def with_offline_telegram(self) -> Settings:
+        """These settings with the demo's offline bot when no bot is configured (the demo)."""
+        if self.telegram_enabled:
+            return self
+        return self.model_copy(update={
+            "telegram_bot_token": SecretStr(DEMO_TELEGRAM_BOT_TOKEN),
+            "telegram_webhook_secret": SecretStr(DEMO_TELEGRAM_WEBHOOK_SECRET),
+            "telegram_api_base": DEMO_TELEGRAM_API_BASE, "telegram_mode": "webhook",
+        })  # fmt: skip
 
     @property
     def telegram_enabled(self) -> bool:

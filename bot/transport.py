@@ -24,6 +24,7 @@ import concurrent.futures
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -242,3 +243,16 @@ def _button(button: Any) -> InlineKeyboardButton:
     if isinstance(button.get("callback_data"), str):
         return InlineKeyboardButton(text=button["text"], callback_data=button["callback_data"])
     raise TypeError("a button has a url or callback_data")
+
+
+class OfflineTelegramTransport:
+    """The demo's bot (no real token): every message counts as delivered at once, with a
+    provider id `offline-tg-…`, as SMS's offline transport does; the simulator shows it."""
+
+    channel = "telegram"
+    sender = "offline-bot"
+    recipient_interval = 0.0  # nothing to rate-limit: no provider
+
+    def send(self, message: Claimed) -> SendResult:
+        log.debug("offline Telegram message %d", message.id)
+        return SendResult(Outcome.delivered, provider_id=f"offline-tg-{uuid.uuid4().hex}")

@@ -19,7 +19,7 @@ from billing_core.payments.pages import create_pay_link_for_number
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.seed.demo import LI_NA, ensure_demo_customers
 from billing_core.seed.service import seed_is_needed, seed_population
-from billing_core.settings import Environment
+from billing_core.settings import Environment, Settings
 from billing_core.staff.demo import DEMO_STAFF, ensure_demo_staff
 from billing_core.tariffs.catalog import TariffCatalog
 
@@ -46,7 +46,8 @@ def demo(
     pay_url = prepare_demo()
     print_welcome(host, port, pay_url=pay_url)
     if not prepare_only:
-        _serve(host, port)
+        # The bot runs offline unless one is configured: the simulator plays a Telegram user.
+        _serve(host, port, settings().with_offline_telegram())
 
 
 def serve(
@@ -136,10 +137,10 @@ def print_welcome(host: str, port: int, *, pay_url: str | None = None) -> None:
     console.print(table)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, config: Settings | None = None) -> None:
     from api.cli.dispatch_cmd import build_scheduler
 
-    config = settings()
+    config = config or settings()
     # The timed jobs and the outbox dispatcher run beside the server, started and stopped
     # with the app (WATTDESK_SCHEDULER_ENABLED=false for a web worker at scale, with
     # `wattdesk dispatch` elsewhere).

@@ -23,7 +23,7 @@ from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
 from bot.chart import render_chart as draw_usage_chart
-from bot.transport import TelegramTransport
+from bot.transport import OfflineTelegramTransport, TelegramTransport
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import JobContext, Scheduler
 from sms.transport import STATUS_PATH, OfflineTransport, TwilioTransport
@@ -59,12 +59,14 @@ ChartRenderer = Callable[[dict[str, Any]], bytes]
 
 def telegram_transport(
     config: Settings, *, render_chart: ChartRenderer | None = None
-) -> TelegramTransport | None:
+) -> Transport | None:
     """The bot's transport when a token is set (None otherwise: Telegram's messages then go
-    by each customer's next channel); it draws usage charts with `bot.chart.render_chart`
-    unless told otherwise."""
+    by each customer's next channel; the demo's offline bot: the offline transport); it
+    draws usage charts with `bot.chart.render_chart` unless told otherwise."""
     if not config.telegram_enabled:
         return None
+    if config.telegram_offline:
+        return OfflineTelegramTransport()
     return TelegramTransport(
         token=config.telegram_bot_token.get_secret_value(),
         api_base=config.telegram_api_base,

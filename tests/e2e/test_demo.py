@@ -36,3 +36,20 @@ def test_prepare_only_is_idempotent_on_the_same_database(demo_server: RunningSer
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seeding" not in result.stdout  # already seeded: nothing seeded twice
     assert "agent-demo-2026" in result.stdout  # the demo passwords are printed
+
+
+def test_the_demo_runs_the_bot_offline_for_the_telegram_simulator(
+    demo_server: RunningServer,
+) -> None:
+    """No bot token in the demo: the bot runs offline, so 李娜 can link a Telegram chat by
+    sharing her phone and see her bill, as on SMS."""
+    base, user = demo_server.base_url, "7100000001"
+    with httpx.Client(base_url=base, follow_redirects=True, timeout=30) as client:
+        assert "the bot is off" not in client.get("/simulator/telegram").text
+        welcome = client.post("/simulator/telegram/send", data={"user": user, "body": "/start"})
+        assert 'class="contact"' in welcome.text  # the share-my-phone button
+        own_phone = {"user": user, "phone": "+8613800000001", "whose": "own"}
+        menu = client.post("/simulator/telegram/contact", data=own_phone)
+        assert "0001" in menu.text and 'value="c:BILL:"' in menu.text
+        bill = client.post("/simulator/telegram/press", data={"user": user, "data": "c:BILL:"})
+        assert "/p/" in bill.text

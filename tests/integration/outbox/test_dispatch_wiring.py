@@ -14,7 +14,7 @@ from bench.fakes.telegram_api import TOKEN
 from billing_core.clock import FixedClock
 from billing_core.settings import Settings
 from bot.chart import render_chart
-from bot.transport import TelegramTransport
+from bot.transport import OfflineTelegramTransport, TelegramTransport
 
 
 def draw(chart: dict[str, Any]) -> bytes:
@@ -55,3 +55,17 @@ def test_the_server_s_telegram_transport_draws_the_usage_chart(
     telegram = dispatcher.transports["telegram"]
     assert isinstance(telegram, TelegramTransport) and telegram.render_chart is render_chart
     dispatcher.stop()
+
+
+def test_the_demo_s_offline_bot_delivers_to_the_offline_transport(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """`wattdesk demo` without a bot token: Telegram's messages count as delivered offline,
+    as SMS's do without Twilio, instead of waiting for a bot that does not exist."""
+    config = settings.with_offline_telegram()
+    assert config.telegram_enabled and config.telegram_offline
+    dispatcher = build_dispatcher(config, create_engine("sqlite://"), clock)
+    assert isinstance(dispatcher.transports["telegram"], OfflineTelegramTransport)
+    dispatcher.stop()
+    production = config.model_copy(update={"env": "production"})
+    assert any("offline bot" in problem for problem in production.telegram_problems())
