@@ -10,7 +10,7 @@ import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -37,6 +37,9 @@ from billing_core.tariffs import (
     TariffCatalog,
     price_period,
 )
+
+if TYPE_CHECKING:
+    from bench.sms_inbound import Report as InboundReport
 
 # Its own consoles, as api.cli.common's: `bench` does not import the product's CLI (which
 # registers this app).
@@ -261,34 +264,11 @@ def sms_inbound(
                 base_url, phones, requests=requests, rate=rate, concurrency=concurrency
             )
         )
-    after = bench_sms.counts(url)
-    messages, links = after[0] - before[0], after[1] - before[1]
-    bill_sent = 2 * requests + bench_sms.WARM_UP
-    console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
-    console.print("  " + bench_sms.describe("BILL webhook", report.bill_fixed))
-    console.print("  " + bench_sms.describe("/healthz    ", report.trivial_fixed))
-    console.print(f"saturation ({concurrency} connections, closed loop):")
-    console.print("  " + bench_sms.describe("BILL webhook", report.bill_saturated))
-    console.print("  " + bench_sms.describe("/healthz    ", report.trivial_saturated))
-    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
-    console.print(f"ratio BILL / healthz, req/s at saturation: {ratio:.2f}")
-    start, after_fixed, end = report.cpu
-    for label, steal in (("BILL at a fixed rate", describe_steal(start, after_fixed)),
-                         ("all four measurements", describe_steal(start, end))):  # fmt: skip
-        if steal is not None:
-            console.print(f"{label}: {steal}")
-    with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
-    console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
-                  f"{bill_sent:,} BILL webhooks; {with_link:,} of {2 * requests:,} measured "
-                  "replies carry a pay link")  # fmt: skip
-    p99 = report.bill_fixed.percentile(99)
-    achieved = report.bill_fixed.rate
-    console.print(
-        f"goals: p99 ≤ 25 ms at {rate:,.0f} req/s: "
-        f"{'met' if p99 <= 25 and achieved >= 0.97 * rate else 'NOT met'} "
-        f"({p99:.1f} ms at {achieved:,.0f} req/s); ratio ≥ 0.4: "
-        f"{'met' if ratio >= 0.4 else 'NOT met'} ({ratio:.2f})"
-    )
+    print_inbound_report(
+        report, (before, bench_sms.counts(url)), requests=requests, rate=rate,
+        concurrency=concurrency, short="BILL", label="BILL webhook", sent_as="BILL webhooks",
+        carried="replies carry a pay link",
+    )  # fmt: skip
 
 
 @app.command("telegram-inbound")
@@ -329,34 +309,11 @@ def telegram_inbound(
         report = asyncio.run(
             bench_tg.measure(base_url, users, requests=requests, rate=rate, concurrency=concurrency)
         )
-    after = bench_sms.counts(url)
-    messages, links = after[0] - before[0], after[1] - before[1]
-    sent = 2 * requests + bench_sms.WARM_UP
-    console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
-    console.print("  " + bench_sms.describe("my bill update", report.bill_fixed))
-    console.print("  " + bench_sms.describe("/healthz      ", report.trivial_fixed))
-    console.print(f"saturation ({concurrency} connections, closed loop):")
-    console.print("  " + bench_sms.describe("my bill update", report.bill_saturated))
-    console.print("  " + bench_sms.describe("/healthz      ", report.trivial_saturated))
-    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
-    console.print(f"ratio my bill / healthz, req/s at saturation: {ratio:.2f}")
-    start, after_fixed, end = report.cpu
-    for label, steal in (("my bill at a fixed rate", describe_steal(start, after_fixed)),
-                         ("all four measurements", describe_steal(start, end))):  # fmt: skip
-        if steal is not None:
-            console.print(f"{label}: {steal}")
-    with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
-    console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
-                  f"{sent:,} updates; {with_link:,} of {2 * requests:,} measured answers carry "
-                  "a pay-link button")  # fmt: skip
-    p99 = report.bill_fixed.percentile(99)
-    achieved = report.bill_fixed.rate
-    console.print(
-        f"goals: p99 ≤ 25 ms at {rate:,.0f} req/s: "
-        f"{'met' if p99 <= 25 and achieved >= 0.97 * rate else 'NOT met'} "
-        f"({p99:.1f} ms at {achieved:,.0f} req/s); ratio ≥ 0.4: "
-        f"{'met' if ratio >= 0.4 else 'NOT met'} ({ratio:.2f})"
-    )
+    print_inbound_report(
+        report, (before, bench_sms.counts(url)), requests=requests, rate=rate,
+        concurrency=concurrency, short="my bill", label="my bill update", sent_as="updates",
+        carried="answers carry a pay-link button",
+    )  # fmt: skip
 
 
 @app.command("dispatch")
@@ -549,3 +506,51 @@ def nlu(
     console.print(f"ratio recognise/normalise: {ratio:.2f}")
     verdict = "met" if full.p99_ms <= 1.0 else "NOT met"
     console.print(f"goal p99 <= 1 ms per message: {verdict} ({full.p99_ms:.3f} ms)")
+
+
+def print_inbound_report(
+    report: InboundReport,
+    counts: tuple[tuple[int, int], tuple[int, int]],
+    *,
+    requests: int,
+    rate: float,
+    concurrency: int,
+    short: str,
+    label: str,
+    sent_as: str,
+    carried: str,
+) -> None:
+    """What `bench sms-inbound` and `bench telegram-inbound` print: both measurements of the
+    answering endpoint (`label`, `short` in the ratio) and of /healthz, the CPU steal, what
+    was stored (`counts`: messages and pay links before and after) and the goals."""
+    from bench import sms_inbound as bench_sms  # as the commands: loaded when they run
+
+    before, after = counts
+    messages, links = after[0] - before[0], after[1] - before[1]
+    sent = 2 * requests + bench_sms.WARM_UP
+    healthz = "/healthz".ljust(len(label))
+    console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
+    console.print("  " + bench_sms.describe(label, report.bill_fixed))
+    console.print("  " + bench_sms.describe(healthz, report.trivial_fixed))
+    console.print(f"saturation ({concurrency} connections, closed loop):")
+    console.print("  " + bench_sms.describe(label, report.bill_saturated))
+    console.print("  " + bench_sms.describe(healthz, report.trivial_saturated))
+    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
+    console.print(f"ratio {short} / healthz, req/s at saturation: {ratio:.2f}")
+    start, after_fixed, end = report.cpu
+    for name, steal in ((f"{short} at a fixed rate", describe_steal(start, after_fixed)),
+                        ("all four measurements", describe_steal(start, end))):  # fmt: skip
+        if steal is not None:
+            console.print(f"{name}: {steal}")
+    with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
+    console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
+                  f"{sent:,} {sent_as}; {with_link:,} of {2 * requests:,} measured "
+                  f"{carried}")  # fmt: skip
+    p99 = report.bill_fixed.percentile(99)
+    achieved = report.bill_fixed.rate
+    console.print(
+        f"goals: p99 ≤ 25 ms at {rate:,.0f} req/s: "
+        f"{'met' if p99 <= 25 and achieved >= 0.97 * rate else 'NOT met'} "
+        f"({p99:.1f} ms at {achieved:,.0f} req/s); ratio ≥ 0.4: "
+        f"{'met' if ratio >= 0.4 else 'NOT met'} ({ratio:.2f})"
+    )
