@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -132,14 +132,25 @@ def free_port() -> int:
         return port
 
 
+def running_server(
+    url: str, bench_dir: Path, port: int, log_path: Path
+) -> AbstractContextManager[str]:
+    """`wattdesk serve` (uvicorn, one worker) in a subprocess on a loopback port, checking
+    Twilio's signatures with the bench's token."""
+    return serving(url, bench_dir, port, log_path, {"WATTDESK_TWILIO_AUTH_TOKEN": BENCH_TOKEN})
+
+
 @contextmanager
-def running_server(url: str, bench_dir: Path, port: int, log_path: Path) -> Iterator[str]:
-    """`wattdesk serve` (uvicorn, one worker) in a subprocess on a loopback port."""
+def serving(
+    url: str, bench_dir: Path, port: int, log_path: Path, settings: Mapping[str, str]
+) -> Iterator[str]:
+    """`wattdesk serve` (uvicorn, one worker) in a subprocess on a loopback port, with these
+    WATTDESK_ settings besides the database, data directory and base URL."""
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
     env.update({
         "WATTDESK_DATABASE_URL": url, "WATTDESK_DATA_DIR": str(bench_dir),
-        "WATTDESK_PUBLIC_BASE_URL": base_url, "WATTDESK_TWILIO_AUTH_TOKEN": BENCH_TOKEN,
+        "WATTDESK_PUBLIC_BASE_URL": base_url, **settings,
         "WATTDESK_LOG_FORMAT": "json",
         # A web worker as at scale: the timed jobs and the dispatcher run elsewhere.
         "WATTDESK_SCHEDULER_ENABLED": "false",

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import random
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -23,9 +19,9 @@ from bench.sms_inbound import (
     Connections,
     Report,
     _request,
-    _wait_until_healthy,
     fixed_rate,
     saturated,
+    serving,
     trivial_requests,
 )
 from billing_core.clock import SystemClock
@@ -65,35 +61,15 @@ def link_chats(url: str, phones: list[str]) -> list[int]:
     return users
 
 
-@contextmanager
-def running_server(url: str, bench_dir: Path, port: int, log_path: Path) -> Iterator[str]:
+def running_server(
+    url: str, bench_dir: Path, port: int, log_path: Path
+) -> AbstractContextManager[str]:
     """`wattdesk serve` (uvicorn, one worker) in a subprocess, the bot on (webhook mode)."""
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WATTDESK_")}
-    env.update({
-        "WATTDESK_DATABASE_URL": url, "WATTDESK_DATA_DIR": str(bench_dir),
-        "WATTDESK_PUBLIC_BASE_URL": base_url, "WATTDESK_LOG_FORMAT": "json",
+    return serving(url, bench_dir, port, log_path, {
         "WATTDESK_TELEGRAM_BOT_TOKEN": BENCH_TOKEN,
         "WATTDESK_TELEGRAM_WEBHOOK_SECRET": BENCH_SECRET,
         "WATTDESK_TELEGRAM_API_BASE": CLOSED_API,
-        # A web worker as at scale: the timed jobs and the dispatcher run elsewhere.
-        "WATTDESK_SCHEDULER_ENABLED": "false",
     })  # fmt: skip
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            _wait_until_healthy(process, base_url, log_path)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 _update_ids = iter(range(random.randrange(10**8, 10**9), 10**10))
