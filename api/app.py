@@ -114,9 +114,14 @@ def create_app(
     app.add_middleware(RequestIdAndAccessLog)
     install_error_handlers(app)
     # A request is matched against the routers in this order (no two share a path): the
-    # busiest first. Twilio's webhooks come right after the health checks.
+    # busiest first. The customers' webhooks (Twilio's, Telegram's) come right after the
+    # health checks: every route before a path is tried against it (about 1 µs each).
     app.include_router(health.router)
     app.include_router(inbound.router)
+    if settings.telegram_enabled:  # without a token no route answers (404)
+        telegram = TelegramBot.for_services(app.state.services)
+        app.state.telegram = telegram
+        app.include_router(telegram_webhook.router(telegram))
     app.include_router(sms_status.router)
     app.include_router(landing.router)
     app.include_router(review.router)
@@ -129,10 +134,6 @@ def create_app(
     app.include_router(simulator.router)
     if settings.payment_provider == SANDBOX:
         app.include_router(pay.sandbox_router)
-    if settings.telegram_enabled:  # without a token no route answers (404)
-        telegram = TelegramBot.for_services(app.state.services)
-        app.state.telegram = telegram
-        app.include_router(telegram_webhook.router(telegram))
     return app
 
 

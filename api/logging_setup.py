@@ -71,3 +71,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # we log requests ourselves
     for noisy in ("alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiogram logs a line for every update it handles ("Update id=… is handled"): the access
+    # line says as much, and at hundreds of updates a second it was a tenth of the web
+    # process's CPU (py-spy during `wattdesk bench telegram-inbound`). Its errors still show.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)

@@ -11,5 +11,5 @@ from bot.routers import agent, bill, free_text, menu, readings, settings, start,
 
 def routers() -> list[Router]:
     """In the order they are tried: the catch-alls (free text, unknown buttons) last."""
-    modules = (start, menu, bill, usage, readings, settings, agent, free_text)
+    modules = (bill, start, menu, usage, readings, settings, agent, free_text)
     return [module.router() for module in modules]
