@@ -59,6 +59,7 @@ class HardRules:
     final_notice_minutes: int
     reminders_needed: int
     working_day_ends: time
+    small_amount: Decimal  # leniency's threshold
 
     @classmethod
     def from_policy(cls, policy: LadderPolicy) -> HardRules:
@@ -76,6 +77,7 @@ class HardRules:
             final_notice_minutes=policy.final_notice_minutes_before,
             reminders_needed=reminders,
             working_day_ends=policy.reconnection.working_day.until,
+            small_amount=policy.leniency.small_amount_below if policy.leniency else Decimal(0),
         )
 
 

@@ -479,7 +479,7 @@ class _Ladder:
         if notice is None:
             blockers.append(Reason.earlier_step_missing)
         elif approved < _local(
-            notice.at.astimezone(self.tz).date()
+            self._sent_day(notice.at)
             + timedelta(days=self.policy.formal_notice_days.for_kind(self.state.customer_kind)),
             time(0),
             self.tz,
@@ -627,10 +627,14 @@ class _Ladder:
             )
         ]
 
-    def _message_time(self) -> datetime:
+    def _sent_day(self, decided: datetime) -> date:
+        """The local day a message decided at `decided` goes out (held for message hours)."""
+        return self._message_time(decided).astimezone(self.tz).date()
+
+    def _message_time(self, decided: datetime | None = None) -> datetime:
         hours = self.policy.message_hours
         return next_send_time(
-            self.now,
+            decided or self.now,
             kind=AUTOMATED,
             allowed_from=hours.start,
             allowed_until=hours.until,
@@ -674,7 +678,7 @@ class _Ladder:
             ]
         notice_days = timedelta(days=self.policy.formal_notice_days.for_kind(state.customer_kind))
         notice = _taken(state, Step.formal_disconnection_notice)
-        notice_day = notice.at.astimezone(self.tz).date() if notice is not None else self.today
+        notice_day = self._sent_day(notice.at if notice is not None else self.now)
         first_day = max(notice_day + notice_days, self._anchor() + timedelta(days=row.days))
         # Planned from the notice's send time, not before the day the notice allows.
         slot = next_disconnection_slot(
