@@ -18,6 +18,7 @@ from api.cli import (
     plan_cmd,
     readings_cmd,
     seed_cmd,
+    simulate_cmd,
     staff_cmd,
     tariff_cmd,
     telegram_cmd,
@@ -43,6 +44,7 @@ app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(payments_cmd.app, name="payments")
 app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(telegram_cmd.app, name="telegram")
+app.add_typer(simulate_cmd.app, name="simulate")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)
