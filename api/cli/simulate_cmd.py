@@ -61,7 +61,8 @@ def arrears(
             configured.holiday_country, calendar_years(START, months)
         )
     except InvalidInput as exc:
-        err_console.print(f"[bold red]cannot simulate[/]: {exc}")
+        # soft_wrap: a path in the message stays whole, whatever the terminal's width.
+        err_console.print(f"[bold red]cannot simulate[/]: {exc}", soft_wrap=True)
         raise typer.Exit(code=EXIT_USAGE) from None
     missing = calendar.years_without_makeup_days()
     if missing:
