@@ -10,8 +10,9 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from billing_core.clock import FixedClock
+from billing_core.health.model import ProbeResult, ProbeStatus
 from billing_core.health.policy import load_health_policy
-from billing_core.health.service import record_delivery_tally, watch_delivery
+from billing_core.health.service import record_delivery_tally, record_probe_results, watch_delivery
 from billing_core.ledger.model import EntryKind
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.staff.service import add_staff
@@ -117,6 +118,11 @@ def seed_dashboard(session: Session, *, clock: FixedClock | None = None) -> None
         tallies={"sms": (100, 10), "telegram": (30, 0)},
     )  # fmt: skip
     watch_delivery(session=session, clock=clock, policy=load_health_policy())
+    record_probe_results(session=session, clock=clock, results=[
+        ProbeResult("sms", "twilio", ProbeStatus.ok, 182.4, "account active"),
+        ProbeResult("telegram", "telegram", ProbeStatus.ok, 95.0, "@wattdesk_bot"),
+        ProbeResult("payments", "sandbox", ProbeStatus.ok, 0.0, "the sandbox answers"),
+    ])  # fmt: skip
     add_staff(session=session, clock=clock, username=ADMIN, role="admin", password=PASSWORD,
               actor="test")  # fmt: skip
     session.flush()

@@ -111,3 +111,6 @@ def test_channel_health_shows_the_delivery_alert(answer: dict[str, Any]) -> None
     assert [a["subject"] for a in health["alerts"]] == ["delivery:sms"]
     assert health["alerts"][0]["active"] is True
     assert "10 of 100" in health["alerts"][0]["reason"]
+    assert [(p["channel"], p["status"]) for p in health["probes"]] == [
+        ("payments", "ok"), ("sms", "ok"), ("telegram", "ok"),
+    ]  # fmt: skip
