@@ -23,6 +23,7 @@ from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
+    dashboard,
     health,
     landing,
     outbox,
@@ -37,8 +38,10 @@ from billing_core.bills.policy import load_review_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.conversations.nlu import warm as warm_recogniser
 from billing_core.conversations.service import conversation_context
+from billing_core.dashboard.policy import load_dashboard_policy
 from billing_core.db import create_db_engine
 from billing_core.db.unit_of_work import UnitOfWorkRunner
+from billing_core.health.policy import load_health_policy
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.payments.providers import SANDBOX, CheckoutProvider, SandboxProvider
 from billing_core.settings import Settings, SettingsError
@@ -106,6 +109,8 @@ def create_app(
         payment_context=payment_context(settings, load_payments_policy(settings.policy_dir)),
         conversation_context=conversation_context(settings),
         checkout_provider=_checkout_provider(settings, clock),
+        dashboard_policy=load_dashboard_policy(settings.policy_dir),
+        health_policy=load_health_policy(settings.policy_dir),
         background=tuple(background),
     )
 
@@ -130,6 +135,7 @@ def create_app(
     app.include_router(stripe_webhook.router)
     app.include_router(accounts.router)
     app.include_router(outbox.router)
+    app.include_router(dashboard.router)
     app.include_router(pay.router)
     app.include_router(simulator.router)
     if settings.payment_provider == SANDBOX:

@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 from billing_core.bills.policy import ReviewPolicy
 from billing_core.clock import Clock
 from billing_core.conversations.service import ConversationContext
+from billing_core.dashboard.policy import DashboardPolicy
 from billing_core.db.unit_of_work import UnitOfWorkRunner
+from billing_core.health.policy import HealthPolicy
 from billing_core.payments.providers import CheckoutProvider
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
@@ -44,6 +46,8 @@ class Services:
     payment_context: PaymentContext
     conversation_context: ConversationContext
     checkout_provider: CheckoutProvider
+    dashboard_policy: DashboardPolicy
+    health_policy: HealthPolicy
     background: tuple[Background, ...] = ()
 
     async def start(self) -> None:

@@ -15,6 +15,7 @@ from billing_core.customers.tables import (
     TariffAssignment,
 )
 from billing_core.events.tables import DomainEvent
+from billing_core.health.tables import DeliveryTally
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
@@ -38,6 +39,7 @@ __all__ = [
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
+    "DeliveryTally",
     "DomainEvent",
     "LedgerEntry",
     "Meter",

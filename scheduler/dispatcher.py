@@ -16,7 +16,11 @@ another sends its rows within that time. While this one works on its rows (a mes
 for its recipient's spacing included), a heartbeat thread renews their leases every third of
 it, so a slow provider never lets another dispatcher take a row this one is still sending; a
 row whose lease was lost all the same (the heartbeat could not reach the database in time) is
-left to whoever claimed it since."""
+left to whoever claimed it since.
+
+Each send's outcome is counted in memory per channel (attempts, failures) and written as a
+send tally about once a minute (`flush_tally`, one row per channel): the delivery watch
+(billing_core/health) sums the tallies of every dispatcher process in its window."""
 
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.unit_of_work import Retry
+from billing_core.health.model import Tally
+from billing_core.health.service import record_delivery_tally
 from billing_core.outbox.claims import LEASE, claim_batch, renew_leases
 from billing_core.outbox.dispatch import put_back, record_result
 from billing_core.outbox.fallback import REROUTED, reroute_stranded
@@ -49,6 +55,11 @@ log = logging.getLogger("wattdesk.dispatcher")
 # recording a result twice changes nothing) is tried again before it is given up.
 RECORD_RETRY = Retry(attempts=5, backoff=0.05, disconnects=True)
 
+
+# Outcomes a send tally counts as failed: the provider or the network would not take the
+# message. An opt-out or a blocked chat is the recipient's doing, not the channel's.
+FAILED = frozenset({Outcome.transient, Outcome.permanent})
+TALLY_EVERY = 60.0  # seconds between send tallies written by a running dispatcher
 
 BURST = 0.25  # seconds' worth of sends a sender that fell behind may catch up
 
@@ -229,6 +240,7 @@ class Dispatcher:
         lease: timedelta = LEASE,
         retry: RetryPolicy = DEFAULT_RETRY,
         heartbeat: float | None = None,
+        tally_every: float = TALLY_EVERY,
     ) -> None:
         """`rate_per_second` per sender, unless `channel_rates` gives a channel its own;
         `deliverable`: the channels the deployment delivers (from the settings; by default
@@ -259,6 +271,10 @@ class Dispatcher:
             if (interval := getattr(t, "recipient_interval", 0.0))
         }
         self.recipients = RecipientSpacing()
+        self.tally_every = tally_every
+        self._tally = Tally(started_at=clock.now())
+        self._tally_lock = threading.Lock()
+        self._tallied_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -378,6 +394,8 @@ class Dispatcher:
         except Exception as exc:  # a transport bug must not leave the row to its lease
             log.exception("transport %s failed on message %d", transport.channel, message.id)
             result = SendResult(Outcome.transient, error_code="error", detail=repr(exc)[:400])
+        with self._tally_lock:
+            self._tally.count(message.channel, result.outcome in FAILED)
         try:
             return self.record(message, result, session)
         finally:
@@ -391,6 +409,30 @@ class Dispatcher:
             # was stored (the documented at-least-once window).
             log.exception("could not record message %d (%s)", message.id, result)
             return "unrecorded"
+
+    def flush_tally(self) -> int:
+        """Write the send outcomes counted since the last flush (a row per channel that had
+        any); returns the rows written. Kept for the next flush if the database refuses."""
+        with self._tally_lock:
+            tally, self._tally = self._tally, Tally(started_at=self.clock.now())
+        self._tallied_at = time.monotonic()
+        if not tally.counts:
+            return 0
+        try:
+            with self._session() as session, _transaction(session):
+                return record_delivery_tally(
+                    session=session, started_at=tally.started_at, ended_at=self.clock.now(),
+                    tallies=tally.as_mapping(),
+                )  # fmt: skip
+        except DBAPIError:
+            log.exception("could not write the send tally; it is kept for the next one")
+            with self._tally_lock:
+                for channel, (attempts, failures) in tally.counts.items():
+                    kept = self._tally.counts.setdefault(channel, [0, 0])
+                    kept[0] += attempts
+                    kept[1] += failures
+                self._tally.started_at = tally.started_at
+            return 0
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -478,6 +520,8 @@ class Dispatcher:
                 report = self.drain()
                 if report.claimed:
                     log.info("dispatched %d: %s", report.claimed, dict(report.results))
+                if time.monotonic() - self._tallied_at >= self.tally_every:
+                    self.flush_tally()
             except Exception:
                 log.exception("the dispatcher failed; it goes on")
             self._stop.wait(interval)
@@ -495,6 +539,10 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        try:
+            self.flush_tally()
+        except Exception:  # stopping goes on: the tally is only the watch's input
+            log.exception("could not write the last send tally")
         for transport in self.transports.values():
             close = getattr(transport, "close", None)  # a client with its own connections
             if close is not None:

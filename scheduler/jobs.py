@@ -1,7 +1,8 @@
 """The scheduled jobs (APScheduler 3, in a background thread of the serving process): bill
 notices every minute, due-date reminders daily at 08:00 local time (and once at start), late
 fees daily just after midnight, queued conversations nobody took given back to the bot every
-minute, and the outbox dispatcher in its own thread.
+minute, the channel health probes and delivery watch every policy interval
+(policies/health.yaml), and the outbox dispatcher in its own thread.
 
 At scale, run as many dispatchers as you like, but the timed jobs in one process at a time:
 on PostgreSQL the jobs run only in the process holding an advisory lock (taken, and retaken
@@ -30,6 +31,9 @@ from billing_core.conversations.agents import return_unanswered_queue
 from billing_core.conversations.service import ConversationContext
 from billing_core.db import session_scope
 from billing_core.db.unit_of_work import Retry
+from billing_core.health.model import Probe, ProbeResult, ProbeStatus
+from billing_core.health.policy import HealthPolicy
+from billing_core.health.service import record_probe_results, watch_delivery
 from billing_core.ledger.policy import LateFeePolicy
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
@@ -112,6 +116,10 @@ class JobContext:
     notices_policy: NoticesPolicy
     late_fee_policy: LateFeePolicy
     conversations: ConversationContext | None = None  # without it, queues are not swept
+    # Channel health: the adapters' probes, handed in by the composition root (this package
+    # imports no adapter), and the watch's policy (without it, no health job).
+    probes: tuple[Probe, ...] = ()
+    health_policy: HealthPolicy | None = None
 
 
 def run_bill_notices(context: JobContext) -> int:
@@ -177,6 +185,39 @@ def run_queue_timeouts(context: JobContext) -> int:
         )
 
 
+def run_probes(probes: tuple[Probe, ...]) -> list[ProbeResult]:
+    """Each probe's answer; a probe that raises (it should not) counts as failing."""
+    results = []
+    for probe in probes:
+        try:
+            results.append(probe())
+        except Exception as exc:
+            log.exception("the %s probe of %s raised", probe.provider, probe.channel)
+            results.append(ProbeResult(probe.channel, probe.provider, ProbeStatus.failing,
+                                       None, f"the probe raised {type(exc).__name__}"))  # fmt: skip
+    return results
+
+
+def run_channel_health(context: JobContext) -> int:
+    """Probe each channel's provider (outside any transaction: they wait on the network),
+    then record the answers and run the delivery watch in one transaction. Returns the
+    alerts raised or cleared (each logged)."""
+    if context.health_policy is None:
+        return 0
+    results = run_probes(context.probes)
+    with session_scope(context.engine, write=True) as session:
+        changes = record_probe_results(session=session, clock=context.clock, results=results)
+        changes += watch_delivery(
+            session=session, clock=context.clock, policy=context.health_policy
+        )
+    for change in changes:
+        level = logging.WARNING if change.change.value == "raise" else logging.INFO
+        log.log(
+            level, "channel alert %s %s: %s", change.subject, change.change.value, change.reason
+        )
+    return len(changes)
+
+
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
     """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
     return JOB_RETRY.call(job, context)
@@ -240,6 +281,17 @@ class Scheduler:
             coalesce=True,
             max_instances=1,
         )
+        health_policy = self.context.health_policy
+        if health_policy is not None:
+            health = self._as_leader("channel health", run_channel_health)
+            add(
+                health,
+                IntervalTrigger(seconds=health_policy.probe_interval_seconds),
+                id="channel_health",
+                coalesce=True,
+                max_instances=1,
+            )
+            add(health, id="channel_health_at_start")
         # Once at start too (both are idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")
         add(reminders, id="due_reminders_at_start")

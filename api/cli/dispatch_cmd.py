@@ -14,18 +14,23 @@ import typer
 from sqlalchemy import Engine
 
 from api.cli.common import clock, console, engine, fail, settings
+from api.payments.probe import payment_probe
 from billing_core.clock import Clock
 from billing_core.conversations.service import conversation_context
 from billing_core.customers.model import Channel
+from billing_core.health.model import Probe
+from billing_core.health.policy import load_health_policy
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
 from bot.chart import render_chart as draw_usage_chart
+from bot.probe import telegram_probe
 from bot.transport import OfflineTelegramTransport, TelegramTransport
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import JobContext, Scheduler
+from sms.probe import sms_probe
 from sms.transport import STATUS_PATH, OfflineTransport, TwilioTransport
 
 
@@ -110,11 +115,23 @@ def build_dispatcher(
     )
 
 
+def channel_probes(config: Settings, *, timeout: float = 10.0) -> tuple[Probe, ...]:
+    """Each configured channel's probe, made by the adapter that knows its provider (the
+    scheduler runs them; it imports no adapter)."""
+    probes: list[Probe] = [sms_probe(config, timeout=timeout)]
+    telegram = telegram_probe(config, timeout=timeout)
+    if telegram is not None:
+        probes.append(telegram)
+    probes.append(payment_probe(config, timeout=timeout))
+    return tuple(probes)
+
+
 def build_scheduler(
     config: Settings, db: Engine, now: Clock, *, render_chart: ChartRenderer | None = None
 ) -> Scheduler:
     """The timed jobs and the dispatcher, to run in background threads of this process
     (`start()`; the server's app starts it with its lifespan)."""
+    health = load_health_policy(config.policy_dir)
     context = JobContext(
         engine=db,
         clock=now,
@@ -123,6 +140,8 @@ def build_scheduler(
         notices_policy=load_notices_policy(config.policy_dir),
         late_fee_policy=load_late_fee_policy(config.policy_dir),
         conversations=conversation_context(config),
+        probes=channel_probes(config, timeout=health.probe_timeout_seconds),
+        health_policy=health,
     )
     dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)

@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 
 from api import schemas
 from api.auth import staff_router, staff_with_role
-from api.deps import SessionDep
+from api.deps import Offset, SessionDep
 from api.errors import error_responses
 from billing_core.outbox.service import list_messages
 from billing_core.staff.model import Role
@@ -27,6 +27,6 @@ def list_outbox(
     _user: Agent,
     status: Annotated[str, Query(pattern=STATUSES)] = "undeliverable",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     return {"items": list_messages(session=session, status=status, limit=limit, offset=offset)}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api import schemas
 from api.auth import staff_router, staff_with_role
-from api.deps import ClockDep, Id, SessionDep, SettingsDep, exact_json, json_body_doc
+from api.deps import ClockDep, Id, Offset, SessionDep, SettingsDep, exact_json, json_body_doc
 from api.errors import error_responses
 from billing_core.app_services import services
 from billing_core.bills import review_service
@@ -51,10 +51,10 @@ def list_items(
     _user: Reviewer,
     rule: str | None = None,
     book: str | None = None,
-    min_age_days: Annotated[int | None, Query(ge=0)] = None,
+    min_age_days: Annotated[int | None, Query(ge=0, le=36_500)] = None,  # a century at most
     status: Annotated[str, Query(pattern="^(open|approved|corrected)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     rows = review_service.list_review_items(
         session=session,

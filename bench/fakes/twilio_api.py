@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 ACCOUNT_SID = "AC" + "0" * 30 + "01"
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
+ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})\.json$")
 ERROR_TEXT = {
     20003: "Authenticate",
     20429: "Too Many Requests",
@@ -59,6 +60,7 @@ class FakeTwilioApi:
     # To -> failures to answer, in order: (HTTP status, Twilio code or None)
     failures: dict[str, deque[tuple[int, int | None]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    account_status: str = "active"  # what fetching the account answers (the health probe)
     _server: ThreadingHTTPServer | None = None
     _tls: bool = False
 
@@ -137,6 +139,19 @@ class FakeTwilioApi:
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         }
 
+    def account(self) -> dict[str, Any]:
+        """The account resource, as `GET /2010-04-01/Accounts/{sid}.json` answers it."""
+        return {
+            "sid": self.account_sid,
+            "friendly_name": "wattdesk test account",
+            "status": self.account_status,
+            "type": "Full",
+            "owner_account_sid": self.account_sid,
+            "date_created": "Mon, 05 Jan 2026 08:00:00 +0000",
+            "date_updated": "Mon, 05 Jan 2026 08:00:00 +0000",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
+
     # --- the server ----------------------------------------------------------------------
 
     @property
@@ -172,8 +187,18 @@ class FakeTwilioApi:
                     self._answer(*fake.create_message(match["sid"], params))
 
             def do_GET(self) -> None:
+                account = ACCOUNT.match(self.path)
                 if self.path == "/_fake/stats":
                     self._answer(200, fake.stats())
+                elif account is not None:
+                    if self.headers.get("Authorization") != expected:
+                        self._answer(401, _error(20003, ERROR_TEXT[20003], 401))
+                    elif account["sid"] != fake.account_sid:
+                        self._answer(
+                            404, _error(20404, "The requested resource was not found", 404)
+                        )
+                    else:
+                        self._answer(200, fake.account())
                 else:
                     self._answer(404, _error(20404, "not found", 404))
 

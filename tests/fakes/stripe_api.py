@@ -61,6 +61,17 @@ class FakeStripeApi:
                 else:
                     self._answer(404, _error(f"Unrecognized request URL (POST: {self.path})."))
 
+            def do_GET(self) -> None:
+                fake.requests.append(
+                    ReceivedRequest("GET", self.path, dict(self.headers.items()), {})
+                )
+                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._answer(401, _error("Invalid API Key provided."))
+                elif self.path == "/v1/account":
+                    self._answer(200, fake.account())
+                else:
+                    self._answer(404, _error(f"Unrecognized request URL (GET: {self.path})."))
+
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -82,6 +93,18 @@ class FakeStripeApi:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def account(self) -> dict[str, Any]:
+        """The key's own account, as `GET /v1/account` answers it (the health probe)."""
+        return {
+            "id": "acct_1WattdeskTest00",
+            "object": "account",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "country": "CN",
+            "default_currency": "cny",
+            "type": "standard",
+        }
 
     def create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         session_id = f"cs_test_{uuid.uuid4().hex}{uuid.uuid4().hex[:26]}"
