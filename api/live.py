@@ -214,6 +214,8 @@ class LiveHub:
                 break
             deliver.append(row)
             expected = row.id + 1
+        if self._gap is not None and self._gap.first < expected:
+            self._gap = None  # the missing id came
         return deliver
 
     def _skip_gap(self, missing: int, flight: frozenset[str] | None) -> bool:

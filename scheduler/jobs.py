@@ -31,6 +31,8 @@ from billing_core.conversations.service import ConversationContext
 from billing_core.db import session_scope
 from billing_core.db.unit_of_work import Retry
 from billing_core.ledger.policy import LateFeePolicy
+from billing_core.live.policy import DEFAULT_LIVE_POLICY, LivePolicy
+from billing_core.live.service import delete_older
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
 from billing_core.payments.service import PaymentContext
@@ -112,6 +114,7 @@ class JobContext:
     notices_policy: NoticesPolicy
     late_fee_policy: LateFeePolicy
     conversations: ConversationContext | None = None  # without it, queues are not swept
+    live_policy: LivePolicy = DEFAULT_LIVE_POLICY
 
 
 def run_bill_notices(context: JobContext) -> int:
@@ -177,6 +180,19 @@ def run_queue_timeouts(context: JobContext) -> int:
         )
 
 
+def run_live_retention(context: JobContext) -> int:
+    """The console's live events older than the policy's days deleted, a chunk per
+    transaction (docs/live.md)."""
+    policy, total = context.live_policy, 0
+    while True:
+        with session_scope(context.engine, write=True) as session:
+            deleted = delete_older(session, clock=context.clock, keep_days=policy.keep_days,
+                                   limit=policy.delete_chunk)  # fmt: skip
+        total += deleted
+        if deleted < policy.delete_chunk:
+            return total
+
+
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
     """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
     return JOB_RETRY.call(job, context)
@@ -239,6 +255,14 @@ class Scheduler:
             id="queue_timeouts",
             coalesce=True,
             max_instances=1,
+        )
+        add(
+            self._as_leader("live event retention", run_live_retention),
+            CronTrigger(hour=3, minute=15, timezone=self.context.tz),
+            id="live_retention",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=12 * 3600,
         )
         # Once at start too (both are idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")

@@ -18,6 +18,7 @@ from billing_core.clock import Clock
 from billing_core.conversations.service import conversation_context
 from billing_core.customers.model import Channel
 from billing_core.ledger.policy import load_late_fee_policy
+from billing_core.live.policy import load_live_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
@@ -123,6 +124,7 @@ def build_scheduler(
         notices_policy=load_notices_policy(config.policy_dir),
         late_fee_policy=load_late_fee_policy(config.policy_dir),
         conversations=conversation_context(config),
+        live_policy=load_live_policy(config.policy_dir),
     )
     dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)
