@@ -162,6 +162,9 @@ async def measure(
         streams = [Client() for _ in range(clients)]
         tasks = [asyncio.create_task(follow(base_url, auth, c)) for c in streams]
         await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in streams)), 60)
+        # the server closed the webhooks' connections while they idled (keep-alive time-out)
+        await connections.close()
+        connections = await Connections(base_url, 16).open()
         start = cpu_times()
         requests = bill_requests(base_url, phones, count)
         answered, with_streams = await _send_at_rate(connections, requests, rate)
@@ -181,16 +184,24 @@ async def measure(
     # A number's messages are answered one after another (a second apart or more), so its
     # k-th answer is its conversation's k-th message.in event at each client.
     answers: dict[int, list[float]] = defaultdict(list)
+    unanswered: set[int] = set()  # a webhook not answered 200: its number is left out
     for index, at in enumerate(answered):
-        answers[by_phone[phones[index % len(phones)]]].append(at)
+        conversation_id = by_phone.get(phones[index % len(phones)], 0)
+        answers[conversation_id].append(at)
+        if at != at:  # NaN
+            unanswered.add(conversation_id)
     latencies: list[float] = []
     lost = 0
     for stream in streams:
         for conversation_id, times in answers.items():
+            if conversation_id in unanswered:
+                continue
             arrived = stream.arrivals.get(conversation_id, [])
             lost += max(0, len(times) - len(arrived))
             latencies += [(got - sent) * 1000 for sent, got in zip(times, arrived, strict=False)]
     errors = [s.error for s in streams if s.error and s.error != "the stream ended"]
+    if unanswered:
+        errors.append(f"{sum(1 for at in answered if at != at)} webhooks not answered 200")
     return LiveReport(
         clients, count, seconds, alone, with_streams, latencies, lost, errors, (start, end)
     )
