@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import live
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logging_setup import configure_logging, request_id_var
@@ -129,6 +130,9 @@ def create_app(
         app.include_router(telegram_webhook.router(telegram))
     app.include_router(sms_status.router)
     app.include_router(landing.router)
+    # Before the conversations' own routes: /events would otherwise match their /{id}.
+    app.state.live = live.LiveHub(engine)
+    app.include_router(live.router)
     app.include_router(review.router)
     app.include_router(readings.router)
     app.include_router(payments.router)
@@ -156,11 +160,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if parts.units.kind != "process":  # the units of work recognise messages in this process
         await anyio.to_thread.run_sync(warm_recogniser)
     await parts.start()
+    hub: live.LiveHub = app.state.live
+    await hub.start()
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
+        await hub.aclose()
         telegram: TelegramBot | None = getattr(app.state, "telegram", None)
         if telegram is not None:  # its HTTP session (answers to buttons, polling's calls)
             await telegram.aclose()

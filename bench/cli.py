@@ -316,6 +316,63 @@ def telegram_inbound(
     )  # fmt: skip
 
 
+@app.command("console-live")
+def console_live(
+    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of webhooks.")] = 10,
+    rate: Annotated[float, typer.Option(min=1, help="Inbound messages/s.")] = 200,
+    clients: Annotated[int, typer.Option(min=1, max=500, help="SSE streams open.")] = 50,
+    customers: Annotated[int, typer.Option(min=10, help="Customers to seed.")] = 300,
+) -> None:
+    """sms-inbound's fresh SQLite database and server, CLIENTS Server-Sent Events streams on
+    /api/v1/conversations/events, and signed BILL webhooks at RATE/s for SECONDS: for every
+    message, the time from the webhook's answer to its message.in event at every client
+    (p50, p99, max), and the events lost; the webhooks' latency with no stream open first."""
+    import asyncio
+
+    from bench import console_live as bench_live
+    from bench import sms_inbound as bench_sms
+    from billing_core.settings import load_settings
+
+    config = load_settings()
+    bench_dir = (config.data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    url = bench_sms.fresh_database(bench_dir)
+    console.print(f"seeding {customers:,} customers, billing the last cycle …")
+    defaults = load_settings(data_dir=bench_dir, _env_file=None)
+    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
+    if not phones:
+        fail("the seeded database has no verified numbers with a bill")
+    if len(phones) < rate * 0.5:
+        fail("too few numbers: each must send at most one message every half second")
+    auth = bench_live.add_agent(url)
+    log_path = bench_dir / "console-live-server.log"
+    with bench_sms.running_server(url, bench_dir, bench_sms.free_port(), log_path) as base_url:
+        console.print(f"server: {base_url} (uvicorn, one worker, SQLite); log: {log_path}")
+        report = asyncio.run(
+            bench_live.measure(
+                base_url, url, phones, auth, clients=clients, rate=rate, seconds=seconds
+            )
+        )
+    p = bench_live.percentile
+    for name, values in (("webhook, no stream open", report.webhook_alone_ms),
+                         (f"webhook, {clients} streams open", report.webhook_ms)):  # fmt: skip
+        console.print(f"{name}: {len(values):,} at {rate:,.0f}/s; p50 {p(values, 50):.1f} ms, "
+                      f"p99 {p(values, 99):.1f} ms")  # fmt: skip
+    lat = report.latencies_ms
+    console.print(
+        f"answer -> message.in at each of {clients} clients ({len(lat):,} deliveries): "
+        f"p50 {p(lat, 50):.1f} ms, p99 {p(lat, 99):.1f} ms, max {max(lat, default=0):.1f} ms"
+    )
+    console.print(f"events lost: {report.lost:,} of {report.messages * clients:,}")
+    if report.errors:
+        console.print(f"stream errors: {sorted(set(report.errors))}")
+    steal = describe_steal(*report.cpu)
+    if steal is not None:
+        console.print(steal)
+    met = p(lat, 99) <= 500 and report.lost == 0
+    console.print(f"goal: p99 ≤ 500 ms, none lost: {'met' if met else 'NOT met'}")
+
+
 @app.command("dispatch")
 def dispatch(
     messages: Annotated[int, typer.Option(min=1, help="Outbox messages to drain.")] = 100_000,

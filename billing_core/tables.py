@@ -17,6 +17,7 @@ from billing_core.customers.tables import (
 from billing_core.events.tables import DomainEvent
 from billing_core.health.tables import DeliveryTally
 from billing_core.ledger.tables import LedgerEntry
+from billing_core.live.tables import LiveEvent
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
@@ -42,6 +43,7 @@ __all__ = [
     "DeliveryTally",
     "DomainEvent",
     "LedgerEntry",
+    "LiveEvent",
     "Meter",
     "MeterReading",
     "OptOut",

@@ -35,6 +35,8 @@ from billing_core.health.model import Probe, ProbeResult, ProbeStatus
 from billing_core.health.policy import HealthPolicy
 from billing_core.health.service import record_probe_results, watch_delivery
 from billing_core.ledger.policy import LateFeePolicy
+from billing_core.live.policy import DEFAULT_LIVE_POLICY, LivePolicy
+from billing_core.live.service import delete_older
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
 from billing_core.payments.service import PaymentContext
@@ -120,6 +122,7 @@ class JobContext:
     # imports no adapter), and the watch's policy (without it, no health job).
     probes: tuple[Probe, ...] = ()
     health_policy: HealthPolicy | None = None
+    live_policy: LivePolicy = DEFAULT_LIVE_POLICY
 
 
 def run_bill_notices(context: JobContext) -> int:
@@ -218,6 +221,19 @@ def run_channel_health(context: JobContext) -> int:
     return len(changes)
 
 
+def run_live_retention(context: JobContext) -> int:
+    """The console's live events older than the policy's days deleted, a chunk per
+    transaction (docs/live.md)."""
+    policy, total = context.live_policy, 0
+    while True:
+        with session_scope(context.engine, write=True) as session:
+            deleted = delete_older(session, clock=context.clock, keep_days=policy.keep_days,
+                                   limit=policy.delete_chunk)  # fmt: skip
+        total += deleted
+        if deleted < policy.delete_chunk:
+            return total
+
+
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
     """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
     return JOB_RETRY.call(job, context)
@@ -292,6 +308,14 @@ class Scheduler:
                 max_instances=1,
             )
             add(health, id="channel_health_at_start")
+        add(
+            self._as_leader("live event retention", run_live_retention),
+            CronTrigger(hour=3, minute=15, timezone=self.context.tz),
+            id="live_retention",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=12 * 3600,
+        )
         # Once at start too (both are idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")
         add(reminders, id="due_reminders_at_start")

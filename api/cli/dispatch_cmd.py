@@ -21,6 +21,7 @@ from billing_core.customers.model import Channel
 from billing_core.health.model import Probe
 from billing_core.health.policy import load_health_policy
 from billing_core.ledger.policy import load_late_fee_policy
+from billing_core.live.policy import load_live_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
@@ -142,6 +143,7 @@ def build_scheduler(
         conversations=conversation_context(config),
         probes=channel_probes(config, timeout=health.probe_timeout_seconds),
         health_policy=health,
+        live_policy=load_live_policy(config.policy_dir),
     )
     dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)

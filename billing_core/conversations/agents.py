@@ -19,6 +19,8 @@ from billing_core.conversations.service import (
     ConversationContext,
     clean_provider_id,
     clean_text,
+    publish_message,
+    publish_state,
 )
 from billing_core.dedupe_keys import (
     agent_message_key,
@@ -27,6 +29,7 @@ from billing_core.dedupe_keys import (
     queue_released_key,
 )
 from billing_core.errors import Conflict, InvalidInput, NotFound
+from billing_core.live.service import MESSAGE_OUT
 from billing_core.outbox.service import REPLY, Recipient, enqueue_message
 from billing_core.outbox.tables import OutboxMessage
 from billing_core.transcripts.tables import Conversation, ConversationMessage
@@ -45,6 +48,7 @@ def take_over(
     conversation.state, conversation.agent_username = AGENT, agent
     conversation.unrecognised_streak, conversation.queued_at = 0, None
     _save_for_agent(session, conversation, clock, keep_later=True)
+    publish_state(session, clock, conversation)
     return conversation
 
 
@@ -56,6 +60,7 @@ def release(*, session: Session, clock: Clock, conversation_id: int, agent: str)
     conversation.state, conversation.agent_username = BOT, None
     conversation.unrecognised_streak, conversation.queued_at = 0, None
     _save_for_agent(session, conversation, clock, keep_later=True)
+    publish_state(session, clock, conversation)
     return conversation
 
 
@@ -87,6 +92,7 @@ def send_agent_message(
     session.add(message)
     session.flush()
     _save_for_agent(session, conversation, clock)
+    publish_message(session, clock, conversation, message.id or 0, "agent", text, MESSAGE_OUT)
     return message
 
 
@@ -171,7 +177,7 @@ def return_unanswered_queue(
             session, clock, conversation, dedupe_key=queue_released_key(conversation.id, queued_at),
             template=reply.template, language=reply.language, body=body,
         )  # fmt: skip
-        conversations.store_message(
+        message_id = conversations.store_message(
             session.connection(), conversation_id=conversation.id, direction="out",
             author="bot", channel=conversation.channel, body=body, intent=None,
             provider_message_id=None, status="pending", created_at=now,
@@ -180,6 +186,8 @@ def return_unanswered_queue(
         conversation.state, conversation.queued_at = BOT, None
         conversation.unrecognised_streak = 1  # the message asks: a number answers it
         _save_for_agent(session, conversation, clock, keep_later=True)
+        publish_message(session, clock, conversation, message_id, "bot", body, MESSAGE_OUT)
+        publish_state(session, clock, conversation)
         returned += 1
     return returned
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from billing_core.db.columns import table_of
-from billing_core.db.prepared import Prepared
+from billing_core.db.prepared import Prepared, Rows
 from billing_core.transcripts.tables import Conversation, ConversationMessage
 
 
@@ -190,16 +190,25 @@ _SEEN = Prepared(
     .limit(1)
 )  # fmt: skip
 _INSERT_MESSAGE = insert(_MESSAGES)
-_PREPARED_INSERT_MESSAGE = Prepared(_INSERT_MESSAGE.inline())  # no id to read back
-# A provider id stored already inserts nothing (no savepoint); the row count tells which
-# (no RETURNING row to fetch: one round trip into SQLite fewer).
+# The new message's id (its live event names it): SQLite's driver says it (no RETURNING row
+# to fetch: one round trip into SQLite fewer); PostgreSQL's INSERT returns it.
+_PREPARED_INSERT_MESSAGE = {
+    "sqlite": Prepared(_INSERT_MESSAGE.inline()),
+    "postgresql": Prepared(_INSERT_MESSAGE.inline().returning(_MESSAGES.c.id)),
+}
+# A provider id stored already inserts nothing (no savepoint); the row count tells which.
 _INSERT_NEW_MESSAGE = {
-    name: Prepared(
-        dialect_insert(_MESSAGES)
+    "sqlite": Prepared(
+        sqlite_insert(_MESSAGES)
         .inline()
         .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-    )
-    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+    ),
+    "postgresql": Prepared(
+        postgresql_insert(_MESSAGES)
+        .inline()
+        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        .returning(_MESSAGES.c.id)
+    ),
 }
 
 
@@ -208,31 +217,48 @@ def message_by_provider_id(connection: Connection, channel: str, provider_id: st
     return Seen(*row) if row is not None else None
 
 
-def store_inbound(session: Session, values: dict[str, object]) -> Seen | None:
-    """Store an inbound message, unless its provider id is stored already: then nothing is
-    stored and the message stored before is returned (storing is the check for a repeat)."""
+def store_inbound(session: Session, values: dict[str, object]) -> int | Seen:
+    """Store an inbound message and return its id, unless its provider id is stored already:
+    then nothing is stored and the message stored before is returned (storing is the check
+    for a repeat)."""
     values = {"outbox_message_id": None, "agent_username": None, **values}
     connection = session.connection()
     statement = _INSERT_NEW_MESSAGE.get(connection.dialect.name)
     if statement is not None:
-        if statement.execute(connection, values).rowcount == 1:
-            return None
+        done = statement.execute(connection, values)
+        if done.rowcount == 1:
+            return _inserted_id(done)
     else:
         try:
             with session.begin_nested():
-                connection.execute(_INSERT_MESSAGE, values)
-            return None
+                return _orm_inserted_id(connection, values)
         except IntegrityError:
             pass
     channel, provider_id = str(values["channel"]), str(values["provider_message_id"] or "")
     seen = message_by_provider_id(connection, channel, provider_id)
     if seen is None:
-        store_message(connection, **values)  # raises what the database says
+        return store_message(connection, **values)  # raises what the database says
     return seen
 
 
-def store_message(connection: Connection, **values: object) -> None:
-    """One conversation_message row, written at once without an ORM object."""
+def store_message(connection: Connection, **values: object) -> int:
+    """One conversation_message row, written at once without an ORM object; its id."""
     values.setdefault("outbox_message_id", None)
     values.setdefault("agent_username", None)
-    _PREPARED_INSERT_MESSAGE.execute(connection, values)
+    statement = _PREPARED_INSERT_MESSAGE.get(connection.dialect.name)
+    if statement is None:
+        return _orm_inserted_id(connection, values)
+    return _inserted_id(statement.execute(connection, values))
+
+
+def _orm_inserted_id(connection: Connection, values: dict[str, object]) -> int:
+    inserted = connection.execute(_INSERT_MESSAGE, values).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _inserted_id(done: Rows) -> int:
+    """The id an INSERT made: RETURNING's, or the driver's last row id."""
+    found = done.rows[0][0] if done.rows else done.lastrowid
+    assert found is not None
+    return int(found)

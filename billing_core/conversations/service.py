@@ -64,6 +64,13 @@ from billing_core.customers.tables import Customer
 from billing_core.db.unit_of_work import retry_duplicates
 from billing_core.errors import InvalidInput
 from billing_core.ledger.model import BillStanding
+from billing_core.live.service import (
+    CONVERSATION_STATE,
+    MESSAGE_IN,
+    MESSAGE_OUT,
+    message_payload,
+    publish,
+)
 from billing_core.messages.templates import redact_codes
 from billing_core.outbox.fallback import mark_reachable
 from billing_core.outbox.optouts import record_opt_in, record_opt_out
@@ -183,9 +190,10 @@ def receive_message(
     }  # fmt: skip
     # Storing it is the check for a repeat: a provider id stored already (a retry) inserts
     # nothing, and nothing has been changed yet (a retry changes nothing).
-    seen = conversations.store_inbound(session, values)
-    if seen is not None:
-        return _duplicate(seen, context, answered=seen.conversation_id == conversation.id)
+    stored = conversations.store_inbound(session, values)
+    if not isinstance(stored, int):
+        return _duplicate(stored, context, answered=stored.conversation_id == conversation.id)
+    state_before = (conversation.state, conversation.agent_username)
 
     if channel in WRITES_MEAN_REACHABLE:
         # A chat app's user who writes has not blocked the bot (or unblocked it): a contact
@@ -205,13 +213,18 @@ def receive_message(
         from_provider=from_provider is not None, body=body, provider_id=provider_id,
     )  # fmt: skip
     reply = _answer(turn, intent) if understood is None else understood.answer(turn)
+    publish_message(session, clock, conversation, stored, "customer", stored_body, MESSAGE_IN)
     if reply is not None:
-        conversations.store_message(
+        text = reply_text(reply)
+        reply_id = conversations.store_message(
             connection, conversation_id=conversation.id, direction="out", author="bot",
-            channel=channel, body=reply_text(reply), intent=intent_name,
+            channel=channel, body=text, intent=intent_name,
             provider_message_id=None, status="replied", created_at=now,
         )  # fmt: skip
+        publish_message(session, clock, conversation, reply_id, "bot", text, MESSAGE_OUT)
     conversations.save(connection, conversation, last_message_at=now)
+    if (conversation.state, conversation.agent_username) != state_before:
+        publish_state(session, clock, conversation)  # handed to the agents' queue
     session.flush()  # what the turn changed through the ORM (a customer's language, ...)
     return Outcome(conversation.id, reply, conversation.language, intent=intent_name)
 
@@ -224,6 +237,35 @@ def receive_in(
     channel: a concurrent delivery of the same provider id that commits first makes ours fail
     on the unique key; it runs again (`retry_duplicates`), and is then a duplicate."""
     return receive_message(session=session, clock=clock, context=context, inbound=message)
+
+
+def publish_message(
+    session: Session,
+    clock: Clock,
+    conversation: ConversationRow,
+    message_id: int,
+    author: str,
+    body: str,
+    kind: str,
+) -> None:
+    """The console's live event for a message stored in the conversation."""
+    payload = message_payload(
+        message_id=message_id, author=author, channel=conversation.channel, body=body,
+        state=conversation.state, agent=conversation.agent_username,
+    )  # fmt: skip
+    publish(session, clock=clock, kind=kind, conversation_id=conversation.id, payload=payload)
+
+
+def publish_state(session: Session, clock: Clock, conversation: ConversationRow) -> None:
+    """The console's live event for a conversation whose state or owner changed."""
+    payload = {
+        "conversation_id": conversation.id, "state": conversation.state,
+        "agent": conversation.agent_username,
+    }  # fmt: skip
+    publish(
+        session, clock=clock, kind=CONVERSATION_STATE, conversation_id=conversation.id,
+        payload=payload,
+    )  # fmt: skip
 
 
 def sender_address(channel: str, sender: str, region: str) -> tuple[str, bool]:

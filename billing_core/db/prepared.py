@@ -45,10 +45,13 @@ class _Compiled:
 
 @dataclass(frozen=True)
 class Rows:
-    """What the driver returned: converted rows, and how many rows the statement changed."""
+    """What the driver returned: converted rows, how many rows the statement changed, and
+    the row id an INSERT made where the driver says it (SQLite's; None on PostgreSQL, where
+    an INSERT reads its id back with RETURNING)."""
 
     rows: list[tuple[Any, ...]]
     rowcount: int
+    lastrowid: int | None = None
 
     def first(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
@@ -95,6 +98,7 @@ class Prepared:
             description = cursor.description
             rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if description else []
             rowcount = cursor.rowcount
+            lastrowid = getattr(cursor, "lastrowid", None)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 prepared.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
@@ -115,7 +119,7 @@ class Prepared:
                     )
                     for row in rows
                 ]
-        return Rows(rows, rowcount)
+        return Rows(rows, rowcount, lastrowid)
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
         compiled = cast(

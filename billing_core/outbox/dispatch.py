@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
+from billing_core.live.service import MESSAGE_OUT, message_payload, publish, publish_status
 from billing_core.messages.templates import SECRET_TEMPLATES, redact_codes
 from billing_core.outbox.fallback import reroute_unreachable
 from billing_core.outbox.model import AUTOMATED, CHANNEL_PREFERENCE
@@ -77,7 +78,7 @@ def record_result(
         )
         if not done.rowcount:
             return "duplicate"
-        _log_in_conversation(session, message, status, result.provider_id, now)
+        _log_in_conversation(session, clock, message, status, result.provider_id, now)
         return status
     if result.outcome == Outcome.unreachable:
         return reroute_unreachable(
@@ -104,7 +105,7 @@ def record_result(
             .values(**values)
         )
         if status == "failed":
-            _log_in_conversation(session, message, "failed", None, now)
+            _log_in_conversation(session, clock, message, "failed", None, now)
         return status
     session.execute(
         update(OUTBOX)
@@ -124,7 +125,7 @@ def record_result(
             address=message.recipient,
             source=f"provider {result.error_code or ''}",
         )
-    _log_in_conversation(session, message, "failed", None, now)
+    _log_in_conversation(session, clock, message, "failed", None, now)
     return "failed"
 
 
@@ -202,11 +203,17 @@ def record_delivery_report(
                 source=f"provider {error_code or ''}",
             )
     session.execute(update(OUTBOX).where(*where).values(**values))
-    session.execute(
+    lines = session.execute(
         update(CONVERSATION_MESSAGE)
         .where(CONVERSATION_MESSAGE.c.outbox_message_id == row.id)
         .values(status=values["status"])
-    )
+        .returning(CONVERSATION_MESSAGE.c.id, CONVERSATION_MESSAGE.c.conversation_id)
+    ).all()
+    for line_id, conversation_id in lines:
+        publish_status(
+            session, clock=clock, conversation_id=conversation_id, message_id=line_id,
+            outbox_message_id=row.id, status=str(values["status"]),
+        )  # fmt: skip
     return str(values["status"])
 
 
@@ -234,7 +241,12 @@ def _detail(result: SendResult, attempts: int) -> str:
 
 
 def _log_in_conversation(
-    session: Session, message: Claimed, status: str, provider_id: str | None, now: datetime
+    session: Session,
+    clock: Clock,
+    message: Claimed,
+    status: str,
+    provider_id: str | None,
+    now: datetime,
 ) -> None:
     """Show the message in its recipient's conversation (the staff console follows it): the
     conversation layer may have logged it already (linked by outbox id), else a line is
@@ -253,25 +265,38 @@ def _log_in_conversation(
             CONVERSATION_MESSAGE.c.outbox_message_id == message.id,
         )
         .values(**values)
-    )
-    if linked.rowcount:  # type: ignore[attr-defined]
+        .returning(CONVERSATION_MESSAGE.c.id)
+    ).all()
+    for (line_id,) in linked:
+        publish_status(
+            session, clock=clock, conversation_id=conversation_id, message_id=line_id,
+            outbox_message_id=message.id, status=status,
+        )  # fmt: skip
+    if linked:
         return
-    session.execute(
-        insert(CONVERSATION_MESSAGE).values(
+    author = "system" if message.kind == AUTOMATED else "bot"
+    # a one-time code goes to the phone, never into what staff read
+    body = redact_codes(message.body) if message.template in SECRET_TEMPLATES else message.body
+    line_id = session.execute(
+        insert(CONVERSATION_MESSAGE)
+        .values(
             conversation_id=conversation_id,
             direction="out",
-            author="system" if message.kind == AUTOMATED else "bot",
+            author=author,
             channel=message.channel,
-            # a one-time code goes to the phone, never into what staff read
-            body=redact_codes(message.body)
-            if message.template in SECRET_TEMPLATES
-            else message.body,
+            body=body,
             provider_message_id=provider_id,
             status=status,
             outbox_message_id=message.id,
             created_at=now,
         )
+        .returning(CONVERSATION_MESSAGE.c.id)
+    ).scalar_one()
+    payload = message_payload(
+        message_id=line_id, author=author, channel=message.channel, body=body, status=status
     )
+    publish(session, clock=clock, kind=MESSAGE_OUT, conversation_id=conversation_id,
+            payload=payload)  # fmt: skip
     session.execute(
         update(CONVERSATION)
         .where(CONVERSATION.c.id == conversation_id, CONVERSATION.c.last_message_at < now)

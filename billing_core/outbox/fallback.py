@@ -26,6 +26,7 @@ from billing_core.customers.model import Channel
 from billing_core.customers.tables import Contact
 from billing_core.db.columns import table_of
 from billing_core.db.prepared import Prepared
+from billing_core.live.service import publish_status
 from billing_core.messages.segments import count_segments
 from billing_core.messages.templates import SECRET_TEMPLATES
 from billing_core.outbox.model import UNDELIVERABLE, ContactOption, next_route
@@ -190,7 +191,25 @@ def _reroute(
         connection.execute(_GIVE_UP, dead)
         lines = [{"b_id": d["b_id"], "b_line": UNDELIVERABLE} for d in dead]
         connection.execute(_LINE_STATUS, lines)
+    _publish_line_statuses(session, clock, [m["b_id"] for m in moved + dead])
     return statuses
+
+
+def _publish_line_statuses(session: Session, clock: Clock, outbox_ids: list[int]) -> None:
+    """The console's live events for the conversation lines `_LINE_STATUS` changed."""
+    if not outbox_ids:
+        return
+    lines = session.execute(
+        select(
+            CONVERSATION_MESSAGE.c.id, CONVERSATION_MESSAGE.c.conversation_id,
+            CONVERSATION_MESSAGE.c.outbox_message_id, CONVERSATION_MESSAGE.c.status,
+        ).where(CONVERSATION_MESSAGE.c.outbox_message_id.in_(outbox_ids))
+    ).all()  # fmt: skip
+    for line in lines:
+        publish_status(
+            session, clock=clock, conversation_id=line.conversation_id, message_id=line.id,
+            outbox_message_id=line.outbox_message_id, status=line.status,
+        )  # fmt: skip
 
 
 def _contact_options(

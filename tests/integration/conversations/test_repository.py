@@ -95,10 +95,14 @@ def test_a_bill_answer_runs_the_statements_it_ran_before(
     assert outcome.reply is not None and outcome.reply.pay is not None
     verbs = [s.split()[0].upper() for s in statements]
     # the conversation locked; the message stored; the sender's accounts; the statement of
-    # account; the earlier pay link replaced and the new one stored; the reply stored; the
-    # conversation written back
+    # account; the earlier pay link replaced and the new one stored; the message's live
+    # event; the reply stored and its live event; the conversation written back
     assert verbs == ["SELECT", "INSERT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT",
-                     "UPDATE"], statements  # fmt: skip
+                     "INSERT", "INSERT", "UPDATE"], statements  # fmt: skip
+    assert [s for s in statements if s.startswith("INSERT INTO live_event")] == [
+        statements[6],
+        statements[8],
+    ]
     assert statements[-1].startswith("UPDATE conversation SET selected_account_id=")
 
 

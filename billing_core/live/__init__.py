@@ -1,0 +1,1 @@
+"""Live events for the staff console: durable rows a browser catches up on by id."""
