@@ -19,8 +19,13 @@ from billing_core.ledger.tables import LedgerEntry
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
-from billing_core.staff.tables import StaffToken, StaffUser
-from billing_core.transcripts.tables import Conversation, ConversationMessage
+from billing_core.staff.tables import StaffSession, StaffToken, StaffUser
+from billing_core.transcripts.tables import (
+    Conversation,
+    ConversationMessage,
+    ConversationNote,
+    ConversationRead,
+)
 
 metadata = SQLModel.metadata
 
@@ -35,6 +40,8 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationMessage",
+    "ConversationNote",
+    "ConversationRead",
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
@@ -51,6 +58,7 @@ __all__ = [
     "ReadingBook",
     "Refund",
     "ReviewItem",
+    "StaffSession",
     "StaffToken",
     "StaffUser",
     "TariffAssignment",
