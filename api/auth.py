@@ -250,6 +250,9 @@ async def sign_in_with_password(
 
 
 StaffDep = Annotated[StaffUser, Depends(current_staff)]
+# The credentials current_staff reads, for a dependency that wraps it (the console's pages).
+BasicDep = Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def staff_router(**kwargs: Any) -> APIRouter:
