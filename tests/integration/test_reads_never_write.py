@@ -218,7 +218,6 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{attempt_id}": [str(data.attempt_id)],
         "{number}": [data.account_number],
         "{conversation_id}": [str(data.conversation_id)],
-        "{conversation_id:int}": [str(data.conversation_id)],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]
