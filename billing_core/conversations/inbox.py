@@ -66,8 +66,8 @@ class InboxRow:
     state: str
     agent: str | None
     last_message_at: datetime
-    last_body: str
-    last_direction: str
+    last_body: str  # what the customer said last (the first 200 characters)
+    last_direction: str  # the newest message's: "out" once it was answered
     unread: int
     waiting_since: datetime | None  # a customer waits for a person (queued), or for an answer
 
@@ -149,16 +149,17 @@ def list_conversations(
             limit
         )
     ).all()
-    last = _last_messages(session, [conversation.id for conversation, _, _ in rows])
+    ids = [conversation.id for conversation, _, _ in rows]
+    last, said = _last_messages(session, ids), _last_messages(session, ids, direction="in")
     found = []
     for conversation, name, unread_count in rows:
-        message = last.get(conversation.id)
+        message, customer_said = last.get(conversation.id), said.get(conversation.id)
         found.append(
             InboxRow(
                 id=conversation.id, channel=conversation.channel, address=conversation.address,
                 customer_name=name, language=conversation.language, state=conversation.state,
                 agent=conversation.agent_username, last_message_at=conversation.last_message_at,
-                last_body=message.body[:200] if message else "",
+                last_body=customer_said.body[:200] if customer_said else "",
                 last_direction=message.direction if message else "",
                 unread=int(unread_count or 0),
                 waiting_since=_waiting_since(conversation, message),
@@ -167,14 +168,18 @@ def list_conversations(
     return found
 
 
-def _last_messages(session: Session, ids: Sequence[int | None]) -> dict[int, ConversationMessage]:
+def _last_messages(
+    session: Session, ids: Sequence[int | None], *, direction: str | None = None
+) -> dict[int, ConversationMessage]:
+    """Each conversation's newest message (in that direction, when given)."""
     if not ids:
         return {}
-    newest = (
-        select(func.max(col(ConversationMessage.id)))
-        .where(col(ConversationMessage.conversation_id).in_(ids))
-        .group_by(col(ConversationMessage.conversation_id))
+    newest = select(func.max(col(ConversationMessage.id))).where(
+        col(ConversationMessage.conversation_id).in_(ids)
     )
+    if direction is not None:
+        newest = newest.where(col(ConversationMessage.direction) == direction)
+    newest = newest.group_by(col(ConversationMessage.conversation_id))
     messages = session.scalars(
         select(ConversationMessage).where(col(ConversationMessage.id).in_(newest))
     ).all()
