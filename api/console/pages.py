@@ -27,7 +27,10 @@ from sqlmodel import Session
 from api.auth import SESSION_COOKIE, BasicDep, BearerDep, current_staff, session_cookie
 from api.deps import ReaderDep
 from billing_core.app_services import services
-from billing_core.errors import WattdeskError
+from billing_core.arrears import service as arrears
+from billing_core.arrears.service import AccountLedger
+from billing_core.clock import Clock
+from billing_core.errors import NotFound, WattdeskError
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 from billing_core.settings import Environment, Settings
 from billing_core.staff import sessions
@@ -165,6 +168,23 @@ def cookie_secure(settings: Settings) -> bool:
 def late_fee_policy(directory: Path) -> LateFeePolicy:
     # Read once per policy directory, as the accounts API does.
     return load_late_fee_policy(directory)
+
+
+def account_ledger(
+    session: Session, clock: Clock, settings: Settings, number: str, *, recent: int
+) -> tuple[AccountLedger | None, str]:
+    """An account's statement and newest ledger entries, as the accounts API reads them;
+    or None and why (no account of that number). No number: None and no reason."""
+    if not number:
+        return None, ""
+    try:
+        return arrears.account_ledger(
+            session=session, number=number, today=clock.now().astimezone(settings.tz).date(),
+            currency=settings.currency, policy=late_fee_policy(settings.policy_dir),
+            recent=recent,
+        ), ""  # fmt: skip
+    except NotFound as exc:
+        return None, str(exc)
 
 
 def latest_event_id(session: Session) -> int:

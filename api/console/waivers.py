@@ -15,6 +15,7 @@ from api.console.pages import (
     ConsoleUser,
     NavItem,
     PageRefused,
+    account_ledger,
     allowed,
     back,
     console_router,
@@ -24,7 +25,6 @@ from api.console.pages import (
 )
 from api.deps import ClockDep, SessionDep, SettingsDep
 from billing_core.arrears import service as arrears
-from billing_core.errors import NotFound
 from billing_core.ledger.model import EntryKind
 from billing_core.settings import Settings
 from billing_core.staff.model import Role
@@ -56,17 +56,8 @@ def waivers_page(
     account: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     _may_waive(user, settings)
-    ledger, problem = None, ""
     number = account.strip()
-    if number:
-        try:
-            ledger = arrears.account_ledger(
-                session=session, number=number,
-                today=clock.now().astimezone(settings.tz).date(), currency=settings.currency,
-                policy=late_fee_policy(settings.policy_dir), recent=100,
-            )  # fmt: skip
-        except NotFound as exc:
-            problem = str(exc)
+    ledger, problem = account_ledger(session, clock, settings, number, recent=100)
     fees = [e for e in ledger.recent if e.kind == EntryKind.late_fee] if ledger else []
     return render(
         request, "console/waivers.html", user,

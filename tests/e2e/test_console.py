@@ -37,6 +37,8 @@ REPLY = "Hello Emma, this is Wang from customer service. I am looking at your bi
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium as the simulator's browser test launches it (a fixture there belongs to
+    that module)."""
     if not CHROMIUM.exists():
         if IN_CI:
             pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs chromium)")
