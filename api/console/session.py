@@ -86,7 +86,9 @@ async def login(
             "the sign-in form's CSRF token is missing or wrong: reload the page and try again",
         )
     try:
-        user = await sign_in_with_password(request, read, username.strip(), password)
+        # A NUL names no one (and PostgreSQL refuses it in a query's text).
+        name = username.strip().replace("\x00", "\ufffd")
+        user = await sign_in_with_password(request, read, name, password)
     except HTTPException as exc:  # 429: locked out for now
         page = _login_page(request, next_path=next_path, problem=str(exc.detail),
                            status_code=exc.status_code)  # fmt: skip

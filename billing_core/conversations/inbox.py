@@ -17,6 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change
@@ -24,6 +25,7 @@ from billing_core.bills.statement import account_statement
 from billing_core.clock import Clock
 from billing_core.conversations import agents
 from billing_core.conversations.model import AGENT, BOT, QUEUED
+from billing_core.conversations.service import clean_text
 from billing_core.customers.tables import (
     Account,
     Contact,
@@ -592,7 +594,7 @@ def add_note(
     *, session: Session, clock: Clock, conversation_id: int, agent: str, body: str
 ) -> ConversationNote:
     """A private note for staff (any agent may write one, owner or not)."""
-    text = body.strip()
+    text = clean_text(body).strip()
     if not text:
         raise InvalidInput("body: the note is empty")
     if len(text) > MAX_NOTE:
@@ -623,7 +625,28 @@ def mark_read(
     ).one()
     _owner(session, conversation_id)
     up_to = min(max(up_to, 0), newest or 0)
-    mark = session.scalars(
+    mark = _read_mark_row(session, conversation_id, viewer)
+    if mark is None:
+        try:
+            with session.begin_nested():  # two tabs marking at once: one inserts
+                mark = ConversationRead(
+                    conversation_id=conversation_id, staff_username=viewer,
+                    last_message_id=up_to, read_at=clock.now(),
+                )  # fmt: skip
+                session.add(mark)
+            return up_to
+        except IntegrityError:
+            mark = _read_mark_row(session, conversation_id, viewer)
+            assert mark is not None
+    if up_to > mark.last_message_id:
+        mark.last_message_id, mark.read_at = up_to, clock.now()
+        session.add(mark)
+        session.flush()
+    return mark.last_message_id
+
+
+def _read_mark_row(session: Session, conversation_id: int, viewer: str) -> ConversationRead | None:
+    return session.scalars(
         select(ConversationRead)
         .where(
             col(ConversationRead.conversation_id) == conversation_id,
@@ -631,18 +654,6 @@ def mark_read(
         )
         .with_for_update()
     ).first()
-    if mark is None:
-        mark = ConversationRead(
-            conversation_id=conversation_id, staff_username=viewer, last_message_id=up_to,
-            read_at=clock.now(),
-        )  # fmt: skip
-    elif up_to > mark.last_message_id:
-        mark.last_message_id, mark.read_at = up_to, clock.now()
-    else:
-        return mark.last_message_id
-    session.add(mark)
-    session.flush()
-    return mark.last_message_id
 
 
 STATE_LABELS = {QUEUED: "waiting for a person", AGENT: "with an agent", BOT: "with the bot"}

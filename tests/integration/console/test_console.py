@@ -428,3 +428,60 @@ def test_the_conversations_api_one_owner_replies_through_the_outbox_and_hands_ba
         ).all())  # fmt: skip
         assert {"conversation.take_over", "conversation.reply", "conversation.note",
                 "conversation.hand_back"} <= audited  # fmt: skip
+
+
+def test_unread_counts_follow_the_read_marks_the_page_sends(
+    client: TestClient, seeded: Seeded, console_settings: Settings, console_engine: Engine,
+    signed_in: dict[str, tuple[Browser, str]],
+) -> None:  # fmt: skip
+    phone = f"+86137{uuid.uuid4().int % 10**8:08d}"
+    context = conversation_context(console_settings)
+
+    def customer_says(body: str) -> int:
+        with session_scope(console_engine) as session:
+            inbound = InboundMessage("sms", phone, body, f"SM{uuid.uuid4().hex}", NOW)
+            return receive_message(session=session, clock=FixedClock(NOW), context=context,
+                                   inbound=inbound).conversation_id  # fmt: skip
+
+    def unread_rows() -> dict[int, int]:
+        rows = browser.get("/api/v1/conversations", params={"unread": "1"}).json()["items"]
+        return {row["id"]: row["unread"] for row in rows}
+
+    browser, token = signed_in["agent"]
+    c = customer_says("人工")
+    assert unread_rows().get(c) == 1
+    queued = browser.get("/api/v1/conversations", params={"state": "queued"}).json()["items"]
+    row = next(row for row in queued if row["id"] == c)
+    assert row["last_body"] == "人工" and row["waiting_seconds"] == 0  # the clock is fixed
+    page = browser.get(f"/console/conversations/{c}")
+    newest = int(re.findall(r'data-newest-id="(\d+)"', page.text)[0])
+    assert "msg in author-customer unread" in page.text
+    marked = browser.post(f"/console/conversations/{c}/read",
+                          data={"up_to": str(newest), "csrf_token": token})  # fmt: skip
+    assert marked.status_code == 204
+    assert c not in unread_rows()
+    browser.post(f"/console/conversations/{c}/read", data={"up_to": "1", "csrf_token": token})
+    assert c not in unread_rows()  # a read mark never moves back
+    customer_says("还在吗？")
+    assert unread_rows().get(c) == 1
+    # Another agent's marks are their own.
+    other, _ = signed_in["admin"]
+    rows = other.get("/api/v1/conversations", params={"unread": "1"}).json()["items"]
+    assert next(row for row in rows if row["id"] == c)["unread"] == 2
+
+
+def test_text_the_database_refuses_is_cleaned_or_names_nobody(
+    client: TestClient, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    browser, token = signed_in["agent"]
+    c = seeded.conversation_id
+    noted = browser.post(f"/console/conversations/{c}/notes",
+                         data={"body": "call\x00 back", "csrf_token": token})  # fmt: skip
+    assert noted.status_code == 303 and "problem" not in noted.headers["location"]
+    assert "call back" in browser.get(f"/console/conversations/{c}/live").text
+    assert browser.post(f"/api/v1/conversations/{c}/notes", json={"body": "\x00"},
+                        headers={"X-CSRF-Token": token}).status_code == 422  # fmt: skip
+    nobody = sign_in(
+        Browser(client), seeded.staff["agent"][:3] + "\x00" + seeded.staff["agent"][3:]
+    )
+    assert nobody.status_code == 401
