@@ -9,14 +9,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import live
+from api import console, live
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.logging_setup import configure_logging, request_id_var
@@ -24,6 +26,7 @@ from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
+    conversations,
     dashboard,
     health,
     landing,
@@ -55,6 +58,7 @@ from sms import status as sms_status
 log = logging.getLogger("wattdesk.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # the console's scripts and styles
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 
 
@@ -140,8 +144,11 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(outbox.router)
     app.include_router(dashboard.router)
+    app.include_router(conversations.router)
+    console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.payment_provider == SANDBOX:
         app.include_router(pay.sandbox_router)
     return app

@@ -44,10 +44,10 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from api.csrf import refuse_cross_site_write
+from api.csrf import refuse_cross_site_write, refuse_unproven_write
 from api.deps import Reader, ReaderDep
 from billing_core.app_services import Services, services
-from billing_core.staff import tokens
+from billing_core.staff import sessions, tokens
 from billing_core.staff.model import Role
 from billing_core.staff.passwords import RecentVerifications, verify_password
 from billing_core.staff.service import LockedKind, find_staff, record_lockout, require_role
@@ -59,6 +59,7 @@ log = logging.getLogger("wattdesk.auth")
 _basic = HTTPBasic(auto_error=False, realm="wattdesk staff")
 _bearer = HTTPBearer(auto_error=False, description="A personal API token (`wattdesk staff token`)")
 MAX_USERNAME = 64  # StaffUser.username's length: a longer one names nobody
+SESSION_COOKIE = "wattdesk_console"  # the console's session (api/console/session.py)
 # Password hashes checked at once: each takes a core for ~100 ms, and a flood must leave the
 # other cores (and the thread pool the routes share) to everything else.
 CONCURRENT_HASHES = 2
@@ -113,9 +114,8 @@ def _too_many(wait: timedelta) -> HTTPException:
 
 
 async def _password_user(
-    read: Reader, state: SignIn, credentials: HTTPBasicCredentials, now: datetime
+    read: Reader, state: SignIn, username: str, password: str, now: datetime
 ) -> StaffUser | None:
-    username, password = credentials.username, credentials.password
     user = None
     if len(username) <= MAX_USERNAME:
         # Read in a transaction of its own, ended before the hash is checked.
@@ -148,62 +148,111 @@ async def _audit_lockout(
         log.exception("could not audit a sign-in lock-out")
 
 
+def session_cookie(request: Request) -> str | None:
+    """The console's session cookie, if the request carries one."""
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 async def current_staff(
     request: Request,
     read: ReaderDep,
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> StaffUser:
-    """The signed-in staff user (the module's docstring: CSRF, throttle, then credentials)."""
+    """The signed-in staff user (the module's docstring: CSRF, throttle, then credentials).
+    Credentials, in this order: a Bearer token, HTTP Basic, the console's session cookie."""
     parts = services(request)
-    refuse_cross_site_write(request, parts.settings)
-    if basic is None and bearer is None:
+    cookie = session_cookie(request) if basic is None and bearer is None else None
+    if cookie is not None:
+        await refuse_unproven_write(request, parts.settings, sessions.csrf_token(cookie))
+    else:
+        refuse_cross_site_write(request, parts.settings)
+    if basic is None and bearer is None and cookie is None:
         raise _unauthorized()
+    if basic is not None:
+        user = await sign_in_with_password(request, read, basic.username, basic.password)
+        if user is None:
+            raise _unauthorized()
+        return user
     state = sign_in_state(request)
     now = parts.clock.now()
     address = client_key(request)
-    # A token is 256 random bits: guessing one is hopeless, so a username's lock-out (its
-    # password being guessed) leaves its tokens working; an address's stops everything.
-    username = basic.username[:MAX_USERNAME] if basic is not None else None
-    waits = [state.addresses.wait(address, now)]
-    if username is not None:
-        waits.append(state.users.wait(username, now))
+    wait = state.addresses.wait(address, now)
+    if wait is not None:
+        raise _too_many(wait)
+    if bearer is not None:
+        # A token is 256 random bits: guessing one is hopeless, so a username's lock-out (its
+        # password being guessed) leaves its tokens working; an address's stops everything.
+        token = bearer.credentials
+        state.addresses.admit(address, now)
+        try:
+            user = await read(
+                lambda session: tokens.staff_for_token(session=session, token=token, now=now)
+            )
+        except BaseException:
+            state.addresses.withdraw(address)
+            raise
+        if user is not None:
+            state.addresses.succeed(address, forgive=False)
+            return user
+        now = parts.clock.now()
+        if state.addresses.fail(address, now):
+            await _audit_lockout(parts, state.addresses, "client_address", address, now)
+        raise _unauthorized()
+    # The console's session: as unguessable as a token, and sent by the browser by itself,
+    # so a stale one (an old tab after its session expired) is not counted as a failure:
+    # it would lock an office out. The address's lock-out still stops it (above).
+    assert cookie is not None
+    clock = parts.clock
+    user = await read(
+        lambda session: sessions.staff_for_session(session=session, token=cookie, clock=clock)
+    )
+    if user is None:
+        raise _unauthorized()
+    return user
+
+
+async def sign_in_with_password(
+    request: Request, read: Reader, username: str, password: str
+) -> StaffUser | None:
+    """The active staff user with this username and password, or None; refused with 429 and
+    Retry-After while the address or the username is locked out. HTTP Basic and the
+    console's sign-in form both come here: the same back-off, lock-out and audit."""
+    parts = services(request)
+    state = sign_in_state(request)
+    now = parts.clock.now()
+    address = client_key(request)
+    key = username[:MAX_USERNAME]  # what the username's failures count against
+    waits = [state.addresses.wait(address, now), state.users.wait(key, now)]
     longest = max((w for w in waits if w is not None), default=None)
     if longest is not None:
         raise _too_many(longest)
 
     state.addresses.admit(address, now)
-    if username is not None:
-        state.users.admit(username, now)
+    state.users.admit(key, now)
     try:
-        if bearer is not None:
-            token = bearer.credentials
-            user = await read(
-                lambda session: tokens.staff_for_token(session=session, token=token, now=now)
-            )
-        else:
-            assert basic is not None
-            user = await _password_user(read, state, basic, now)
+        user = await _password_user(read, state, username, password, now)
     except BaseException:
         state.addresses.withdraw(address)
-        if username is not None:
-            state.users.withdraw(username)
+        state.users.withdraw(key)
         raise
 
     now = parts.clock.now()
     if user is not None:
         state.addresses.succeed(address, forgive=False)
-        if username is not None:
-            state.users.succeed(username, forgive=True)
+        state.users.succeed(key, forgive=True)
         return user
     if state.addresses.fail(address, now):
         await _audit_lockout(parts, state.addresses, "client_address", address, now)
-    if username is not None and state.users.fail(username, now):
-        await _audit_lockout(parts, state.users, "staff_user", username, now)
-    raise _unauthorized()
+    if state.users.fail(key, now):
+        await _audit_lockout(parts, state.users, "staff_user", key, now)
+    return None
 
 
 StaffDep = Annotated[StaffUser, Depends(current_staff)]
+# The credentials current_staff reads, for a dependency that wraps it (the console's pages).
+BasicDep = Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def staff_router(**kwargs: Any) -> APIRouter:

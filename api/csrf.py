@@ -14,10 +14,18 @@ So a staff write (any method but GET, HEAD and OPTIONS) is accepted only:
 
 A route that one day takes another body type (CSV, XML) must accept it only with a header
 no page can send cross-site without CORS: `Authorization: Bearer …` or a custom `X-` header.
-The customer pay pages and the simulator are not the staff API and have their own rules."""
+The customer pay pages and the simulator are not the staff API and have their own rules.
+
+The staff console signs people in with a session cookie (SameSite=Lax, so a cross-site POST
+does not carry it). A write signed in by that cookie (a console form, or the console's own
+fetch of the JSON API) must come from the app's own origin, as above, and carry the
+session's CSRF token: in the `X-CSRF-Token` header, or in a form's hidden `csrf_token`
+field. The sign-in form itself, before there is a session, uses a double-submit token: a
+random value in a cookie of its own and the same value in the form."""
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, status
@@ -26,6 +34,9 @@ from api.deps import READ_ONLY_METHODS
 from billing_core.settings import Settings
 
 JSON = "application/json"
+FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 _DEVELOPMENT_BASE_URL = Settings.model_fields["public_base_url"].default
@@ -73,6 +84,12 @@ def refuse_cross_site_write(request: Request, settings: Settings) -> None:
             status_code=status.HTTP_403_FORBIDDEN,
             detail=f"the staff API accepts writes only with Content-Type: {JSON}",
         )
+    refuse_foreign_origin(request, settings)
+
+
+def refuse_foreign_origin(request: Request, settings: Settings) -> None:
+    """403 unless the request comes from the app's own origin, or names none (the module's
+    second and third rules)."""
     origin = request.headers.get("origin")
     if origin is not None and origin_of(origin) not in own_origins(request, settings):
         raise HTTPException(
@@ -84,4 +101,30 @@ def refuse_cross_site_write(request: Request, settings: Settings) -> None:
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN,
             detail="the staff API accepts writes only from its own origin",
+        )
+
+
+async def sent_csrf_token(request: Request) -> str | None:
+    """The CSRF token a write carries: its X-CSRF-Token header, else a form's csrf_token."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and media_type(request) in FORMS:
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    return sent
+
+
+async def refuse_unproven_write(request: Request, settings: Settings, expected: str) -> None:
+    """403 for a write signed in by the console's cookie that does not come from the app's
+    own origin with the session's CSRF token (`expected`)."""
+    if request.method in READ_ONLY_METHODS:
+        return
+    refuse_foreign_origin(request, settings)
+    sent = await sent_csrf_token(request)
+    proven = sent is not None and hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode()
+    )
+    if not proven:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="the console's CSRF token is missing or wrong: reload the page and try again",
         )

@@ -21,8 +21,13 @@ from billing_core.live.tables import LiveEvent
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
 from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
-from billing_core.staff.tables import StaffToken, StaffUser
-from billing_core.transcripts.tables import Conversation, ConversationMessage
+from billing_core.staff.tables import StaffSession, StaffToken, StaffUser
+from billing_core.transcripts.tables import (
+    Conversation,
+    ConversationMessage,
+    ConversationNote,
+    ConversationRead,
+)
 
 metadata = SQLModel.metadata
 
@@ -37,6 +42,8 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationMessage",
+    "ConversationNote",
+    "ConversationRead",
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
@@ -55,6 +62,7 @@ __all__ = [
     "ReadingBook",
     "Refund",
     "ReviewItem",
+    "StaffSession",
     "StaffToken",
     "StaffUser",
     "TariffAssignment",

@@ -21,6 +21,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
 LINKS = [
+    {"href": "/console", "title": "Staff console", "text": "inbox, review, refunds, waivers"},
     {"href": "/docs", "title": "API documentation", "text": "OpenAPI, try the staff API"},
     {"href": "/healthz", "title": "/healthz", "text": "is the process up"},
     {"href": "/readyz", "title": "/readyz", "text": "database reachable, migrations current"},

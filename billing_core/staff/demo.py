@@ -26,6 +26,8 @@ class DemoStaff:
 
 DEMO_STAFF = (
     DemoStaff("agent", Role.agent, "agent-demo-2026", "王芳 (demo agent)"),
+    # A second agent: the console shows one owner at a time (sign in as both to see it).
+    DemoStaff("agent2", Role.agent, "agent2-demo-2026", "李强 (demo agent)"),
     DemoStaff("reviewer", Role.reviewer, "reviewer-demo-2026", "张伟 (demo reviewer)"),
     DemoStaff(
         "collections", Role.collections, "collections-demo-2026", "Sam Lee (demo collections)"

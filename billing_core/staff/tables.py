@@ -37,3 +37,17 @@ class StaffToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=instant())
     revoked_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     created_by: str = Field(max_length=100)
+
+
+class StaffSession(SQLModel, table=True):
+    """A console sign-in (a browser's session cookie) with an absolute expiry. Only the
+    cookie value's SHA-256 is stored; signing out deletes the row. Nothing is written when a
+    session is used, so that a page read never writes."""
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_user_id: int = Field(sa_column=foreign_key("staff_user.id", ondelete="CASCADE"))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=instant())
+    expires_at: datetime = Field(sa_column=instant())

@@ -61,3 +61,30 @@ class ConversationMessage(SQLModel, table=True):
     # Not indexed: messages are read by conversation (and id), never across conversations by
     # time, and every message would write the index.
     created_at: datetime = Field(sa_column=instant())
+
+
+class ConversationNote(SQLModel, table=True):
+    """A private note on a conversation, for staff only: never sent to the customer."""
+
+    __tablename__ = "conversation_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(sa_column=foreign_key("conversation.id"))
+    author: str = Field(max_length=64)  # the staff user's username
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=instant())
+
+
+class ConversationRead(SQLModel, table=True):
+    """How far one staff user has read a conversation: the newest message id they saw. What
+    came in after it is unread for them. Written by a POST the console sends, never by a
+    page read."""
+
+    __tablename__ = "conversation_read"
+    __table_args__ = (UniqueConstraint("conversation_id", "staff_username"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(sa_column=foreign_key("conversation.id", index=False))
+    staff_username: str = Field(max_length=64)
+    last_message_id: int
+    read_at: datetime = Field(sa_column=instant())

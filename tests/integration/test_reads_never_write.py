@@ -38,6 +38,7 @@ from billing_core.payments.service import (
 from billing_core.payments.tables import PayLink
 from billing_core.settings import Settings, load_settings
 from billing_core.staff.service import add_staff
+from billing_core.transcripts.tables import Conversation, ConversationMessage
 from tests.conftest import migrated_database
 from tests.factories import make_account, make_bill, make_charge, make_customer
 
@@ -59,6 +60,7 @@ class Data:
     receipt_path: str
     account_number: str
     admin: tuple[str, str]
+    conversation_id: int  # the customer's, with a message in
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +110,23 @@ def seed(engine: Engine, context: PaymentContext) -> Data:
         )  # fmt: skip
         add_staff(session=session, clock=CLOCK, username=username, role="admin",
                   password=PASSWORD, actor="test")  # fmt: skip
+        conversation = Conversation(
+            channel="sms", address=f"+86139{uuid.uuid4().int % 10**8:08d}",
+            customer_id=customer.id, language="zh-CN", state="queued", queued_at=NOW,
+            created_at=NOW, last_message_at=NOW,
+        )  # fmt: skip
+        session.add(conversation)
+        session.flush()
+        session.add(ConversationMessage(
+            conversation_id=conversation.id or 0, direction="in", author="customer",
+            channel="sms", body="人工", created_at=NOW,
+        ))  # fmt: skip
         return Data(
             token=url.rsplit("/", 1)[1], expired_token=expired_url.rsplit("/", 1)[1],
             attempt_id=attempt.id or 0,
             receipt_path=urlsplit(receipt_url(context, paid.payment.id or 0)).path,
             account_number=account.number, admin=(username, PASSWORD),
+            conversation_id=conversation.id or 0,
         )  # fmt: skip
 
 
@@ -206,6 +220,7 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{token}": [data.token, data.expired_token],
         "{attempt_id}": [str(data.attempt_id)],
         "{number}": [data.account_number],
+        "{conversation_id}": [str(data.conversation_id)],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]
@@ -237,6 +252,9 @@ def test_every_get_route_answers_under_a_held_write_lock_and_writes_nothing(
     assert writes == []
     assert answers[f"/p/{data.token}"] == 200
     assert answers[f"/p/{data.expired_token}"] == 404
+    # The console's pages are read as the admin (HTTP Basic works there too), in full.
+    assert answers[f"/console/conversations/{data.conversation_id}"] == 200
+    assert answers["/console"] == 200 and answers["/console/review"] == 200
 
 
 def test_an_expired_pay_link_answers_its_page_under_a_held_write_lock(

@@ -52,9 +52,13 @@ def test_the_policy_file_holds_the_documented_defaults() -> None:
     assert policy.code_max_attempts == 5
     assert policy.unrecognised_before_handoff == 2
     assert policy.usage_periods == 6
-    assert policy.model_dump(exclude={"version", "effective_from"}) == (
-        DEFAULT_CONVERSATIONS_POLICY.model_dump(exclude={"version", "effective_from"})
+    # Canned replies are the utility's words, not a default: the file has some, the model none.
+    assert policy.model_dump(exclude={"version", "effective_from", "canned_replies"}) == (
+        DEFAULT_CONVERSATIONS_POLICY.model_dump(
+            exclude={"version", "effective_from", "canned_replies"}
+        )
     )
+    assert policy.canned_replies and DEFAULT_CONVERSATIONS_POLICY.canned_replies == ()
 
 
 def test_a_policy_with_an_unknown_key_or_unsafe_value_is_refused(tmp_path: Path) -> None:

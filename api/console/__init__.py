@@ -1,0 +1,33 @@
+"""The staff console: pages for people, signed in with a session cookie (`session.py`), one
+module per page. A new page (arrears cases, arrangements, disconnection approvals, the
+dashboard) is a module with a `router` (from `pages.console_router()`) and a `NAV` entry,
+added to `PAGES`; `install` includes every page's router and the console's error pages."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from fastapi import FastAPI
+
+from api.console import conversation, inbox, refunds, review, session, statement, waivers
+from api.console.pages import LoginRequired, PageRefused, login_required_page, refused_page
+
+# In the nav's order.
+PAGES: tuple[ModuleType, ...] = (
+    session,
+    inbox,
+    conversation,
+    review,
+    refunds,
+    waivers,
+    statement,
+)
+
+
+def install(app: FastAPI) -> None:
+    """Include every console page's router, its nav entry and its error pages."""
+    for page in PAGES:
+        app.include_router(page.router)
+    app.state.console_nav = tuple(page.NAV for page in PAGES if page.NAV is not None)
+    app.add_exception_handler(LoginRequired, login_required_page)
+    app.add_exception_handler(PageRefused, refused_page)

@@ -1,0 +1,487 @@
+"""The staff console on SQLite and PostgreSQL: every page and action for every role (agent,
+reviewer, collections, admin) and for no session answers as it should (2xx, a redirect to
+the sign-in page, or a 403 page); a form or a cookie-signed JSON write without the session's
+CSRF token is refused; the sign-in form backs off and locks out as HTTP Basic does, and
+audits sign-in and sign-out; `next` is a local path only; and the conversations JSON API
+takes over (one owner), replies through the outbox, notes and hands back, audited."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+
+from api.app import create_app
+from api.auth import SESSION_COOKIE, SignIn
+from billing_core.audit.tables import AuditEntry
+from billing_core.clock import FixedClock
+from billing_core.conversations.model import InboundMessage
+from billing_core.conversations.service import conversation_context, receive_message
+from billing_core.db import session_scope
+from billing_core.outbox.tables import OutboxMessage
+from billing_core.settings import Settings
+from billing_core.staff import passwords
+from billing_core.staff.service import add_staff
+from billing_core.staff.tables import StaffSession
+from billing_core.staff.throttle import USER_BACKOFF
+from billing_core.transcripts.tables import Conversation
+from tests.conftest import migrated_database
+from tests.factories import make_account, make_bill, make_charge, make_contact, make_customer
+
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+PASSWORD = "a-long-enough-password-for-tests"
+ROLES = ("agent", "reviewer", "collections", "admin")
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    conversation_id: int
+    phone: str
+    account: str
+    staff: dict[str, str]  # role -> username
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_password_hashing() -> Iterator[None]:
+    """Still argon2id, with the cheapest parameters: these tests sign in many times."""
+    with pytest.MonkeyPatch.context() as patch:
+        cheap = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
+        patch.setattr(passwords, "_hasher", PasswordHash((cheap,)))
+        yield
+
+
+@pytest.fixture(scope="module")
+def console_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with migrated_database(db_kind, tmp_path_factory.mktemp("console")) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def console_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from billing_core.settings import load_settings
+
+    return load_settings(data_dir=tmp_path_factory.mktemp("console-data"), _env_file=None)
+
+
+@pytest.fixture(scope="module")
+def seeded(console_engine: Engine, console_settings: Settings) -> Seeded:
+    """A verified customer with a bill who asked for a person (queued), and one staff user
+    per role."""
+    clock = FixedClock(NOW)
+    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    with session_scope(console_engine) as session:
+        customer = make_customer(session, at=NOW, name="李娜")
+        account = make_account(session, customer=customer)
+        make_contact(session, customer=customer, at=NOW, address=phone)
+        bill = make_bill(session, account=account, period_start=date(2026, 10, 1),
+                         total=Decimal("88.00"), due_date=date(2026, 12, 1), at=NOW)  # fmt: skip
+        make_charge(session, bill=bill, on=date(2026, 11, 2), at=NOW)
+        staff = {}
+        for role in ROLES:
+            staff[role] = f"{role}-{uuid.uuid4().hex[:8]}"
+            add_staff(session=session, clock=clock, username=staff[role], role=role,
+                      password=PASSWORD, actor="test")  # fmt: skip
+        number = account.number
+    context = conversation_context(console_settings)
+    with session_scope(console_engine) as session:
+        outcome = receive_message(
+            session=session, clock=clock, context=context,
+            inbound=InboundMessage("sms", phone, "人工", f"SM{uuid.uuid4().hex}", NOW),
+        )  # fmt: skip
+        conversation = session.get(Conversation, outcome.conversation_id)
+        assert conversation is not None and conversation.state == "queued"
+    return Seeded(outcome.conversation_id, phone, number, staff)
+
+
+@pytest.fixture(scope="module")
+def app(console_settings: Settings, console_engine: Engine, seeded: Seeded) -> FastAPI:
+    return create_app(console_settings, engine=console_engine, clock=FixedClock(NOW),
+                      configure_logs=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """One client for the module (the app's lifespan runs once): each person's cookies are
+    put in place before their requests (`Browser`)."""
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+class Browser:
+    """A person's browser: their own cookies over the module's one client."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.jar: dict[str, str] = {}
+
+    def _use(self) -> TestClient:
+        self.client.cookies.clear()
+        for name, value in self.jar.items():
+            self.client.cookies.set(name, value)
+        return self.client
+
+    def _keep(self, answer: Any) -> Any:
+        self.jar = {cookie.name: cookie.value or "" for cookie in self.client.cookies.jar}
+        return answer
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self._keep(self._use().get(url, **kwargs))
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._keep(self._use().post(url, **kwargs))
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]*)"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def sign_in(client: Browser, username: str, password: str = PASSWORD,
+            next_path: str = "/console") -> Any:  # fmt: skip
+    form = client.get("/console/login")
+    assert form.status_code == 200
+    return client.post("/console/login", data={
+        "username": username, "password": password, "csrf_token": csrf_of(form.text),
+        "next": next_path,
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def signed_in(client: TestClient, seeded: Seeded) -> dict[str, tuple[Browser, str]]:
+    """A browser per role, signed in through the form, with the session's CSRF token."""
+    browsers = {}
+    for role in ROLES:
+        browser = Browser(client)
+        answer = sign_in(browser, seeded.staff[role])
+        assert answer.status_code == 303, answer.text
+        assert browser.jar.get(SESSION_COOKIE)
+        page = browser.get("/console/statement")
+        assert page.status_code == 200
+        browsers[role] = (browser, csrf_of(page.text))
+    return browsers
+
+
+# --- the matrix ---------------------------------------------------------------------------------
+
+AGENT_ONLY = ("agent", "admin")
+
+
+def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
+    """Every console page (GET) and the roles that may see it."""
+    c = seeded.conversation_id
+    return [
+        ("/console", AGENT_ONLY),
+        ("/console/inbox/rows?state=queued", AGENT_ONLY),
+        ("/console?state=mine&unread=1", AGENT_ONLY),
+        (f"/console/conversations/{c}", AGENT_ONLY),
+        (f"/console/conversations/{c}/live", AGENT_ONLY),
+        ("/console/review", ("reviewer", "admin")),
+        ("/console/refunds", ("collections", "admin")),
+        (f"/console/waivers?account={seeded.account}", ("collections", "admin")),
+        (f"/console/statement?account={seeded.account}", ROLES),
+    ]
+
+
+def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], int]]:
+    """Every console action (POST), its form, the roles that may take it and their answer.
+    An action the rules refuse (a bill or refund that is not there, a conversation someone
+    else has) is still answered with the page it came from, and the reason on it."""
+    c = seeded.conversation_id
+    return [
+        (f"/console/conversations/{c}/take-over", {}, AGENT_ONLY, 303),
+        (f"/console/conversations/{c}/reply", {"body": "您好"}, AGENT_ONLY, 303),
+        (f"/console/conversations/{c}/notes", {"body": "called back"}, AGENT_ONLY, 303),
+        (f"/console/conversations/{c}/read", {"up_to": "1"}, AGENT_ONLY, 204),
+        (f"/console/conversations/{c}/hand-back", {}, AGENT_ONLY, 303),
+        ("/console/review/999999/approve", {"note": "ok"}, ("reviewer", "admin"), 303),
+        ("/console/review/999999/correct", {"cause": "x", "note": "n"}, ("reviewer", "admin"),
+         303),
+        ("/console/refunds/999999/approve", {}, ("collections", "admin"), 303),
+        ("/console/refunds/999999/reject", {"reason": "no"}, ("collections", "admin"), 303),
+        ("/console/waivers", {"account": seeded.account, "reason": "hardship"},
+         ("collections", "admin"), 303),
+    ]  # fmt: skip
+
+
+def test_every_page_for_every_role_and_no_session(
+    client: TestClient, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    for path, allowed in pages(seeded):
+        for role in ROLES:
+            browser, _ = signed_in[role]
+            answer = browser.get(path)
+            expected = 200 if role in allowed else 403
+            assert answer.status_code == expected, (path, role, answer.text[:300])
+            if expected == 403:
+                assert "Not for your role" in answer.text
+        answer = Browser(client).get(path)
+        assert answer.status_code == 302, path
+        assert answer.headers["location"].startswith("/console/login?next=%2Fconsole")
+
+
+def test_every_action_for_every_role_and_no_session(
+    client: TestClient, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    for path, form, allowed, answer_status in actions(seeded):
+        for role in ROLES:
+            browser, token = signed_in[role]
+            answer = browser.post(path, data={**form, "csrf_token": token})
+            expected = answer_status if role in allowed else 403
+            assert answer.status_code == expected, (path, role, answer.text[:300])
+        answer = Browser(client).post(path, data=form)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/console/login")
+
+
+def test_a_refused_action_says_why_on_the_page_it_came_from(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    browser, token = signed_in["reviewer"]
+    answer = browser.post("/console/review/999999/approve", data={"csrf_token": token})
+    assert answer.status_code == 303
+    page = browser.get(answer.headers["location"])
+    assert page.status_code == 200 and 'role="alert"' in page.text and "999999" in page.text
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+def test_forms_and_cookie_writes_without_the_csrf_token_are_refused(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]], console_engine: Engine
+) -> None:
+    browser, token = signed_in["agent"]
+    c = seeded.conversation_id
+    note = {"body": "a note nobody should be able to forge"}
+    for data, headers in [
+        (note, {}),  # no token
+        ({**note, "csrf_token": "0" * 64}, {}),  # a wrong one
+        ({**note, "csrf_token": token}, {"Origin": "https://evil.example"}),  # another site
+        ({**note, "csrf_token": token}, {"Sec-Fetch-Site": "cross-site"}),
+    ]:
+        answer = browser.post(f"/console/conversations/{c}/notes", data=data, headers=headers)
+        assert answer.status_code == 403, (data, headers)
+    # The JSON API signed in by the cookie: the token in X-CSRF-Token, as the console's fetch.
+    refused = browser.post(f"/api/v1/conversations/{c}/notes", json=note)
+    assert refused.status_code == 403
+    accepted = browser.post(f"/api/v1/conversations/{c}/notes", json=note,
+                           headers={"X-CSRF-Token": token})  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    with session_scope(console_engine) as session:
+        forged = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(
+                col(AuditEntry.action) == "conversation.note",
+                col(AuditEntry.actor) == f"staff:{seeded.staff['agent']}",
+            )
+        )  # fmt: skip
+    assert forged is not None and forged >= 1
+
+
+def test_the_sign_in_form_needs_its_own_csrf_token(client: TestClient, seeded: Seeded) -> None:
+    browser = Browser(client)
+    browser.get("/console/login")
+    form = {"username": seeded.staff["agent"], "password": PASSWORD, "csrf_token": "forged"}
+    answer = browser.post("/console/login", data=form)
+    assert answer.status_code == 403
+    assert SESSION_COOKIE not in browser.jar
+
+
+# --- signing in and out -------------------------------------------------------------------------
+
+
+def test_sign_in_goes_to_a_local_next_only_and_sign_out_ends_the_session(
+    client: TestClient, seeded: Seeded, console_engine: Engine
+) -> None:
+    username = seeded.staff["collections"]
+    browser = Browser(client)
+    local = "/console/statement?account=1"
+    home = "/console/refunds"  # a collections user's
+    for target, lands in [("//evil.example/x", home), ("https://evil.example/", home),
+                          (local, local)]:  # fmt: skip
+        answer = sign_in(browser, username, next_path=target)
+        assert answer.headers["location"] == lands, target
+    cookie = browser.jar[SESSION_COOKIE]
+    set_cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+    assert "secure" not in set_cookie  # development: plain HTTP on loopback
+    page = browser.get("/console/refunds")
+    out = browser.post("/console/logout", data={"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303
+    browser.jar[SESSION_COOKIE] = cookie
+    assert browser.get("/console/refunds").status_code == 302  # the session is gone
+    with session_scope(console_engine) as session:
+        actions = session.scalars(
+            select(col(AuditEntry.action)).where(col(AuditEntry.actor) == f"staff:{username}")
+        ).all()
+        assert "staff.console.sign_in" in actions and "staff.console.sign_out" in actions
+        from billing_core.staff.sessions import session_hash
+
+        left = session.scalars(
+            select(StaffSession).where(col(StaffSession.token_hash) == session_hash(cookie))
+        ).first()
+        assert left is None
+
+
+def test_the_sign_in_form_backs_off_and_locks_out_like_the_api(
+    app: FastAPI, client: TestClient, console_engine: Engine, seeded: Seeded
+) -> None:
+    username = f"locked-{uuid.uuid4().hex[:8]}"
+    with session_scope(console_engine) as session:
+        add_staff(session=session, clock=FixedClock(NOW), username=username, role="reviewer",
+                  password=PASSWORD, actor="test")  # fmt: skip
+    browser = Browser(client)
+    try:
+        for _ in range(USER_BACKOFF.free_failures):
+            answer = sign_in(browser, username, password="not-the-password")
+            assert answer.status_code == 401
+            assert "wrong username or password" in answer.text
+        locked = sign_in(browser, username)  # the right password, but locked out for now
+        assert locked.status_code == 429
+        assert int(locked.headers["retry-after"]) >= 1
+        assert SESSION_COOKIE not in browser.jar
+        # The API's HTTP Basic shares the same lock.
+        api = Browser(client).get("/api/v1/review-items", auth=(username, PASSWORD))
+        assert api.status_code == 429
+    finally:
+        app.state.sign_in = SignIn()  # the other tests' address starts afresh
+    with session_scope(console_engine) as session:
+        lockouts = session.scalars(
+            select(AuditEntry).where(
+                col(AuditEntry.action) == "staff.sign_in.locked_out",
+                col(AuditEntry.entity_id) == username,
+            )
+        ).all()
+        assert len(lockouts) == 1
+
+
+# --- the JSON API -------------------------------------------------------------------------------
+
+
+def test_the_conversations_api_one_owner_replies_through_the_outbox_and_hands_back(
+    client: TestClient, seeded: Seeded, console_engine: Engine
+) -> None:
+    c = seeded.conversation_id
+    with session_scope(console_engine) as session:
+        other = f"agent-b-{uuid.uuid4().hex[:8]}"
+        add_staff(session=session, clock=FixedClock(NOW), username=other, role="agent",
+                  password=PASSWORD, actor="test")  # fmt: skip
+    a = (seeded.staff["agent"], PASSWORD)
+    b = (other, PASSWORD)
+    client.cookies.clear()
+    assert client.get("/api/v1/conversations").status_code == 401
+    reviewer = (seeded.staff["reviewer"], PASSWORD)
+    assert client.get("/api/v1/conversations", auth=reviewer).status_code == 403
+    listed = client.get("/api/v1/conversations", params={"state": "all"}, auth=a).json()
+    row = next(item for item in listed["items"] if item["id"] == c)
+    assert row["address"] == seeded.phone and row["customer_name"] == "李娜"
+    assert client.get("/api/v1/conversations", params={"state": "nonsense"},
+                      auth=a).status_code == 422  # fmt: skip
+
+    taken = client.post(f"/api/v1/conversations/{c}/take-over", auth=a, headers=JSON)
+    assert taken.status_code == 200, taken.text
+    assert client.post(f"/api/v1/conversations/{c}/take-over", auth=b,
+                       headers=JSON).status_code == 409  # fmt: skip
+    over = client.post(f"/api/v1/conversations/{c}/reply", auth=b, json={"body": "me too"})
+    assert over.status_code == 409
+    assert client.post(f"/api/v1/conversations/{c}/reply", auth=a,
+                       json={"body": ""}).status_code == 422  # fmt: skip
+    sent = client.post(f"/api/v1/conversations/{c}/reply", auth=a,
+                       json={"body": "您好，我是客服王芳。"})  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    noted = client.post(f"/api/v1/conversations/{c}/notes", auth=b,
+                        json={"body": "customer prefers calls after 18:00"})  # fmt: skip
+    assert noted.status_code == 201
+    assert client.post(f"/api/v1/conversations/{c}/hand-back", auth=b,
+                       headers=JSON).status_code == 409  # fmt: skip
+    detail = client.get(f"/api/v1/conversations/{c}", auth=b).json()
+    assert detail["state"] == "agent" and detail["agent"] == a[0]
+    assert detail["messages"][-1]["body"] == "您好，我是客服王芳。"
+    assert detail["messages"][-1]["author"] == "agent"
+    assert detail["notes"][-1]["body"] == "customer prefers calls after 18:00"
+    account = detail["customer"]["accounts"][0]
+    assert account["number"] == seeded.account and account["current_bill"]["total"] == "88.00"
+    back = client.post(f"/api/v1/conversations/{c}/hand-back", auth=a, headers=JSON)
+    assert back.status_code == 200
+    assert client.get(f"/api/v1/conversations/{c}", auth=a).json()["state"] == "bot"
+    assert client.get("/api/v1/conversations/999999", auth=a).status_code == 404
+    assert client.get("/api/v1/conversations/99999999999999", auth=a).status_code == 404
+    with session_scope(console_engine) as session:
+        outbox = session.get(OutboxMessage, sent.json()["outbox_message_id"])
+        assert outbox is not None and outbox.recipient == seeded.phone
+        assert outbox.body == "您好，我是客服王芳。"
+        audited = set(session.scalars(
+            select(col(AuditEntry.action)).where(col(AuditEntry.entity) == "conversation",
+                                                 col(AuditEntry.entity_id) == str(c))
+        ).all())  # fmt: skip
+        assert {"conversation.take_over", "conversation.reply", "conversation.note",
+                "conversation.hand_back"} <= audited  # fmt: skip
+
+
+def test_unread_counts_follow_the_read_marks_the_page_sends(
+    client: TestClient, seeded: Seeded, console_settings: Settings, console_engine: Engine,
+    signed_in: dict[str, tuple[Browser, str]],
+) -> None:  # fmt: skip
+    phone = f"+86137{uuid.uuid4().int % 10**8:08d}"
+    context = conversation_context(console_settings)
+
+    def customer_says(body: str) -> int:
+        with session_scope(console_engine) as session:
+            inbound = InboundMessage("sms", phone, body, f"SM{uuid.uuid4().hex}", NOW)
+            return receive_message(session=session, clock=FixedClock(NOW), context=context,
+                                   inbound=inbound).conversation_id  # fmt: skip
+
+    def unread_rows() -> dict[int, int]:
+        rows = browser.get("/api/v1/conversations", params={"unread": "1"}).json()["items"]
+        return {row["id"]: row["unread"] for row in rows}
+
+    browser, token = signed_in["agent"]
+    c = customer_says("人工")
+    assert unread_rows().get(c) == 1
+    queued = browser.get("/api/v1/conversations", params={"state": "queued"}).json()["items"]
+    row = next(row for row in queued if row["id"] == c)
+    assert row["last_body"] == "人工" and row["waiting_seconds"] == 0  # the clock is fixed
+    page = browser.get(f"/console/conversations/{c}")
+    newest = int(re.findall(r'data-newest-id="(\d+)"', page.text)[0])
+    assert "msg in author-customer unread" in page.text
+    marked = browser.post(f"/console/conversations/{c}/read",
+                          data={"up_to": str(newest), "csrf_token": token})  # fmt: skip
+    assert marked.status_code == 204
+    assert c not in unread_rows()
+    browser.post(f"/console/conversations/{c}/read", data={"up_to": "1", "csrf_token": token})
+    assert c not in unread_rows()  # a read mark never moves back
+    customer_says("还在吗？")
+    assert unread_rows().get(c) == 1
+    # Another agent's marks are their own.
+    other, _ = signed_in["admin"]
+    rows = other.get("/api/v1/conversations", params={"unread": "1"}).json()["items"]
+    assert next(row for row in rows if row["id"] == c)["unread"] == 2
+
+
+def test_text_the_database_refuses_is_cleaned_or_names_nobody(
+    client: TestClient, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    browser, token = signed_in["agent"]
+    c = seeded.conversation_id
+    noted = browser.post(f"/console/conversations/{c}/notes",
+                         data={"body": "call\x00 back", "csrf_token": token})  # fmt: skip
+    assert noted.status_code == 303 and "problem" not in noted.headers["location"]
+    assert "call back" in browser.get(f"/console/conversations/{c}/live").text
+    assert browser.post(f"/api/v1/conversations/{c}/notes", json={"body": "\x00"},
+                        headers={"X-CSRF-Token": token}).status_code == 422  # fmt: skip
+    nobody = sign_in(
+        Browser(client), seeded.staff["agent"][:3] + "\x00" + seeded.staff["agent"][3:]
+    )
+    assert nobody.status_code == 401
