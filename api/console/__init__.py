@@ -9,7 +9,16 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from api.console import conversation, inbox, refunds, review, session, statement, waivers
+from api.console import (
+    conversation,
+    dashboard,
+    inbox,
+    refunds,
+    review,
+    session,
+    statement,
+    waivers,
+)
 from api.console.pages import LoginRequired, PageRefused, login_required_page, refused_page
 
 # In the nav's order.
@@ -21,6 +30,7 @@ PAGES: tuple[ModuleType, ...] = (
     refunds,
     waivers,
     statement,
+    dashboard,
 )
 
 

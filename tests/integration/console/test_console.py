@@ -193,6 +193,7 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         ("/console/refunds", ("collections", "admin")),
         (f"/console/waivers?account={seeded.account}", ("collections", "admin")),
         (f"/console/statement?account={seeded.account}", ROLES),
+        ("/console/dashboard", ROLES),
     ]
 
 
