@@ -2,6 +2,16 @@
 
 from sqlmodel import SQLModel
 
+from billing_core.arrears.tables import (
+    ArrearsCase,
+    ArrearsStep,
+    ArrearsTask,
+    DisconnectionOrder,
+    Dispute,
+    Instalment,
+    PaymentArrangement,
+    ReconnectionOrder,
+)
 from billing_core.audit.tables import AuditEntry
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.conversations.tables import VerificationCode
@@ -26,6 +36,9 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Account",
+    "ArrearsCase",
+    "ArrearsStep",
+    "ArrearsTask",
     "AuditEntry",
     "Bill",
     "BillLine",
@@ -38,7 +51,10 @@ __all__ = [
     "Customer",
     "CustomerGroup",
     "CustomerSensitivity",
+    "DisconnectionOrder",
+    "Dispute",
     "DomainEvent",
+    "Instalment",
     "LedgerEntry",
     "Meter",
     "MeterReading",
@@ -46,9 +62,11 @@ __all__ = [
     "OutboxMessage",
     "PayLink",
     "Payment",
+    "PaymentArrangement",
     "ProviderEvent",
     "ReadingBatch",
     "ReadingBook",
+    "ReconnectionOrder",
     "Refund",
     "ReviewItem",
     "StaffToken",
