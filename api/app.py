@@ -23,6 +23,7 @@ from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
+    arrears,
     health,
     landing,
     outbox,
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(stripe_webhook.router)
     app.include_router(accounts.router)
+    app.include_router(arrears.router)
     app.include_router(outbox.router)
     app.include_router(pay.router)
     app.include_router(simulator.router)

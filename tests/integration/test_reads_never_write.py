@@ -203,6 +203,7 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{token}": [data.token, data.expired_token],
         "{attempt_id}": [str(data.attempt_id)],
         "{number}": [data.account_number],
+        "{case_id}": ["1"],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]
