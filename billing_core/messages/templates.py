@@ -298,11 +298,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
                      "avoids this: {url} Questions? Reply AGENT.",
     },
     "arrears_final_notice": {
-        Language.zh_cn: "【wattdesk】户号{account}计划于今天{time}暂停供电。如已缴费请忽略，"
-                        "需要帮助请回复“人工”。缴费：{url}",
-        Language.en: "wattdesk: supply to account {account} is planned to pause today at "
-                     "{time}. If you have paid, please ignore this. Need help? Reply AGENT. "
-                     "Pay: {url}",
+        Language.zh_cn: "【wattdesk】户号{account}未缴电费{amount}，计划于今天{time}暂停供电。"
+                        "如已缴费请忽略，需要帮助请回复“人工”。缴费：{url}",
+        Language.en: "wattdesk: {amount} is still open on account {account}, and supply is "
+                     "planned to pause today at {time}. If you have paid, please ignore this. "
+                     "Need help? Reply AGENT. Pay: {url}",
     },
 }  # fmt: skip
 
