@@ -245,7 +245,8 @@ class Scheduler:
 
         return run
 
-    def start(self) -> Scheduler:
+    def start(self, *, paused: bool = False) -> Scheduler:
+        """Register the jobs and start them (`paused`: registered, none run; for counting)."""
         add = self.scheduler.add_job
         notices = self._as_leader("bill notices", run_bill_notices)
         reminders = self._as_leader("due reminders", run_due_reminders)
@@ -291,7 +292,7 @@ class Scheduler:
         add(reminders, id="due_reminders_at_start")
         if rules is not None:
             add(ladder, id="arrears_ladder_at_start")
-        self.scheduler.start()
+        self.scheduler.start(paused=paused)
         if self.dispatcher is not None:
             self.dispatcher.start(self.dispatcher_interval)
         return self

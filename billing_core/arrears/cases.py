@@ -54,7 +54,7 @@ from billing_core.arrears.tables import (
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer, CustomerSensitivity
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
+from billing_core.db.fast import bulk_insert, fetch_converted
 from billing_core.dedupe_keys import (
     arrears_message_key,
     arrears_purpose,
@@ -315,9 +315,10 @@ def _load(
     past: dict[int, int] = defaultdict(int)
     months = rules.ladder.leniency.good_history_months if rules.ladder.leniency else 12
     since = now - timedelta(days=round(months * 30.44))
-    for case_id, account_id, status, resumed_on, opened_at, closed_at in session.execute(
+    for case_id, account_id, status, resumed_on, opened_at, closed_at in fetch_converted(
+        session.connection(),
         select(CASE.c.id, CASE.c.account_id, CASE.c.status, CASE.c.resumed_on,
-               CASE.c.opened_at, CASE.c.closed_at).where(CASE.c.account_id.in_(accounts))
+               CASE.c.opened_at, CASE.c.closed_at).where(CASE.c.account_id.in_(accounts)),
     ):  # fmt: skip
         if status == "open":
             cases[account_id] = _Case(case_id, resumed_on, opened_at)
@@ -364,10 +365,11 @@ def _load_case_details(session: Session, loaded: _Loaded, accounts: list[int]) -
     case_ids = [c.id for c in loaded.cases.values()]
     history: dict[int, list[StepRecord]] = defaultdict(list)
     if case_ids:
-        for case_id, step, at, taken, reason in session.execute(
+        for case_id, step, at, taken, reason in fetch_converted(
+            session.connection(),
             select(STEP.c.case_id, STEP.c.step, STEP.c.at, STEP.c.taken, STEP.c.reason).where(
                 STEP.c.case_id.in_(case_ids)
-            )
+            ),
         ):
             history[case_id].append(StepRecord(Step(step), at, taken, Reason(reason)))
         for order_id, case_id, status, approved_for, executed_at in session.execute(

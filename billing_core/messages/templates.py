@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
+from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
@@ -384,12 +386,19 @@ def babel_locale(language: str) -> str:
     return "zh_Hans_CN" if language == Language.zh_cn else "en_US"
 
 
+@cache
+def _locale(language: str) -> Locale:
+    """The parsed Babel locale, kept: parsing it took most of a formatting call."""
+    return Locale.parse(babel_locale(language))
+
+
 def money(amount: Decimal, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=babel_locale(language))
+    return format_currency(amount, currency, locale=_locale(language))
 
 
+@cache
 def day(value: date, language: str) -> str:
-    return format_date(value, format="medium", locale=babel_locale(language))
+    return format_date(value, format="medium", locale=_locale(language))
 
 
 def short_day(value: date, language: str) -> str:
