@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, literal, or_, select, update
 from sqlmodel import Session
 
 from billing_core.arrears.model import (
@@ -164,8 +164,11 @@ def run_ladder_chunk(
     )
     more = len(owing) == limit
     until = owing[-1] if more else None
+    # The status as a literal, so that the partial index of open cases by account serves the
+    # range (a bound parameter cannot match the index's WHERE: every open case was read).
     open_cases = select(CASE.c.account_id).where(
-        CASE.c.status == "open", CASE.c.account_id > after_account_id
+        CASE.c.status == literal("open", literal_execute=True),
+        CASE.c.account_id > after_account_id,
     )
     if until is not None:
         open_cases = open_cases.where(CASE.c.account_id <= until)
