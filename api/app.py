@@ -26,6 +26,7 @@ from api.payments import stripe_webhook
 from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
+    arrears,
     conversations,
     dashboard,
     health,
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(stripe_webhook.router)
     app.include_router(accounts.router)
+    app.include_router(arrears.router)
     app.include_router(outbox.router)
     app.include_router(dashboard.router)
     app.include_router(conversations.router)

@@ -541,6 +541,49 @@ def telegram_dispatch(
     )
 
 
+@app.command("arrears")
+def arrears(
+    accounts: Annotated[int, typer.Option(min=100, help="Accounts (about 10 % in arrears).")] = (
+        1_000_000
+    ),
+    workdir: Annotated[Path, typer.Option(help="Where the SQLite databases go.")] = Path(
+        "/tmp/wattdesk-bench-arrears"
+    ),
+) -> None:
+    """The daily arrears ladder over N accounts on SQLite, timed at N/4, N/2 and N (fresh
+    databases built with the bulk paths); prints the time, accounts/s, the growth and the
+    number of scheduler jobs, which does not depend on N."""
+    from bench import arrears as bench_arrears
+    from billing_core.settings import load_settings
+
+    settings = load_settings(_env_file=None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "arrears.sqlite3"
+    timings = []
+    for size in (accounts // 4, accounts // 2, accounts):
+        timing = bench_arrears.time_run(path, size, settings)
+        timings.append(timing)
+        report = timing.report
+        console.print(
+            f"{size:>10,} accounts ({timing.in_arrears:,} in arrears): {timing.seconds:6.2f} s, "
+            f"{timing.rate:,.0f} accounts/s; cases opened {report.opened:,}, steps "
+            f"{report.steps:,}, messages {report.messages:,}, tasks {report.tasks:,}, "
+            f"work orders {report.orders:,}"
+        )
+    again, repeat = bench_arrears.rerun(path, settings)
+    console.print(f"the same day again: {again:.2f} s, steps {repeat.steps:,}, messages "
+                  f"{repeat.messages:,} (idempotent)")  # fmt: skip
+    quarter, _, full = timings
+    console.print(f"growth: N/4 -> N is x{full.seconds / quarter.seconds:.2f} in time for x4 in "
+                  "accounts (linear: about 4)")  # fmt: skip
+    jobs = bench_arrears.scheduler_jobs(workdir / "jobs.sqlite3", settings)
+    ladder_jobs = [j for j in jobs if j.startswith("arrears")]
+    console.print(f"scheduler jobs: {len(jobs)} in all, {len(ladder_jobs)} for the ladder "
+                  f"({', '.join(ladder_jobs)}), whatever N")  # fmt: skip
+    verdict = "within" if full.seconds <= 10 else "OVER"
+    console.print(f"{accounts:,} accounts in {full.seconds:.2f} s: {verdict} the 10 s goal")
+
+
 @app.command("nlu")
 def nlu(
     messages: Annotated[int, typer.Option(min=100, help="Recognitions to time.")] = 20_000,

@@ -63,6 +63,24 @@ def conversation_purpose(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
+def arrears_message_key(case_id: int, step: str) -> str:
+    """A ladder step's message to the customer: once per case and step."""
+    return f"arrears:{case_id}:{step}"
+
+
+def arrears_purpose(case_id: int) -> str:
+    """What a stop of the ladder (a payment, an arrangement, a dispute) cancels the case's
+    pending messages by."""
+    return f"arrears:case:{case_id}"
+
+
+def arrears_step_key(case_id: int, step: str, reason: str, taken: bool, day: date | None) -> str:
+    """A decision recorded on an arrears case, its task and its order: a ladder step once per
+    case; a stop, a skip or a reconnection once per case, reason and day."""
+    when = f":{day.isoformat()}" if day is not None else ""
+    return f"{case_id}:{step}:{'taken' if taken else 'skipped'}:{reason}{when}"
+
+
 def bench_key(number: int) -> str:
     """A benchmark's message (`wattdesk bench dispatch`)."""
     return f"bench:{number}"

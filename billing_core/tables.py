@@ -2,6 +2,16 @@
 
 from sqlmodel import SQLModel
 
+from billing_core.arrears.tables import (
+    ArrearsCase,
+    ArrearsStep,
+    ArrearsTask,
+    DisconnectionOrder,
+    Dispute,
+    Instalment,
+    PaymentArrangement,
+    ReconnectionOrder,
+)
 from billing_core.audit.tables import AuditEntry
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.conversations.tables import VerificationCode
@@ -33,6 +43,9 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Account",
+    "ArrearsCase",
+    "ArrearsStep",
+    "ArrearsTask",
     "AuditEntry",
     "Bill",
     "BillLine",
@@ -48,7 +61,10 @@ __all__ = [
     "CustomerGroup",
     "CustomerSensitivity",
     "DeliveryTally",
+    "DisconnectionOrder",
+    "Dispute",
     "DomainEvent",
+    "Instalment",
     "LedgerEntry",
     "LiveEvent",
     "Meter",
@@ -57,9 +73,11 @@ __all__ = [
     "OutboxMessage",
     "PayLink",
     "Payment",
+    "PaymentArrangement",
     "ProviderEvent",
     "ReadingBatch",
     "ReadingBook",
+    "ReconnectionOrder",
     "Refund",
     "ReviewItem",
     "StaffSession",

@@ -1,6 +1,7 @@
 """The scheduled jobs (APScheduler 3, in a background thread of the serving process): bill
 notices every minute, due-date reminders daily at 08:00 local time (and once at start), late
-fees daily just after midnight, queued conversations nobody took given back to the bot every
+fees daily just after midnight, the arrears ladder daily at the collections policy's time
+(and once at start), queued conversations nobody took given back to the bot every
 minute, the channel health probes and delivery watch every policy interval
 (policies/health.yaml), and the outbox dispatcher in its own thread.
 
@@ -25,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, text
 
+from billing_core.arrears.cases import LadderChunk, run_ladder_chunk
 from billing_core.arrears.service import accrue_late_fees
 from billing_core.clock import Clock
 from billing_core.conversations.agents import return_unanswered_queue
@@ -39,7 +41,7 @@ from billing_core.live.policy import DEFAULT_LIVE_POLICY, LivePolicy
 from billing_core.live.service import delete_older
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
-from billing_core.payments.service import PaymentContext
+from billing_core.payments.service import PaymentContext, issue_balance_links
 from scheduler.dispatcher import Dispatcher
 
 log = logging.getLogger("wattdesk.scheduler")
@@ -178,6 +180,38 @@ def run_late_fees(context: JobContext) -> int:
     return report.posted
 
 
+def run_arrears_ladder(context: JobContext) -> int:
+    """The daily arrears ladder (docs/arrears.md, "The daily job"): every account owing
+    something, a chunk of accounts per transaction, selected and written set-based; one job
+    whatever the number of accounts. Idempotent (each decision has a unique key), so a rerun
+    or a run caught up after a misfire adds only what is new. Returns the steps recorded."""
+    return ladder_run(context).steps
+
+
+def ladder_run(context: JobContext) -> LadderChunk:
+    rules = context.payments_context.arrears
+    if rules is None:
+        return LadderChunk()
+    payments = context.payments_context
+    total, cursor = LadderChunk(), 0
+    while True:
+        with session_scope(context.engine, write=True) as session:
+            part = run_ladder_chunk(
+                session=session,
+                clock=context.clock,
+                rules=rules,
+                currency=payments.currency,
+                after_account_id=cursor,
+                pay_links=lambda s, ids: issue_balance_links(
+                    session=s, clock=context.clock, context=payments, account_ids=ids
+                ),
+            )
+        total.add(part)
+        cursor = part.cursor
+        if not part.more:
+            return total
+
+
 def run_queue_timeouts(context: JobContext) -> int:
     """Queued conversations no agent took in time go back to the bot (customers told)."""
     if context.conversations is None:
@@ -268,7 +302,8 @@ class Scheduler:
 
         return run
 
-    def start(self) -> Scheduler:
+    def start(self, *, paused: bool = False) -> Scheduler:
+        """Register the jobs and start them (`paused`: registered, none run; for counting)."""
         add = self.scheduler.add_job
         notices = self._as_leader("bill notices", run_bill_notices)
         reminders = self._as_leader("due reminders", run_due_reminders)
@@ -297,6 +332,18 @@ class Scheduler:
             coalesce=True,
             max_instances=1,
         )
+        rules = self.context.payments_context.arrears
+        ladder = self._as_leader("arrears ladder", run_arrears_ladder)
+        if rules is not None:
+            run_at = rules.collections.daily_run_at
+            add(
+                ladder,
+                CronTrigger(hour=run_at.hour, minute=run_at.minute, timezone=self.context.tz),
+                id="arrears_ladder",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=12 * 3600,  # a missed morning is caught up that day
+            )
         health_policy = self.context.health_policy
         if health_policy is not None:
             health = self._as_leader("channel health", run_channel_health)
@@ -316,10 +363,12 @@ class Scheduler:
             max_instances=1,
             misfire_grace_time=12 * 3600,
         )
-        # Once at start too (both are idempotent): a restart must not wait for the trigger.
+        # Once at start too (all idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")
         add(reminders, id="due_reminders_at_start")
-        self.scheduler.start()
+        if rules is not None:
+            add(ladder, id="arrears_ladder_at_start")
+        self.scheduler.start(paused=paused)
         if self.dispatcher is not None:
             self.dispatcher.start(self.dispatcher_interval)
         return self

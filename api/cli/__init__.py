@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import (
+    arrears_cmd,
     bills_cmd,
     config_cmd,
     db_cmd,
@@ -45,6 +46,7 @@ app.add_typer(payments_cmd.app, name="payments")
 app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(telegram_cmd.app, name="telegram")
 app.add_typer(simulate_cmd.app, name="simulate")
+app.add_typer(arrears_cmd.app, name="arrears")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -11,6 +11,9 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
+from billing_core.arrears.arrangements import request_arrangement
+from billing_core.arrears.disputes import open_dispute
+from billing_core.arrears.rules import ArrearsRules
 from billing_core.clock import Clock
 from billing_core.customers.tables import CustomerRequest
 from billing_core.readings.importing import ParsedBatch, ParsedReading
@@ -43,8 +46,11 @@ def record_request(
     conversation_id: int | None,
     account_id: int | None,
     customer_id: int | None,
+    arrears: ArrearsRules | None = None,
 ) -> CustomerRequest:
-    """An open request on the account (or the conversation alone, for an unverified sender)."""
+    """An open request on the account (or the conversation alone, for an unverified sender).
+    With the arrears rules, an arrangement or a dispute on an account is opened on it too
+    (billing_core.arrears: the ladder stops at once)."""
     request = CustomerRequest(
         kind=kind, status="open", account_id=account_id, customer_id=customer_id,
         conversation_id=conversation_id, channel=channel, address=address,
@@ -52,7 +58,25 @@ def record_request(
     )  # fmt: skip
     session.add(request)
     session.flush()
+    if account_id is not None and arrears is not None:
+        _open_on_the_case(session, clock, arrears, request)
     return request
+
+
+def _open_on_the_case(
+    session: Session, clock: Clock, rules: ArrearsRules, request: CustomerRequest
+) -> None:
+    """An arrangement asked for opens an arrangement request, a dispute a dispute, on the
+    account (its arrears case, if one is open): either stops the ladder at once."""
+    account_id, body = request.account_id or 0, request.body
+    if request.kind == RequestKind.arrangement:
+        request_arrangement(session=session, clock=clock, rules=rules, account_id=account_id,
+                            body=body, customer_request_id=request.id)  # fmt: skip
+    elif request.kind == RequestKind.dispute:
+        open_dispute(session=session, clock=clock, rules=rules, account_id=account_id,
+                     body=body or "(disputed in a conversation)", source="customer",
+                     opened_by=f"{request.channel}:{request.address}",
+                     customer_request_id=request.id)  # fmt: skip
 
 
 def submit_self_read(

@@ -478,6 +478,7 @@ def _record(turn: _Turn, kind: RequestKind) -> None:
         address=turn.address, body=turn.body, conversation_id=turn.conversation.id,
         account_id=account.id if account is not None else None,
         customer_id=turn.customers[0].id if turn.customers else None,
+        arrears=turn.context.payments.arrears,
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ class SensitivityKind(StrEnum):
     medical_equipment = "medical_equipment"
     elderly_alone = "elderly_alone"
     hardship = "hardship"
+    infant = "infant"  # an infant in the household
 
 
 class AccountStatus(StrEnum):

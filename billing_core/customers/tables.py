@@ -38,7 +38,8 @@ class Customer(SQLModel, table=True):
 
 
 class CustomerSensitivity(SQLModel, table=True):
-    """A sensitivity flag (medical equipment, elderly living alone, hardship) with validity."""
+    """A sensitivity flag (medical equipment, elderly living alone, hardship, an infant),
+    with its validity."""
 
     __tablename__ = "customer_sensitivity"
 

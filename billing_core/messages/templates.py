@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
+from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
@@ -273,6 +275,37 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: a friendly reminder, {amount} on account {account} is due "
                      "{due}. Pay: {url} Need help? Reply AGENT.",
     },
+    # --- the arrears ladder (billing_core.arrears.cases; docs/arrears.md). Polite, naming the
+    # amount and the due date, offering help and the pay link; never a threat (a test holds
+    # them to a lexicon), each SMS within two segments for realistic values. ---
+    "arrears_overdue": {
+        Language.zh_cn: "【wattdesk】户号{account}电费{amount}已于{due}到期。缴费：{url} "
+                        "如有困难请回复“人工”。",
+        Language.en: "wattdesk: the bill of {amount} on account {account} was due {due}. "
+                     "Please pay when you can: {url} Finding it hard? Reply AGENT and we "
+                     "will help.",
+    },
+    "arrears_arrangement_offer": {
+        Language.zh_cn: "【wattdesk】户号{account}电费{amount}（{due}到期）未缴。如有困难可缓缴"
+                        "或分期，请回复“分期”。缴费：{url}",
+        Language.en: "wattdesk: {amount} on account {account} (due {due}) is still open. If "
+                     "paying at once is hard, we can spread it or give more time: reply "
+                     "PAYMENT PLAN. Pay: {url}",
+    },
+    "arrears_formal_notice": {
+        Language.zh_cn: "【wattdesk】户号{account}电费{amount}于{due}到期未缴，{date}起可能暂停"
+                        "供电。缴费：{url} 或回复“分期”",
+        Language.en: "wattdesk: {amount} on account {account} (due {due}) is still open, and "
+                     "supply may be paused from {date}. Paying, or replying PAYMENT PLAN, "
+                     "avoids this: {url} Questions? Reply AGENT.",
+    },
+    "arrears_final_notice": {
+        Language.zh_cn: "【wattdesk】户号{account}未缴电费{amount}，计划于今天{time}暂停供电。"
+                        "如已缴费请忽略，需要帮助请回复“人工”。缴费：{url}",
+        Language.en: "wattdesk: {amount} is still open on account {account}, and supply is "
+                     "planned to pause today at {time}. If you have paid, please ignore this. "
+                     "Need help? Reply AGENT. Pay: {url}",
+    },
 }  # fmt: skip
 
 
@@ -353,12 +386,25 @@ def babel_locale(language: str) -> str:
     return "zh_Hans_CN" if language == Language.zh_cn else "en_US"
 
 
+@cache
+def _locale(language: str) -> Locale:
+    """The parsed Babel locale, kept: parsing it took most of a formatting call."""
+    return Locale.parse(babel_locale(language))
+
+
 def money(amount: Decimal, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=babel_locale(language))
+    return format_currency(amount, currency, locale=_locale(language))
 
 
+@cache
 def day(value: date, language: str) -> str:
-    return format_date(value, format="medium", locale=babel_locale(language))
+    return format_date(value, format="medium", locale=_locale(language))
+
+
+def short_day(value: date, language: str) -> str:
+    """A day in the coming weeks, without its year: 12月28日, 28 Dec."""
+    pattern = "M月d日" if language == Language.zh_cn else "d MMM"
+    return format_date(value, pattern, locale=babel_locale(language))
 
 
 def period(start: date, end: date, language: str) -> str:

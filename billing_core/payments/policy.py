@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing_core.arrears.rules import load_arrears_rules
 from billing_core.payments.service import PaymentContext
 from billing_core.policies import DEFAULT_POLICY_DIR, load_policy
 from billing_core.settings import Settings
@@ -37,4 +38,7 @@ def payment_context(settings: Settings, policy: PaymentsPolicy) -> PaymentContex
         secret_key=settings.secret_key.get_secret_value(),
         pay_link_ttl=timedelta(days=policy.pay_link_ttl_days),
         duplicate_window=timedelta(hours=policy.duplicate_window_hours),
+        arrears=load_arrears_rules(
+            settings.policy_dir, country=settings.holiday_country, tz=settings.tz
+        ),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +20,15 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from billing_core.arrears.cases import after_payment
+from billing_core.arrears.rules import ArrearsRules
 from billing_core.bills.statement import Statement, account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.model import Language
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
+from billing_core.db.fast import bulk_insert
 from billing_core.db.prepared import Prepared
 from billing_core.dedupe_keys import event_key, payment_key, receipt_key, reminder_purpose
 from billing_core.errors import Conflict, InvalidInput, NotFound
@@ -52,6 +56,10 @@ class PaymentContext:
     secret_key: str
     pay_link_ttl: timedelta = timedelta(days=7)
     duplicate_window: timedelta = timedelta(hours=24)
+    # The arrears ladder's rules: with them a payment in full stops the account's ladder at
+    # once (pending ladder messages cancelled, a reconnection raised); without them the
+    # daily ladder run notices the payment.
+    arrears: ArrearsRules | None = None
 
     def today(self, clock: Clock) -> date:
         return clock.now().astimezone(self.tz).date()
@@ -131,7 +139,34 @@ def issue_pay_link(
     return link_id, values, f"{context.public_base_url}/p/{token}"
 
 
+def issue_balance_links(
+    *, session: Session, clock: Clock, context: PaymentContext, account_ids: Sequence[int]
+) -> dict[int, str]:
+    """`issue_pay_link` for the balance of many accounts at once (the arrears ladder's
+    messages): one UPDATE replacing their active balance links and one bulk INSERT. Returns
+    each account's URL."""
+    if not account_ids:
+        return {}
+    now = clock.now()
+    session.execute(
+        update(_PAY_LINKS)
+        .where(_PAY_LINKS.c.account_id.in_(list(account_ids)),
+               _PAY_LINKS.c.purpose == BALANCE, _PAY_LINKS.c.status == "active")
+        .values(status="replaced", finished_at=now)
+    )  # fmt: skip
+    urls, rows = {}, []
+    for account_id in account_ids:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        urls[account_id] = f"{context.public_base_url}/p/{token}"
+        rows.append((account_id, BALANCE, None, hash_token(token), "active", now,
+                     now + context.pay_link_ttl, None))  # fmt: skip
+    bulk_insert(session.connection(), _PAY_LINKS, _LINK_COLUMNS, rows)
+    return urls
+
+
 _PAY_LINKS = table_of(PayLink)
+_LINK_COLUMNS = ("account_id", "purpose", "bill_id", "token_hash", "status", "created_at",
+                 "expires_at", "finished_at")  # fmt: skip
 _REPLACE_ACTIVE = Prepared(
     update(_PAY_LINKS)
     .where(_PAY_LINKS.c.account_id == bindparam("b_account_id"),
@@ -422,6 +457,8 @@ def accept_payment(
         purposes=reminder_purposes(paid_bills),
         reason=f"paid (payment {recorded.payment.id})",
     )
+    if context.arrears is not None:
+        after_payment(session=session, clock=clock, rules=context.arrears, account_id=account_id)
     _send_receipt(session=session, clock=clock, context=context, account=account,
                   payment_id=recorded.payment.id or 0, amount=amount,
                   now_due=statement.amount_due, test_mode=channel == SANDBOX)  # fmt: skip

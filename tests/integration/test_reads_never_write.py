@@ -221,6 +221,7 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{attempt_id}": [str(data.attempt_id)],
         "{number}": [data.account_number],
         "{conversation_id}": [str(data.conversation_id)],
+        "{case_id}": ["1"],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]

@@ -1,0 +1,68 @@
+"""What the arrears services need besides the session and the clock, built once at start: the
+ladder policy (`policies/arrears.yaml`), the collections policy (`policies/collections.yaml`:
+instalments, the daily job's time), the working calendar and the time zone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing_core.arrears.model import DailyForecast
+from billing_core.arrears.policy import LadderPolicy, load_arrears_policy
+from billing_core.calendar import WorkingCalendar
+from billing_core.policies import DEFAULT_POLICY_DIR, load_policy
+
+
+class CollectionsPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Annotated[int, Field(ge=1)]
+    daily_run_at: time = time(7, 30)
+    max_instalments: Annotated[int, Field(ge=1, le=60)] = 12
+    max_arrangement_days: Annotated[int, Field(ge=1, le=1095)] = 365
+    instalment_grace_days: Annotated[int, Field(ge=0, le=30)] = 3
+
+
+def load_collections_policy(directory: Path = DEFAULT_POLICY_DIR) -> CollectionsPolicy:
+    return load_policy("collections", CollectionsPolicy, directory)
+
+
+@dataclass(eq=False)
+class ArrearsRules:
+    """The ladder's policy, the collections policy, the region's calendar (built for the
+    years asked, a few around each, and kept) and the utility's time zone."""
+
+    ladder: LadderPolicy
+    collections: CollectionsPolicy
+    country: str
+    tz: ZoneInfo
+    forecast: Mapping[date, DailyForecast] = field(default_factory=dict)
+    _calendars: dict[int, WorkingCalendar] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def calendar(self, now: datetime) -> WorkingCalendar:
+        """A calendar covering the year of `now` (local), the one before and the two after
+        (the ladder looks up to `disconnection.search_days` ahead)."""
+        year = now.astimezone(self.tz).year
+        with self._lock:
+            found = self._calendars.get(year)
+            if found is None:
+                found = WorkingCalendar.for_country(self.country, range(year - 1, year + 3))
+                self._calendars[year] = found
+            return found
+
+
+def load_arrears_rules(directory: Path, *, country: str, tz: ZoneInfo) -> ArrearsRules:
+    return ArrearsRules(
+        ladder=load_arrears_policy(directory),
+        collections=load_collections_policy(directory),
+        country=country,
+        tz=tz,
+    )
