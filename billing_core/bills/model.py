@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
@@ -95,6 +96,18 @@ class PeriodFacts(NamedTuple):
 
 
 RuleCheck = Callable[[PeriodFacts, "ReviewThresholds"], "Finding | None"]
+
+
+def due_date_for(*, issued_on: date, terms_days: int) -> date:
+    """A bill's due date: its issue day (local) plus the account's payment terms, whatever
+    the reading day it bills. A catch-up run that issues October's bills in December gives
+    them their full terms from December: no bill is ever issued already overdue."""
+    return issued_on + timedelta(days=terms_days)
+
+
+def is_catch_up(*, run_date: date, issued_on: date) -> bool:
+    """A run issuing bills after the reading day it bills (a day missed, run again later)."""
+    return issued_on > run_date
 
 
 @dataclass(frozen=True, slots=True)

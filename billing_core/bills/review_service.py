@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from billing_core.audit.service import record_change, snapshot
 from billing_core.bills.charges import post_bill_charge, reverse_bill_charge
 from billing_core.bills.draft import TOU_REGISTERS
+from billing_core.bills.model import due_date_for
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
@@ -409,7 +410,7 @@ def _resolve_items(
 def _issue(bill: Bill, *, now: datetime, terms_days: int, tz: ZoneInfo) -> None:
     bill.status = "issued"
     bill.issued_at = now
-    bill.due_date = now.astimezone(tz).date() + timedelta(days=terms_days)
+    bill.due_date = due_date_for(issued_on=now.astimezone(tz).date(), terms_days=terms_days)
 
 
 def _issued_event(bill: Bill) -> dict[str, Any]:
