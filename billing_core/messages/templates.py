@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
+from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
@@ -353,8 +355,24 @@ def babel_locale(language: str) -> str:
     return "zh_Hans_CN" if language == Language.zh_cn else "en_US"
 
 
+# An amount in a currency whose English sign names its country (CN¥, HK$): the ISO code, a
+# space, the number (CNY 128.19), as an English-speaking customer in China writes it. GSM-7 for
+# an SMS: a plain space, never a no-break one.
+CODE_FIRST = "¤¤ #,##0.00"
+
+
 def money(amount: Decimal, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=babel_locale(language))
+    """An amount as the customer's language writes it: ¥128.19 in zh-CN; in English CNY 128.19
+    (never CN¥128.19), while a currency English writes with a plain sign keeps it ($99.99)."""
+    locale = babel_locale(language)
+    if language != Language.zh_cn and any(c.isalpha() for c in _sign(currency, locale)):
+        return format_currency(amount, currency, format=CODE_FIRST, locale=locale)
+    return format_currency(amount, currency, locale=locale)
+
+
+@cache
+def _sign(currency: str, locale: str) -> str:
+    return str(Locale.parse(locale).currency_symbols.get(currency, currency))
 
 
 def day(value: date, language: str) -> str:
