@@ -215,6 +215,7 @@ class ReviewItem(Out):
     age_days: int
     kwh: Quantity
     total: Money
+    raised_by: str | None  # the reviewer whose correction raised it (a re-bill's 退补)
 
 
 class ReviewItems(Out):

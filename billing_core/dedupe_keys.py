@@ -28,6 +28,13 @@ def reminder_purpose(bill_id: int) -> str:
     return f"reminder:bill:{bill_id}"
 
 
+def settled_bill_purposes(bill_ids: list[int]) -> list[str]:
+    """The purposes of every message about these bills that a payment settling them cancels
+    while it waits: the bill notice and the due-date reminder (the arrears ladder's messages
+    go by their case's purpose)."""
+    return [p for b in bill_ids for p in (notice_purpose(b), reminder_purpose(b))]
+
+
 def receipt_key(payment_id: int) -> str:
     """A payment's receipt message (its dedupe key and its purpose)."""
     return f"receipt:payment:{payment_id}"

@@ -105,6 +105,13 @@ def print_summary(summary: BillRunSummary) -> None:
     table.add_row("missed (no reading)", str(len(summary.missed)))
     table.add_row("failed", str(len(summary.failed)))
     console.print(table)
+    if summary.catch_up and summary.issued_on is not None:
+        console.print(
+            f"catch-up: {summary.catch_up} bills for the readings of "
+            f"{summary.run_date.isoformat()} were issued on {summary.issued_on.isoformat()}; "
+            "their due dates count from the issue date",
+            soft_wrap=True,
+        )
     if summary.review_by_rule:
         console.print(
             "review rules fired: "

@@ -22,6 +22,7 @@ from api.console.pages import (
 from api.deps import ClockDep, SessionDep, SettingsDep, id_or_none
 from billing_core.app_services import services
 from billing_core.bills import review_service
+from billing_core.bills.model import ReviewThresholds
 from billing_core.errors import InvalidInput
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -87,7 +88,8 @@ def correct(
             session=session, clock=clock, tz=settings.tz, bill_id=number, reviewer=user,
             cause=cause, causes=tuple(c.code for c in policy.causes),
             tariff=services(request).tariffs.get(review_service.bill_tariff_code(session, number)),
-            note=note, kwh=_kwh(kwh), registers=None, adjustments=(),
+            thresholds=ReviewThresholds.from_policy(policy), note=note, kwh=_kwh(kwh),
+            registers=None, adjustments=(),
         )  # fmt: skip
     return back("/console/review", problem="; ".join(problems),
                 done="" if problems else f"bill {number} corrected and billed again")  # fmt: skip

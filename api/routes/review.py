@@ -1,4 +1,7 @@
-"""The staff API for the review queue (role reviewer): list, approve, correct, summarise."""
+"""The staff API for the review queue (role reviewer): list, approve, correct, summarise.
+
+A correction with refund or re-bill lines answers the re-bill held `in_review`; approving or
+correcting it again is for a second reviewer: its preparer gets a 409 that says so."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from api.deps import ClockDep, Id, Offset, SessionDep, SettingsDep, exact_json, 
 from api.errors import error_responses
 from billing_core.app_services import services
 from billing_core.bills import review_service
+from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import ReviewPolicy
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -120,6 +124,7 @@ def correct(
         cause=body.cause,
         causes=tuple(c.code for c in policy.causes),
         tariff=catalog.get(review_service.bill_tariff_code(session, bill_id)),
+        thresholds=ReviewThresholds.from_policy(policy),
         note=body.note,
         kwh=body.kwh,
         registers=body.registers,

@@ -10,7 +10,13 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
-from billing_core.bills.model import Finding, PeriodFacts, ReviewThresholds, review_findings
+from billing_core.bills.model import (
+    Finding,
+    PeriodFacts,
+    ReviewThresholds,
+    due_date_for,
+    review_findings,
+)
 from billing_core.readings.model import ReverseKind, register_delta
 from billing_core.readings.vee import Replacement, meter_consumption, tou_mismatch
 from billing_core.tariffs.lines import power_factor_adjustment, round_money
@@ -269,11 +275,13 @@ def draft_bill(
     *,
     tariff: Tariff,
     thresholds: ReviewThresholds,
-    run_date: date,
+    issued_on: date,
     children_kwh: Decimal | None = None,
     tariff_changes: Sequence[tuple[date, Tariff]] = (),
 ) -> BillDraft:
-    """Price the usage and run every review rule over the result.
+    """Price the usage and run every review rule over the result; the bill is due its
+    payment terms after `issued_on`, the local day it is issued (held in review: the day a
+    reviewer approves it sets its due date instead).
 
     `tariff` is the tariff in force on the period's first day; `tariff_changes` holds each
     tariff that takes over inside the period, with its effective date. A period with changes
@@ -326,7 +334,7 @@ def draft_bill(
         currency=priced.currency,
         estimated=usage.estimated,
         findings=tuple(review_findings(facts, thresholds)),
-        due_date=run_date + timedelta(days=period.payment_terms_days),
+        due_date=due_date_for(issued_on=issued_on, terms_days=period.payment_terms_days),
         prev_reading_id=period.meter.previous.id,
         curr_reading_id=period.meter.current.id,
         pf_adjustment=pf_adjustment,

@@ -3,8 +3,9 @@ account's bill for one period in, the rules that fired (with a detail for staff)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
@@ -95,6 +96,18 @@ class PeriodFacts(NamedTuple):
 
 
 RuleCheck = Callable[[PeriodFacts, "ReviewThresholds"], "Finding | None"]
+
+
+def due_date_for(*, issued_on: date, terms_days: int) -> date:
+    """A bill's due date: its issue day (local) plus the account's payment terms, whatever
+    the reading day it bills. A catch-up run that issues October's bills in December gives
+    them their full terms from December: no bill is ever issued already overdue."""
+    return issued_on + timedelta(days=terms_days)
+
+
+def is_catch_up(*, run_date: date, issued_on: date) -> bool:
+    """A run issuing bills after the reading day it bills (a day missed, run again later)."""
+    return issued_on > run_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +279,31 @@ def refund_or_rebill(facts: PeriodFacts, thresholds: ReviewThresholds) -> Findin
         return None
     amount = "" if facts.adjustment_amount is None else f" of {_money(facts.adjustment_amount)}"
     return _finding(ReviewRule.REFUND_OR_REBILL, f"The bill carries an adjustment line{amount}")
+
+
+def correction_findings(
+    *, total: Decimal, adjustments: Sequence[Decimal], thresholds: ReviewThresholds
+) -> tuple[Finding, ...]:
+    """The rules a reviewer's correction is held by: one that adds refund or re-bill (退补)
+    lines fires REFUND_OR_REBILL (when the policy has it on), and the re-bill waits for a
+    second reviewer instead of being issued."""
+    if not adjustments or ReviewRule.REFUND_OR_REBILL not in thresholds.enabled:
+        return ()
+    facts = PeriodFacts(
+        customer_kind="", account_active=True, kwh=ZERO, amount=total, previous_kwh=None,
+        previous_amount=None, last_year_kwh=None, last_year_amount=None, reverse=None,
+        has_adjustment_line=True, adjustment_amount=sum(adjustments, ZERO),
+    )  # fmt: skip
+    finding = refund_or_rebill(facts, thresholds)
+    return () if finding is None else (finding,)
+
+
+def four_eyes_refusal(*, raised_by: Iterable[str | None], reviewer: str) -> str | None:
+    """Why `reviewer` may not resolve a bill's open items: they raised one of them themselves
+    (they corrected the bill into this re-bill). None when they may."""
+    if reviewer in set(raised_by):
+        return f"{reviewer} prepared this re-bill (退补); a second reviewer must resolve it"
+    return None
 
 
 def meter_replaced(facts: PeriodFacts, thresholds: ReviewThresholds) -> Finding | None:

@@ -1,5 +1,9 @@
 """The review queue (电费复核): list what waits, approve (issue the bill), correct (cancel and
-re-bill with adjustment lines, 退补), and the monthly summary by rule and cause."""
+re-bill with adjustment lines, 退补), and the monthly summary by rule and cause.
+
+Four eyes: a correction that adds refund or re-bill lines is held (REFUND_OR_REBILL, raised by
+the reviewer who corrected) until a second reviewer approves or corrects it again; the one
+who prepared it may do neither."""
 
 from __future__ import annotations
 
@@ -15,6 +19,12 @@ from sqlmodel import Session, col, select
 from billing_core.audit.service import record_change, snapshot
 from billing_core.bills.charges import post_bill_charge, reverse_bill_charge
 from billing_core.bills.draft import TOU_REGISTERS
+from billing_core.bills.model import (
+    ReviewThresholds,
+    correction_findings,
+    due_date_for,
+    four_eyes_refusal,
+)
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
@@ -47,6 +57,7 @@ class ReviewRow:
     age_days: int
     kwh: Decimal
     total: Decimal
+    raised_by: str | None = None  # who prepared the re-bill that raised the item, if anyone
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +72,7 @@ class ReviewRow:
             "age_days": self.age_days,
             "kwh": str(self.kwh),
             "total": str(self.total),
+            "raised_by": self.raised_by,
         }
 
 
@@ -117,6 +129,7 @@ def list_review_items(
             age_days=(now - item.created_at).days,
             kwh=bill.kwh,
             total=bill.total,
+            raised_by=item.raised_by,
         )
         for item, bill, number, book_code in session.execute(statement)
     ]
@@ -131,9 +144,11 @@ def approve_bill(
     reviewer: StaffUser,
     note: str = "",
 ) -> Bill:
-    """Approve a bill held in review: its open items are resolved and the bill is issued."""
+    """Approve a bill held in review: its open items are resolved and the bill is issued. A
+    re-bill (退补) is approved by a second reviewer, never by the one who prepared it."""
     require_role(reviewer, *REVIEWERS)
     bill = _bill_in_review(session, bill_id)
+    _check_four_eyes(session, bill_id, reviewer)
     account = session.get(Account, bill.account_id)
     assert account is not None
     now = clock.now()
@@ -170,13 +185,19 @@ def correct_bill(
     cause: str,
     causes: tuple[str, ...],
     tariff: Tariff,
+    thresholds: ReviewThresholds,
     note: str,
     kwh: Decimal | None = None,
     registers: dict[str, Decimal] | None = None,
     adjustments: tuple[Adjustment, ...] = (),
 ) -> Bill:
     """Cancel a wrong bill and re-bill the same period (退补): priced again from the corrected
-    consumption, with the reviewer's adjustment lines, and issued. Never edited in place."""
+    consumption, with the reviewer's adjustment lines. Never edited in place.
+
+    A re-bill with no adjustment line is issued at once. One with refund or re-bill lines
+    fires REFUND_OR_REBILL (`correction_findings`, as the policy says) and waits in review,
+    raised by this reviewer, for a second one; a re-bill held so cannot be corrected again by
+    the reviewer who prepared it either."""
     require_role(reviewer, *REVIEWERS)
     if cause not in causes:
         raise InvalidInput(f"cause {cause!r} is not one of: {', '.join(causes)}")
@@ -187,6 +208,8 @@ def correct_bill(
         raise NotFound(f"bill {bill_id} does not exist")
     if old.status == "cancelled":
         raise Conflict(f"bill {bill_id} is already cancelled")
+    if old.status == "in_review":
+        _check_four_eyes(session, bill_id, reviewer)
     account = session.get(Account, old.account_id)
     assert account is not None
     customer = session.get(Customer, account.customer_id)
@@ -218,11 +241,14 @@ def correct_bill(
     session.add(old)
     session.flush()  # the live-period index must see the old bill cancelled first
     total = priced.total + sum((a.amount for a in adjustments), Decimal(0))
+    findings = correction_findings(
+        total=total, adjustments=[a.amount for a in adjustments], thresholds=thresholds
+    )
     new = Bill(
         account_id=old.account_id,
         period_start=old.period_start,
         period_end=old.period_end,
-        status="issued",
+        status="in_review",
         kwh=consumption.kwh,
         total=total,
         currency=priced.currency,
@@ -232,7 +258,8 @@ def correct_bill(
         replaces_bill_id=old.id,
         created_at=now,
     )
-    _issue(new, now=now, terms_days=account.payment_terms_days, tz=tz)
+    if not findings:
+        _issue(new, now=now, terms_days=account.payment_terms_days, tz=tz)
     session.add(new)
     session.flush()
     position = 0
@@ -263,6 +290,9 @@ def correct_bill(
     _resolve_items(
         session, bill_id, status="corrected", cause=cause, note=note, reviewer=reviewer, now=now
     )
+    for finding in findings:  # the second reviewer's part
+        session.add(ReviewItem(bill_id=new.id or 0, rule=finding.rule, detail=finding.detail,
+                               raised_by=reviewer.username, created_at=now))  # fmt: skip
     actor = f"staff:{reviewer.username}"
     record_change(
         session=session,
@@ -284,12 +314,15 @@ def correct_bill(
         entity_id=new.id,
         before=None,
         after=snapshot(new),
-        reason=f"re-bill of {old.id} ({cause}): {note}",
+        reason=f"re-bill of {old.id} ({cause}): {note}"
+        + ("; held for a second reviewer" if findings else ""),
     )
     reverse_bill_charge(session=session, clock=clock, tz=tz, bill=old, actor=actor,
                         reason=f"bill {old.id} cancelled: {old.cancel_reason}")  # fmt: skip
-    post_bill_charge(session=session, clock=clock, tz=tz, bill=new, actor=actor)
-    events = [_issued_event(new)]
+    events: list[dict[str, Any]] = []
+    if new.status == "issued":
+        post_bill_charge(session=session, clock=clock, tz=tz, bill=new, actor=actor)
+        events.append(_issued_event(new))
     if old_before.get("status") == "issued":
         events.append(
             {
@@ -388,6 +421,18 @@ def _bill_in_review(session: Session, bill_id: int) -> Bill:
     return bill
 
 
+def _check_four_eyes(session: Session, bill_id: int, reviewer: StaffUser) -> None:
+    """Conflict when `reviewer` raised one of the bill's open items (prepared its re-bill)."""
+    raised_by = session.scalars(
+        select(col(ReviewItem.raised_by)).where(
+            ReviewItem.bill_id == bill_id, ReviewItem.status == "open"
+        )
+    ).all()
+    refusal = four_eyes_refusal(raised_by=raised_by, reviewer=reviewer.username)
+    if refusal is not None:
+        raise Conflict(f"bill {bill_id}: {refusal}")
+
+
 def _resolve_items(
     session: Session,
     bill_id: int,
@@ -409,7 +454,7 @@ def _resolve_items(
 def _issue(bill: Bill, *, now: datetime, terms_days: int, tz: ZoneInfo) -> None:
     bill.status = "issued"
     bill.issued_at = now
-    bill.due_date = now.astimezone(tz).date() + timedelta(days=terms_days)
+    bill.due_date = due_date_for(issued_on=now.astimezone(tz).date(), terms_days=terms_days)
 
 
 def _issued_event(bill: Bill) -> dict[str, Any]:

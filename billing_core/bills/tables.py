@@ -104,5 +104,8 @@ class ReviewItem(SQLModel, table=True):
     cause: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", max_length=500)
     resolved_by: str | None = Field(default=None, max_length=64)
+    # The staff user whose correction raised the item (a re-bill's REFUND_OR_REBILL): never the
+    # one to resolve it (four eyes). None for an item the bill run raised.
+    raised_by: str | None = Field(default=None, max_length=64)
     resolved_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     created_at: datetime = Field(sa_column=instant())

@@ -392,8 +392,24 @@ def _locale(language: str) -> Locale:
     return Locale.parse(babel_locale(language))
 
 
+# An amount in a currency whose English sign names its country (CN¥, HK$): the ISO code, a
+# space, the number (CNY 128.19), as an English-speaking customer in China writes it. GSM-7 for
+# an SMS: a plain space, never a no-break one.
+CODE_FIRST = "¤¤ #,##0.00"
+
+
 def money(amount: Decimal, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=_locale(language))
+    """An amount as the customer's language writes it: ¥128.19 in zh-CN; in English CNY 128.19
+    (never CN¥128.19), while a currency English writes with a plain sign keeps it ($99.99)."""
+    locale = _locale(language)
+    if language != Language.zh_cn and any(c.isalpha() for c in _sign(currency, language)):
+        return format_currency(amount, currency, format=CODE_FIRST, locale=locale)
+    return format_currency(amount, currency, locale=locale)
+
+
+@cache
+def _sign(currency: str, language: str) -> str:
+    return str(_locale(language).currency_symbols.get(currency, currency))
 
 
 @cache

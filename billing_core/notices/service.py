@@ -4,8 +4,10 @@ Both are idempotent by their dedupe keys (`bill_notice:bill:{id}`, `due_reminder
 a job run twice, or by two processes, puts one message per bill in the outbox. A notice that
 cannot be sent (the customer opted out, has no verified contact, the bill was cancelled) is
 recorded as a cancelled outbox row with the reason, so staff can see why nothing went and the
-event is not looked at again. Reminders about a bill are cancelled by the payment that pays it
-(`billing_core.payments.service.accept_payment`, by their purpose `reminder:bill:{id}`).
+event is not looked at again. The notice and the reminder about a bill are cancelled, while they
+wait, by the payment that pays it (`billing_core.payments.service.accept_payment`, by their
+purposes `notice:bill:{id}` and `reminder:bill:{id}`); a bill paid before its notice is
+written gets none (recorded as cancelled, "paid").
 
 Bill notices follow `bill_issued` domain events by dedupe key, not by `consumed_at` (other
 consumers may read the same events): each run takes the recent events with no outbox row
@@ -124,6 +126,11 @@ def _bill_notice(
             reason=f"bill {bill_id} is {bill.status if bill else 'gone'}",
         )
         return 0
+    if _paid(session, bill, clock.now().astimezone(tz).date()):
+        # Paid before its notice was written (the payment cancels one already waiting).
+        record_unsent(session=session, clock=clock, dedupe_key=key, template="bill_notice",
+                      purpose=purpose, reason=f"bill {bill_id} is paid")  # fmt: skip
+        return 0
     account = session.get(Account, bill.account_id)
     assert account is not None
     customer = session.get(Customer, account.customer_id)
@@ -137,6 +144,15 @@ def _bill_notice(
             "due": day(bill.due_date, language) if bill.due_date else "-",
         },
     )  # fmt: skip
+
+
+def _paid(session: Session, bill: Bill, today: date) -> bool:
+    """Nothing open on an issued bill whose charge is in the ledger."""
+    statement = account_statement(
+        session=session, account_id=bill.account_id, today=today, currency=bill.currency
+    )
+    line = next((b for b in statement.bills if b.bill_id == bill.id), None)
+    return line is not None and line.open_amount <= Decimal(0)
 
 
 def enqueue_due_reminders(

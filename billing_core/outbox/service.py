@@ -14,6 +14,7 @@ from billing_core.customers.model import Channel
 from billing_core.customers.tables import Contact
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
+from billing_core.dedupe_keys import settled_bill_purposes
 from billing_core.messages.segments import count_segments
 from billing_core.outbox.model import AUTOMATED, CANCELLED, OUTBOX_COLUMNS, outbox_row
 from billing_core.outbox.model import CHANNEL_PREFERENCE as CHANNEL_PREFERENCE
@@ -121,6 +122,12 @@ def cancel_pending(*, session: Session, purposes: list[str], reason: str) -> int
         .values(status="cancelled", cancelled_reason=reason[:200])
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_bill_messages(*, session: Session, bill_ids: list[int], reason: str) -> int:
+    """Cancel every message still waiting about these bills (their notices and reminders),
+    with the reason: what a payment that settled them does. Returns how many."""
+    return cancel_pending(session=session, purposes=settled_bill_purposes(bill_ids), reason=reason)
 
 
 def list_messages(

@@ -1,6 +1,6 @@
 """Payment use cases every channel shares: pay links, checkout attempts whose amount the
 server fixes, and `accept_payment` — the ledger entry plus what follows a payment (links
-finished, reminders cancelled, a receipt in the outbox)."""
+finished, messages about the bills it paid cancelled, a receipt in the outbox)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,12 @@ from billing_core.events.service import record_events
 from billing_core.ledger.model import ZERO, EntryKind
 from billing_core.ledger.tables import LedgerEntry
 from billing_core.messages.templates import money, render
-from billing_core.outbox.service import REPLY, cancel_pending, enqueue_message, reachable_contact
+from billing_core.outbox.service import (
+    REPLY,
+    cancel_bill_messages,
+    enqueue_message,
+    reachable_contact,
+)
 from billing_core.payments.providers import SANDBOX
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment
 
@@ -424,8 +429,8 @@ def accept_payment(
     actor: str = "system",
 ) -> RecordedPayment:
     """Record a payment from any channel, exactly once, and what follows it in the same
-    transaction: links whose purpose is now paid are finished, reminders about bills now
-    paid are cancelled, and a receipt goes to the customer through the outbox."""
+    transaction: links whose purpose is now paid are finished, notices and reminders about
+    bills now paid are cancelled, and a receipt goes to the customer through the outbox."""
     recorded = record_payment(
         session=session, clock=clock, tz=context.tz, account_id=account_id, amount=amount,
         currency=context.currency, channel=channel, provider_reference=provider_reference,
@@ -452,9 +457,9 @@ def accept_payment(
                    col(PayLink.purpose).in_(finished))
             .values(status="paid", finished_at=clock.now())
         )  # fmt: skip
-    cancel_pending(
+    cancel_bill_messages(
         session=session,
-        purposes=reminder_purposes(paid_bills),
+        bill_ids=paid_bills,
         reason=f"paid (payment {recorded.payment.id})",
     )
     if context.arrears is not None:

@@ -102,4 +102,5 @@ SENSITIVITY_NOTES = {
     SensitivityKind.medical_equipment: ("家中使用制氧机", "uses a home oxygen concentrator"),
     SensitivityKind.elderly_alone: ("独居老人", "elderly, living alone"),
     SensitivityKind.hardship: ("低保户", "registered hardship"),
+    SensitivityKind.infant: ("家有婴儿", "an infant in the household"),
 }

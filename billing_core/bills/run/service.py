@@ -24,7 +24,7 @@ from sqlalchemy import Engine, Select, func, insert, select, update
 from sqlmodel import Session
 
 from billing_core.bills.draft import AccountPeriod, BillDraft, draft_bill, work_out_usage
-from billing_core.bills.model import ReviewThresholds
+from billing_core.bills.model import ReviewThresholds, is_catch_up
 from billing_core.bills.run.load import load_due_periods
 from billing_core.bills.run.plan import plan_parts
 from billing_core.bills.run.store import prepare_chunk, store_drafts
@@ -52,6 +52,10 @@ class BillRunSummary:
     issued: int = 0
     in_review: int = 0
     already_billed: int = 0
+    # bills issued after the reading day they bill (a catch-up run): each is due its payment
+    # terms after the day it was issued, not after the reading day
+    catch_up: int = 0
+    issued_on: date | None = None  # the local day the run issued its bills
     missed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (account number, why)
     total_amount: Decimal = ZERO
@@ -67,6 +71,8 @@ class BillRunSummary:
         self.issued += part.issued
         self.in_review += part.in_review
         self.already_billed += part.already_billed
+        self.catch_up += part.catch_up
+        self.issued_on = max(filter(None, (self.issued_on, part.issued_on)), default=None)
         self.missed.extend(part.missed)
         self.failed.extend(part.failed)
         self.total_amount += part.total_amount
@@ -89,6 +95,8 @@ class BillRunSummary:
             "issued": self.issued,
             "in_review": self.in_review,
             "already_billed": self.already_billed,
+            "catch_up": self.catch_up,
+            "issued_on": self.issued_on.isoformat() if self.issued_on else None,
             "missed": len(self.missed),
             "failed": len(self.failed),
             "total_amount": str(self.total_amount),
@@ -264,17 +272,20 @@ def _bill_part_now(
     summary.due = len(periods) + len(missed) + already
     summary.missed = missed
     summary.already_billed = already
+    # Due dates count from the day the bills are issued, not from the reading day.
+    issued_on = job.clock.now().astimezone(job.tz).date()
+    summary.issued_on = issued_on
+    catch_up = is_catch_up(run_date=job.run_date, issued_on=issued_on)
 
     drafts = draft_all(
         periods,
         tariffs=job.tariffs,
         thresholds=job.thresholds,
-        run_date=job.run_date,
+        issued_on=issued_on,
         failed=summary.failed,
     )
     drafted = clock()
     stored, waited = 0, 0.0
-    issued_on = job.clock.now().astimezone(job.tz).date()
     for chunk in _chunks(drafts, job.chunk_size):
         # Converted before the chunk's turn at the writer (SQLite has one at a time).
         prepared = prepare_chunk(engine.dialect, job.clock, chunk, job.run_id, issued_on)
@@ -297,6 +308,7 @@ def _bill_part_now(
                     )
             else:
                 summary.issued += 1
+                summary.catch_up += int(catch_up)
             summary.total_amount += draft.total
         stored += len(chunk)
         if progress:
@@ -346,11 +358,12 @@ def draft_all(
     *,
     tariffs: TariffLookup,
     thresholds: ReviewThresholds,
-    run_date: date,
+    issued_on: date,
     failed: list[tuple[str, str]],
 ) -> list[BillDraft]:
     """Work out usage for every account, sum child meters onto their parents, then price and
-    review. A domain error fails that one account, with its reason, never the run."""
+    review; the issued bills are due their terms after `issued_on`. A domain error fails that
+    one account, with its reason, never the run."""
     usages = {}
     for period in periods:
         try:
@@ -376,7 +389,7 @@ def draft_all(
                     usage,
                     tariff=tariff,
                     thresholds=thresholds,
-                    run_date=run_date,
+                    issued_on=issued_on,
                     children_kwh=children.get(period.meter.meter_id),
                     tariff_changes=changes,
                 )

@@ -458,6 +458,10 @@ def test_correcting_cancels_the_bill_and_rebills_the_period_with_adjustment_line
     assert response.status_code == 200, response.text
     new_id = response.json()["id"]
     assert new_id != bill.id and response.json()["replaces_bill_id"] == bill.id
+    # Its refund line holds the re-bill for a second reviewer (test_four_eyes.py), who issues it.
+    assert response.json()["status"] == "in_review"
+    second = desk.client.post(f"/api/v1/bills/{new_id}/approve", json={}, auth=ADMIN)
+    assert second.status_code == 200, second.text
     # The wrong bill is cancelled, with a reason, and otherwise left as it was.
     cancelled = load_bill(desk.engine, bill.id)
     assert cancelled.status == "cancelled"
@@ -600,6 +604,8 @@ def test_correcting_an_issued_bill_rebills_it_and_tells_the_customer_it_was_canc
     assert response.status_code == 200, response.text
     new_id = response.json()["id"]
     assert load_bill(desk.engine, bill_id).status == "cancelled"
+    second = desk.client.post(f"/api/v1/bills/{new_id}/approve", json={}, auth=REVIEWER)
+    assert second.status_code == 200, second.text  # the refund line wants a second reviewer
     assert lines_of(desk.engine, new_id) == [
         *old_lines,
         ("adjustment", "退补 service fee", Decimal(1), Decimal("-30.00"), Decimal("-30.00")),

@@ -255,7 +255,7 @@ def test_the_language_switch_changes_only_the_display_language(
     home = household(pay_engine, context, clock)
     english = client.get(f"/p/{home.token}?lang=en").text
     assert '<html lang="en">' in english
-    for expected in ("Pay now", "Amount due now", "CN¥200.75", "李*", "TEST MODE"):
+    for expected in ("Pay now", "Amount due now", "CNY 200.75", "李*", "TEST MODE"):
         assert expected in english, expected
     assert f'action="/p/{home.token}/checkout?lang=en"' in english
     assert 'href="?lang=zh-CN"' in english

@@ -89,7 +89,7 @@ def draft(
         work_out_usage(period, THRESHOLDS),
         tariff=tariff,
         thresholds=THRESHOLDS,
-        run_date=RUN_DATE,
+        issued_on=RUN_DATE,
         tariff_changes=changes or (),
     )
 

@@ -33,7 +33,7 @@ def buttons(reply: Reply) -> list[dict[str, object]]:
 def test_a_bill_has_a_pay_button_and_the_menu() -> None:
     reply = Reply("bill_reply", Language.en, ("wattdesk: account 1, ...",), pay=PAY)
     found = buttons(reply)
-    assert found[0] == {"text": "Pay CN¥123.45", "url": PAY.url}
+    assert found[0] == {"text": "Pay CNY 123.45", "url": PAY.url}
     assert found[-1] == {"text": "Menu", "callback_data": "c:MENU:"}
     message = send_message(42, reply)
     assert message.chat_id == 42 and PAY.url not in message.text
