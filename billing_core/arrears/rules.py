@@ -4,7 +4,7 @@ instalments, the daily job's time), the working calendar and the time zone."""
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -34,7 +34,7 @@ def load_collections_policy(directory: Path = DEFAULT_POLICY_DIR) -> Collections
     return load_policy("collections", CollectionsPolicy, directory)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
 class ArrearsRules:
     """The ladder's policy, the collections policy, the region's calendar (built for the
     years asked, a few around each, and kept) and the utility's time zone."""
@@ -44,19 +44,19 @@ class ArrearsRules:
     country: str
     tz: ZoneInfo
     forecast: Mapping[date, DailyForecast] = field(default_factory=dict)
-    _calendars: dict[int, WorkingCalendar] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def calendar(self, now: datetime) -> WorkingCalendar:
         """A calendar covering the year of `now` (local), the one before and the two after
         (the ladder looks up to `disconnection.search_days` ahead)."""
-        year = now.astimezone(self.tz).year
-        with self._lock:
-            found = self._calendars.get(year)
-            if found is None:
-                found = WorkingCalendar.for_country(self.country, range(year - 1, year + 3))
-                self._calendars[year] = found
-            return found
+        return _calendar(self.country, now.astimezone(self.tz).year)
+
+
+# Kept per process, not on the rules: units of work travel pickled to the SQLite writer
+# process with the conversation context that holds the rules, and a lock or a calendar would
+# go with every unit (a lock cannot: every webhook failed with "cannot pickle '_thread.lock'").
+@functools.lru_cache(maxsize=16)
+def _calendar(country: str, year: int) -> WorkingCalendar:
+    return WorkingCalendar.for_country(country, range(year - 1, year + 3))
 
 
 def load_arrears_rules(directory: Path, *, country: str, tz: ZoneInfo) -> ArrearsRules:
