@@ -55,7 +55,7 @@ def disconnections_page(
     return render(
         request, "console/disconnections.html", user,
         {"proposed": rows["proposed"], "approved": rows["approved"], "shown": SHOWN,
-         "windows": rules.ladder.disconnection.windows if rules else (),
+         "rule": rules.ladder.disconnection if rules else None,
          "local_tz": settings.tz, "max_reason": MAX_REASON},
     )  # fmt: skip
 
