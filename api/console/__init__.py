@@ -10,9 +10,13 @@ from types import ModuleType
 from fastapi import FastAPI
 
 from api.console import (
+    arrears,
+    call_tasks,
     conversation,
     dashboard,
+    disconnections,
     inbox,
+    reconnections,
     refunds,
     review,
     session,
@@ -29,6 +33,10 @@ PAGES: tuple[ModuleType, ...] = (
     review,
     refunds,
     waivers,
+    arrears,
+    call_tasks,
+    disconnections,
+    reconnections,
     statement,
     dashboard,
 )

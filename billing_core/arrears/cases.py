@@ -896,6 +896,17 @@ def list_cases(
     return [case_json(row) for row in rows]
 
 
+def account_numbers(session: Session, account_ids: Iterable[int]) -> dict[int, str]:
+    """The account numbers of some account ids (a list's rows name their accounts)."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(ACCOUNT.c.id, ACCOUNT.c.number).where(ACCOUNT.c.id.in_(wanted))
+    ).all()
+    return {int(row.id): str(row.number) for row in rows}
+
+
 def case_history(*, session: Session, case_id: int) -> dict[str, Any] | None:
     """A case with every step recorded on it, its tasks, orders, arrangements and disputes."""
     row = session.execute(select(CASE).where(CASE.c.id == case_id)).first()

@@ -173,13 +173,17 @@ def list_rows(
     table: Any,
     status: str | None,
     kind: str | None = None,
+    case_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Work orders, reconnection orders or tasks, oldest first (the queue's order)."""
+    """Work orders, reconnection orders or tasks, oldest first (the queue's order), of
+    one status (None: every status), kind (tasks) and case."""
     query = select(table)
     if status is not None:
         query = query.where(table.c.status == status)
+    if case_id is not None:
+        query = query.where(table.c.case_id == case_id)
     if kind is not None:
         query = query.where(table.c.kind == kind)
     rows = session.execute(query.order_by(table.c.id).limit(limit).offset(offset))

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from api.auth import SESSION_COOKIE, SignIn
+from billing_core.arrears.cases import CASE, ORDER, RECONNECT, STEP, TASK
 from billing_core.audit.tables import AuditEntry
 from billing_core.clock import FixedClock
 from billing_core.conversations.model import InboundMessage
@@ -52,6 +53,55 @@ class Seeded:
     phone: str
     account: str
     staff: dict[str, str]  # role -> username
+    arrears: Arrears
+
+
+@dataclass(frozen=True)
+class Arrears:
+    """An open arrears case at the work-order stage, with its rows for people."""
+
+    case_id: int
+    account: str
+    task_id: int  # an open call task
+    order_id: int  # a proposed disconnection order
+    reconnection_id: int  # an open reconnection order
+
+
+def arrears_case(engine: Engine) -> Arrears:
+    """An account with an overdue bill and an open case (a step recorded), a call task, a
+    proposed work order and an open reconnection order (of an earlier, rejected order)."""
+    tag = uuid.uuid4().hex[:8]
+    with session_scope(engine) as session:
+        customer = make_customer(session, at=NOW - timedelta(days=90))
+        account = make_account(session, customer=customer)
+        bill = make_bill(session, account=account, period_start=date(2026, 8, 1),
+                         total=Decimal("300.00"), due_date=date(2026, 10, 10),
+                         at=NOW - timedelta(days=70))  # fmt: skip
+        make_charge(session, bill=bill, on=date(2026, 9, 25), at=NOW - timedelta(days=70))
+        case_id = session.execute(CASE.insert().values(
+            account_id=account.id, status="open", stage="disconnection_work_order",
+            ladder="standard", oldest_due=date(2026, 10, 10), amount_owed=Decimal("300.00"),
+            opened_at=NOW - timedelta(days=46), closed_reason="",
+        ).returning(CASE.c.id)).scalar_one()  # fmt: skip
+        session.execute(STEP.insert().values(
+            case_id=case_id, step="overdue_notice", taken=True, reason="due",
+            detail="sms", at=NOW - timedelta(days=45), dedupe_key=f"test:step:{tag}",
+        ))  # fmt: skip
+        common = {"case_id": case_id, "account_id": account.id}
+        task_id = session.execute(TASK.insert().values(
+            **common, kind="call", reason="due", detail="call the customer", status="open",
+            created_at=NOW - timedelta(days=5), outcome="", dedupe_key=f"test:task:{tag}",
+        ).returning(TASK.c.id)).scalar_one()  # fmt: skip
+        order_id, earlier = (session.execute(ORDER.insert().values(
+            **common, status=state, planned_at=datetime(2026, 11, 30, 1, 30, tzinfo=UTC),
+            decision_reason="", created_at=NOW, dedupe_key=f"test:order:{state}:{tag}",
+        ).returning(ORDER.c.id)).scalar_one() for state in ("proposed", "rejected"))  # fmt: skip
+        reconnection_id = session.execute(RECONNECT.insert().values(
+            **common, disconnection_order_id=earlier, reason="paid", status="open",
+            raised_at=NOW - timedelta(hours=1), target_at=NOW + timedelta(hours=7),
+        ).returning(RECONNECT.c.id)).scalar_one()  # fmt: skip
+        return Arrears(int(case_id), account.number, int(task_id), int(order_id),
+                       int(reconnection_id))  # fmt: skip
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -103,7 +153,7 @@ def seeded(console_engine: Engine, console_settings: Settings) -> Seeded:
         )  # fmt: skip
         conversation = session.get(Conversation, outcome.conversation_id)
         assert conversation is not None and conversation.state == "queued"
-    return Seeded(outcome.conversation_id, phone, number, staff)
+    return Seeded(outcome.conversation_id, phone, number, staff, arrears_case(console_engine))
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +228,8 @@ def signed_in(client: TestClient, seeded: Seeded) -> dict[str, tuple[Browser, st
 # --- the matrix ---------------------------------------------------------------------------------
 
 AGENT_ONLY = ("agent", "admin")
+COLLECTIONS = ("collections", "admin")
+CALLERS = ("agent", "collections", "admin")
 
 
 def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
@@ -194,6 +246,13 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         (f"/console/waivers?account={seeded.account}", ("collections", "admin")),
         (f"/console/statement?account={seeded.account}", ROLES),
         ("/console/dashboard", ROLES),
+        ("/console/arrears", COLLECTIONS),
+        ("/console/arrears?stage=call_task&state=all", COLLECTIONS),
+        (f"/console/arrears/{seeded.arrears.case_id}", COLLECTIONS),
+        ("/console/tasks", CALLERS),
+        ("/console/tasks?kind=review", CALLERS),
+        ("/console/disconnections", COLLECTIONS),
+        ("/console/reconnections", COLLECTIONS),
     ]
 
 
@@ -202,6 +261,8 @@ def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], 
     An action the rules refuse (a bill or refund that is not there, a conversation someone
     else has) is still answered with the page it came from, and the reason on it."""
     c = seeded.conversation_id
+    a = seeded.arrears
+    case = f"/console/arrears/{a.case_id}"
     return [
         (f"/console/conversations/{c}/take-over", {}, AGENT_ONLY, 303),
         (f"/console/conversations/{c}/reply", {"body": "您好"}, AGENT_ONLY, 303),
@@ -215,6 +276,19 @@ def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], 
         ("/console/refunds/999999/reject", {"reason": "no"}, ("collections", "admin"), 303),
         ("/console/waivers", {"account": seeded.account, "reason": "hardship"},
          ("collections", "admin"), 303),
+        (f"/console/tasks/{a.task_id}/complete", {"outcome": "promised to pay"}, CALLERS, 303),
+        (f"/console/disconnections/{a.order_id}/approve", {"at": "2026-11-26T12:00"},
+         COLLECTIONS, 303),
+        (f"/console/disconnections/{a.order_id}/reject", {"reason": "customer paid"},
+         COLLECTIONS, 303),
+        (f"/console/disconnections/{a.order_id}/executed", {"at": "2026-11-26T09:00"},
+         COLLECTIONS, 303),
+        (f"/console/reconnections/{a.reconnection_id}/complete", {"note": "crew"},
+         COLLECTIONS, 303),
+        (f"{case}/arrangements", {"instalments": "2026-12-20 100.00"}, COLLECTIONS, 303),
+        (f"{case}/arrangements/999999/decline", {"reason": "no"}, COLLECTIONS, 303),
+        (f"{case}/disputes", {"body": "the meter was read wrong"}, COLLECTIONS, 303),
+        (f"{case}/disputes/999999/close", {"reason": "checked"}, COLLECTIONS, 303),
     ]  # fmt: skip
 
 
@@ -486,3 +560,144 @@ def test_text_the_database_refuses_is_cleaned_or_names_nobody(
         Browser(client), seeded.staff["agent"][:3] + "\x00" + seeded.staff["agent"][3:]
     )
     assert nobody.status_code == 401
+
+
+# --- the arrears pages ------------------------------------------------------------------------
+
+
+def row(engine: Engine, table: Any, row_id: int) -> Any:
+    with session_scope(engine) as session:
+        return session.execute(select(table).where(table.c.id == row_id)).one()
+
+
+def followed(browser: Browser, answer: Any) -> Any:
+    """The page a form's 303 lands on."""
+    assert answer.status_code == 303, answer.text[:300]
+    return browser.get(answer.headers["location"])
+
+
+def submit(browser: Browser, token: str, url: str, **form: str) -> Any:
+    """A console form sent with the session's CSRF token, and the page it lands on."""
+    return followed(browser, browser.post(url, data={**form, "csrf_token": token}))
+
+
+def test_the_cases_page_filters_by_stage_and_a_case_page_shows_its_history(
+    console_engine: Engine, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    case = arrears_case(console_engine)
+    browser, _ = signed_in["collections"]
+    listed = browser.get("/console/arrears?stage=disconnection_work_order")
+    assert listed.status_code == 200 and f'data-case-id="{case.case_id}"' in listed.text
+    assert case.account in listed.text
+    other = browser.get("/console/arrears?stage=call_task")
+    assert f'data-case-id="{case.case_id}"' not in other.text
+    closed = browser.get("/console/arrears?state=closed")
+    assert f'data-case-id="{case.case_id}"' not in closed.text
+    bad = browser.get("/console/arrears?stage=nonsense")
+    assert bad.status_code == 422 and "stage" in bad.text
+    page = browser.get(f"/console/arrears/{case.case_id}")
+    assert page.status_code == 200
+    assert "overdue notice" in page.text and "call the customer" in page.text
+    assert f"disconnection {case.order_id}" in page.text
+    assert f"reconnection {case.reconnection_id}" in page.text
+    assert "2026-10-12 10:00" in page.text  # the step's time, in the utility's time zone
+    assert browser.get("/console/arrears/999999").status_code == 404
+    assert browser.get("/console/arrears/x").status_code == 404
+
+
+def test_an_approval_outside_the_humane_window_shows_why_and_writes_nothing(
+    console_engine: Engine, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    case = arrears_case(console_engine)
+    browser, token = signed_in["collections"]
+    url = f"/console/disconnections/{case.order_id}"
+    page = browser.get("/console/disconnections")
+    assert f'action="{url}/approve"' in page.text
+    midday = submit(browser, token, f"{url}/approve", at="2026-11-30T12:00")
+    assert "outside the disconnection hours" in midday.text and 'role="alert"' in midday.text
+    past = submit(browser, token, f"{url}/approve", at="2026-11-25T09:30")
+    assert "must be in the future" in past.text
+    garbled = submit(browser, token, f"{url}/approve", at="monday")
+    assert "at: a date and time" in garbled.text
+    assert row(console_engine, ORDER, case.order_id).status == "proposed"
+    with session_scope(console_engine) as session:
+        audited = session.execute(select(func.count()).select_from(AuditEntry).where(
+            col(AuditEntry.entity) == "disconnection_order",
+            col(AuditEntry.entity_id) == str(case.order_id))).scalar_one()  # fmt: skip
+    assert audited == 0
+    ok = followed(browser, browser.post(f"{url}/approve", data={
+        "at": "2026-11-30T09:30", "reason": "notice given", "csrf_token": token}))  # fmt: skip
+    assert f"order {case.order_id} approved for 2026-11-30 09:30" in ok.text
+    approved = row(console_engine, ORDER, case.order_id)
+    assert approved.status == "approved" and approved.decision_reason == "notice given"
+    assert approved.approved_for.astimezone(UTC) == datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
+    no_reason = followed(browser, browser.post(f"{url}/reject", data={"csrf_token": token}))
+    assert "reason: a reason is needed" in no_reason.text
+    rejected = followed(browser, browser.post(f"{url}/reject", data={
+        "reason": "paid at the counter", "csrf_token": token}))  # fmt: skip
+    assert f"order {case.order_id} rejected" in rejected.text
+    assert row(console_engine, ORDER, case.order_id).status == "rejected"
+
+
+def test_an_agent_completes_a_call_task_and_collections_a_reconnection(
+    console_engine: Engine, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    case = arrears_case(console_engine)
+    agent, agent_token = signed_in["agent"]
+    tasks = agent.get("/console/tasks")
+    assert f'data-task-id="{case.task_id}"' in tasks.text
+    assert "/console/arrears/" not in tasks.text  # the case pages are not an agent's
+    empty = submit(agent, agent_token, f"/console/tasks/{case.task_id}/complete", outcome=" ")
+    assert "outcome: a reason is needed" in empty.text
+    done = followed(agent, agent.post(f"/console/tasks/{case.task_id}/complete", data={
+        "outcome": "will pay on Friday", "csrf_token": agent_token}))  # fmt: skip
+    assert f"task {case.task_id} done" in done.text
+    assert f'data-task-id="{case.task_id}"' not in done.text
+    task = row(console_engine, TASK, case.task_id)
+    assert (task.status, task.outcome) == ("done", "will pay on Friday")
+    assert task.completed_by == f"staff:{seeded.staff['agent']}"
+    collections, token = signed_in["collections"]
+    url = f"/console/reconnections/{case.reconnection_id}/complete"
+    assert f'action="{url}"' in collections.get("/console/reconnections").text
+    back_on = followed(collections, collections.post(url, data={"csrf_token": token}))
+    assert f"reconnection order {case.reconnection_id} done" in back_on.text
+    assert row(console_engine, RECONNECT, case.reconnection_id).status == "done"
+    again = followed(collections, collections.post(url, data={"csrf_token": token}))
+    assert "is done" in again.text
+
+
+def test_an_arrangement_and_a_dispute_from_the_case_page(
+    console_engine: Engine, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    case = arrears_case(console_engine)
+    browser, token = signed_in["collections"]
+    here = f"/console/arrears/{case.case_id}"
+    garbled = followed(browser, browser.post(f"{here}/arrangements", data={
+        "instalments": "next week 100", "csrf_token": token}))  # fmt: skip
+    assert "instalments: line 1" in garbled.text
+    past = followed(browser, browser.post(f"{here}/arrangements", data={
+        "instalments": "2026-11-01 100.00", "csrf_token": token}))  # fmt: skip
+    assert "the first date is in the past" in past.text
+    made = followed(browser, browser.post(f"{here}/arrangements", data={
+        "instalments": "2026-12-20 150.00\n2027-01-20 150.00", "note": "by phone",
+        "csrf_token": token}))  # fmt: skip
+    assert "agreed" in made.text and "2027-01-20" in made.text and "by phone" in made.text
+    assert row(console_engine, ORDER, case.order_id).status == "cancelled"  # the ladder stopped
+    arrangement = re.search(r'data-arrangement-id="(\d+)"', made.text)
+    assert arrangement is not None
+    declined = followed(browser, browser.post(
+        f"{here}/arrangements/{arrangement.group(1)}/decline",
+        data={"reason": "first instalment bounced", "csrf_token": token}))  # fmt: skip
+    assert "declined" in declined.text and "first instalment bounced" in declined.text
+    opened = followed(browser, browser.post(f"{here}/disputes", data={
+        "body": "the meter was read twice", "csrf_token": token}))  # fmt: skip
+    assert "the meter was read twice" in opened.text
+    dispute = re.search(r'data-dispute-id="(\d+)"', opened.text)
+    assert dispute is not None
+    wrong_bill = followed(browser, browser.post(f"{here}/disputes", data={
+        "body": "x", "bill": "abc", "csrf_token": token}))  # fmt: skip
+    assert "bill:" in wrong_bill.text
+    closed = followed(browser, browser.post(f"{here}/disputes/{dispute.group(1)}/close", data={
+        "reason": "read again: correct", "csrf_token": token}))  # fmt: skip
+    assert "read again: correct" in closed.text
+    assert f"dispute {dispute.group(1)} closed" in closed.text
