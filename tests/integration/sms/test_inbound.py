@@ -334,10 +334,14 @@ def test_concurrent_retries_of_one_message_sid_store_it_once(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    app = create_app(app_settings, engine=sms_engine, clock=CLOCK, configure_logs=False)
+    # Two apps on one database, as two web processes: each app's lifespan runs in its own
+    # event loop (one app in two loops at once is no deployment, and its live-event hub
+    # belongs to one loop).
+    apps = [create_app(app_settings, engine=sms_engine, clock=CLOCK, configure_logs=False)
+            for _ in range(2)]  # fmt: skip
     sender = new_verified_number(sms_engine)
     form = twilio_form(sender, "HELP")
-    with TestClient(app) as one, TestClient(app) as two, ThreadPoolExecutor(4) as pool:
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two, ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda c: reply_of(post_signed(c, form)), [one, two] * 2))
     # each delivery Twilio still waits for is answered, with the one reply stored
     assert answers[0] and answers == [answers[0]] * 4, answers
