@@ -33,6 +33,7 @@ import psycopg
 from fastapi import Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from api.auth import staff_router
@@ -128,7 +129,12 @@ class LiveHub:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
-        self.horizon = await anyio.to_thread.run_sync(self._latest)
+        try:
+            self.horizon = await anyio.to_thread.run_sync(self._latest)
+        except DBAPIError as exc:  # not migrated yet (/readyz says so): no event before 0
+            log.warning("live events: the newest event id is unreadable (%s); from 0",
+                        str(exc.orig or exc).splitlines()[0])  # fmt: skip
+            self.horizon = 0
         self._tasks.append(asyncio.create_task(self._run(), name="live-hub"))
         if self.postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="live-listen"))
@@ -176,15 +182,18 @@ class LiveHub:
 
     async def _run(self) -> None:
         assert self._wake is not None
+        failing = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
             try:
                 full = await self.read_once()
+                failing = False
             except Exception:  # the database went away: try again at the next wake-up
-                log.exception("reading live events failed")
-                full = False
+                if not failing:  # once, not at every poll while it lasts
+                    log.exception("reading live events failed; retrying until it works")
+                failing, full = True, False
             if not full:
                 await asyncio.sleep(COALESCE)
 
