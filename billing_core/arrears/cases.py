@@ -51,6 +51,7 @@ from billing_core.arrears.tables import (
     PaymentArrangement,
     ReconnectionOrder,
 )
+from billing_core.bills.run import cycle_collection_paused
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer, CustomerSensitivity
 from billing_core.db.columns import table_of
@@ -148,7 +149,28 @@ def run_ladder_chunk(
     limit: int = CHUNK,
 ) -> LadderChunk:
     """The ladder over the next `limit` accounts owing something after `after_account_id`
-    (and the accounts with an open case among them), in the caller's transaction."""
+    (and the accounts with an open case among them), in the caller's transaction.
+
+    The cyclic collector is paused for the chunk (as a bill run's part): its rows, states and
+    decisions are tuples and frozen dataclasses in no reference cycle, and the collector's
+    passes over them were about a sixth of the run's CPU time."""
+    with cycle_collection_paused():
+        return _ladder_chunk(
+            session=session, clock=clock, rules=rules, pay_links=pay_links,
+            currency=currency, after_account_id=after_account_id, limit=limit,
+        )  # fmt: skip
+
+
+def _ladder_chunk(
+    *,
+    session: Session,
+    clock: Clock,
+    rules: ArrearsRules,
+    pay_links: PayLinks,
+    currency: str,
+    after_account_id: int,
+    limit: int,
+) -> LadderChunk:
     now = clock.now()
     tz = rules.tz
     today = now.astimezone(tz).date()
