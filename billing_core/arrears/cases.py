@@ -16,6 +16,7 @@ Partial payments do not stop the ladder (the pure model's rule): only payment in
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -310,11 +311,12 @@ def _load(
         if found:
             overdue[account_id] = found
     kind, language, number, customer = {}, {}, {}, {}
-    for account_id, acct_number, customer_id, customer_kind, lang in session.execute(
+    for account_id, acct_number, customer_id, customer_kind, lang in fetch_converted(
+        session.connection(),
         select(ACCOUNT.c.id, ACCOUNT.c.number, ACCOUNT.c.customer_id, CUSTOMER.c.kind,
                CUSTOMER.c.language)
         .join(CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id)
-        .where(ACCOUNT.c.id.in_(accounts))
+        .where(ACCOUNT.c.id.in_(accounts)),
     ):  # fmt: skip
         kind[account_id], language[account_id] = customer_kind, lang
         number[account_id], customer[account_id] = acct_number, customer_id
@@ -324,12 +326,13 @@ def _load(
     channels = _channels(session, by_customer)
     sensitivities: dict[int, frozenset[str]] = {}
     found_kinds: dict[int, set[str]] = defaultdict(set)
-    for customer_id, sensitivity in session.execute(
+    for customer_id, sensitivity in fetch_converted(
+        session.connection(),
         select(SENSITIVITY.c.customer_id, SENSITIVITY.c.kind).where(
             SENSITIVITY.c.customer_id.in_(list(by_customer)),
             SENSITIVITY.c.valid_from <= today,
             or_(SENSITIVITY.c.valid_to.is_(None), SENSITIVITY.c.valid_to >= today),
-        )
+        ),
     ):
         found_kinds[customer_id].add(sensitivity)
     for customer_id, kinds in found_kinds.items():
@@ -367,7 +370,8 @@ def _channels(
     """Each account's reachable contacts (verified, taking notices, not opted out, not known
     unreachable), the preferred channel first (as outbox.service.reachable_contact)."""
     found: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for customer_id, channel, address in session.execute(
+    for customer_id, channel, address in fetch_converted(
+        session.connection(),
         select(CONTACT.c.customer_id, CONTACT.c.channel, CONTACT.c.address)
         .where(
             CONTACT.c.customer_id.in_(list(by_customer)), CONTACT.c.verified.is_(True),
@@ -375,7 +379,7 @@ def _channels(
             CONTACT.c.unreachable_at.is_(None),
             CONTACT.c.channel.in_([str(c) for c in CHANNEL_PREFERENCE]),
         )
-        .order_by(CONTACT.c.id)
+        .order_by(CONTACT.c.id),
     ):  # fmt: skip
         for account_id in by_customer[customer_id]:
             found[account_id].append((channel, address))
@@ -721,7 +725,7 @@ class _Writer:
             body = render_step(
                 message.step, language,
                 account=loaded.number[account_id],
-                amount=money(loaded.total(account_id), self.currency, language),
+                amount=_money(loaded.total(account_id), self.currency, language),
                 due=day(min(c.due_date for c in loaded.overdue[account_id]), language),
                 url=url,
                 planned=decision.planned_disconnection_at,
@@ -742,6 +746,42 @@ class _Writer:
             on_conflict_do_nothing=("dedupe_key",),
         )  # fmt: skip
         return len(rows)
+
+
+# Amounts the fast form must write as `money` does before it is used (else `money` it is).
+_PROBES = tuple(map(Decimal, ("0", "0.05", "7", "12.30", "999.99", "1000", "65432.1",
+                              "100000.10", "1234567.89")))  # fmt: skip
+
+
+@functools.cache
+def _money_form(currency: str, language: str) -> Callable[[Decimal], str] | None:
+    """`money` for one currency and language as a prefix, the number with two places grouped
+    by thousands, and a suffix, read off Babel's own answer for a probe; None when that form
+    does not give Babel's answer for every probe (a currency without two places, another
+    grouping). Babel's formatting was a large share of a ladder message's cost."""
+    shown = money(Decimal("1234567.89"), currency, language)
+    prefix, number, suffix = shown.partition("1,234,567.89")
+    if not number or "1,234,567.89" in suffix:
+        return None
+
+    def form(amount: Decimal) -> str:
+        return f"{prefix}{amount:,.2f}{suffix}"
+
+    if any(form(probe) != money(probe, currency, language) for probe in _PROBES):
+        return None
+    return form
+
+
+def _money(amount: Decimal, currency: str, language: str) -> str:
+    """What `money(amount, currency, language)` answers, for an amount of at most two places
+    at or above zero without Babel's call (`_money_form`); any other through `money`."""
+    form = _money_form(currency, language)
+    if form is None or not amount.is_finite() or amount < 0:
+        return money(amount, currency, language)
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -2:
+        return money(amount, currency, language)
+    return form(amount)
 
 
 def render_step(
