@@ -203,6 +203,7 @@ def _ladder_chunk(
     report.missed_instalments = _settle_instalments(session, loaded, today, now, rules)
     report.opened = _open_cases(session, loaded, now)
     writer = _Writer(session=session, now=now, today=today, rules=rules, currency=currency)
+    calendar = rules.calendar(now)
     for account_id in accounts:
         state = loaded.state(account_id, now, rules)
         if state is None:
@@ -210,7 +211,7 @@ def _ladder_chunk(
         decisions = next_steps(
             state,
             policy=rules.ladder,
-            calendar=rules.calendar(now),
+            calendar=calendar,
             tz=tz,
             now=now,
             forecast=rules.forecast,
@@ -256,9 +257,14 @@ class _Loaded:
     approved: dict[int, tuple[int, datetime]]  # by case: (order id, approved for)
     executed: dict[int, tuple[int, datetime]]  # by case: (order id, executed at), not reconnected
     friendly: dict[int, tuple[datetime, bool]] = field(default_factory=dict)
+    totals: dict[int, Decimal] = field(default_factory=dict)  # `total`'s answers, kept
 
     def total(self, account_id: int) -> Decimal:
-        return sum((e.amount for e in self.entries.get(account_id, ())), ZERO)
+        found = self.totals.get(account_id)
+        if found is None:
+            found = sum((e.amount for e in self.entries.get(account_id, ())), ZERO)
+            self.totals[account_id] = found
+        return found
 
     def arrangement(self, account_id: int) -> Arrangement | None:
         for row in self.arrangements.get(account_id, ()):
@@ -548,10 +554,11 @@ def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
         ),
         rows,
     )  # fmt: skip (no open case for these was read in this transaction: a second opener fails)
-    for case_id, account_id, resumed_on, opened_at in session.execute(
+    for case_id, account_id, resumed_on, opened_at in fetch_converted(
+        session.connection(),
         select(CASE.c.id, CASE.c.account_id, CASE.c.resumed_on, CASE.c.opened_at).where(
             CASE.c.account_id.in_(new), CASE.c.status == "open"
-        )
+        ),
     ):
         loaded.cases[account_id] = _Case(case_id, resumed_on, opened_at)
     keys = {
@@ -561,10 +568,11 @@ def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
     }
     steps = []
     seen: set[int] = set()
-    for key, status, created_at in session.execute(
+    for key, status, created_at in fetch_converted(
+        session.connection(),
         select(OUTBOX.c.dedupe_key, OUTBOX.c.status, OUTBOX.c.created_at)
         .where(OUTBOX.c.dedupe_key.in_(list(keys)))
-        .order_by(OUTBOX.c.id)
+        .order_by(OUTBOX.c.id),
     ):
         account_id = keys[key]
         case = loaded.cases[account_id]
@@ -732,14 +740,13 @@ class _Writer:
                 tz=self.rules.tz,
             )  # fmt: skip
             segments = count_segments(body).parts if channel == "sms" else 1
-            buttons = {"buttons": [[{"text": label("menu_pay", language), "url": url}]]}
             rows.append(outbox_row(
                 dedupe_key=message.key, channel=channel, recipient=address,
                 template=TEMPLATES[message.step], language=language, body=body,
                 segments=segments, kind=AUTOMATED, purpose=arrears_purpose(message.case_id),
                 not_before=decision.earliest_at or self.now, created_at=self.now,
                 account_id=account_id, customer_id=loaded.customer[account_id],
-                payload=json.dumps(buttons, ensure_ascii=False),
+                payload=_pay_button(language, url),
             ))  # fmt: skip
         bulk_insert(
             self.session.connection(), OUTBOX, OUTBOX_COLUMNS, rows,
@@ -770,6 +777,24 @@ def _money_form(currency: str, language: str) -> Callable[[Decimal], str] | None
     if any(form(probe) != money(probe, currency, language) for probe in _PROBES):
         return None
     return form
+
+
+@functools.cache
+def _pay_button_around(language: str) -> tuple[str, str]:
+    """The pay button's JSON before and after its URL's JSON string (see `_pay_button`)."""
+    hole = "\x00"  # a character no URL holds
+    text = json.dumps({"buttons": [[{"text": label("menu_pay", language), "url": hole}]]},
+                      ensure_ascii=False)  # fmt: skip
+    before, middle, after = text.partition(json.dumps(hole, ensure_ascii=False))
+    assert middle and json.dumps(hole) not in after
+    return before, after
+
+
+def _pay_button(language: str, url: str) -> str:
+    """`json.dumps({"buttons": [[{"text": <menu_pay>, "url": url}]]}, ensure_ascii=False)`,
+    the message's pay button, with only the URL encoded per message."""
+    before, after = _pay_button_around(language)
+    return before + json.dumps(url, ensure_ascii=False) + after
 
 
 def _money(amount: Decimal, currency: str, language: str) -> str:

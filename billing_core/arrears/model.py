@@ -429,7 +429,7 @@ class _Ladder:
     now: datetime
     forecast: Mapping[date, DailyForecast]
 
-    @property
+    @functools.cached_property
     def today(self) -> date:
         return self.now.astimezone(self.tz).date()
 
