@@ -56,7 +56,7 @@ from billing_core.bills.run import cycle_collection_paused
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Contact, Customer, CustomerSensitivity
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert, fetch_converted
+from billing_core.db.fast import bulk_insert, fetch_converted, reserve_ids
 from billing_core.dedupe_keys import (
     arrears_message_key,
     arrears_purpose,
@@ -97,6 +97,8 @@ TEMPLATES = {
 }
 STEP_COLUMNS = ("case_id", "step", "taken", "reason", "detail", "at", "earliest_at",
                 "planned_at", "outbox_key", "dedupe_key")  # fmt: skip
+OPEN_CASE_COLUMNS = ("id", "account_id", "status", "stage", "ladder", "oldest_due", "amount_owed",
+                     "resumed_on", "opened_at", "closed_at", "closed_reason")  # fmt: skip
 TASK_COLUMNS = ("case_id", "account_id", "kind", "reason", "detail", "status", "created_at",
                 "completed_at", "completed_by", "outcome", "dedupe_key")  # fmt: skip
 ORDER_COLUMNS = ("case_id", "account_id", "status", "planned_at", "approved_for", "decided_at",
@@ -532,35 +534,16 @@ def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
     new = [a for a in loaded.overdue if a not in loaded.cases]
     if not new:
         return 0
+    # Their ids reserved (as a bill run's bills): the cases need not be read back.
+    ids = reserve_ids(session.connection(), CASE, len(new))
     rows = []
-    for account_id in new:
+    for case_id, account_id in zip(ids, new, strict=True):
         oldest = min(loaded.overdue[account_id], key=lambda c: (c.due_date, c.bill_id))
-        rows.append((account_id, "open", "opened", "standard", oldest.due_date,
+        rows.append((case_id, account_id, "open", "opened", "standard", oldest.due_date,
                      loaded.total(account_id), None, now, None, ""))  # fmt: skip
-    bulk_insert(
-        session.connection(),
-        CASE,
-        (
-            "account_id",
-            "status",
-            "stage",
-            "ladder",
-            "oldest_due",
-            "amount_owed",
-            "resumed_on",
-            "opened_at",
-            "closed_at",
-            "closed_reason",
-        ),
-        rows,
-    )  # fmt: skip (no open case for these was read in this transaction: a second opener fails)
-    for case_id, account_id, resumed_on, opened_at in fetch_converted(
-        session.connection(),
-        select(CASE.c.id, CASE.c.account_id, CASE.c.resumed_on, CASE.c.opened_at).where(
-            CASE.c.account_id.in_(new), CASE.c.status == "open"
-        ),
-    ):
-        loaded.cases[account_id] = _Case(case_id, resumed_on, opened_at)
+        loaded.cases[account_id] = _Case(case_id, None, now)
+    # No open case for these was read in this transaction: a second opener fails.
+    bulk_insert(session.connection(), CASE, OPEN_CASE_COLUMNS, rows)
     keys = {
         due_reminder_key(c.bill_id): account_id
         for account_id in new
