@@ -228,6 +228,9 @@ class _Case:
     id: int
     resumed_on: date | None
     opened_at: datetime
+    # as stored: (stage, ladder, amount owed, oldest due date); a run that would write the
+    # same leaves the row alone (a second run the same day rewrote every case)
+    stored: tuple[str, str, Decimal, date | None] | None = None
 
 
 @dataclass
@@ -351,13 +354,15 @@ def _load(
     past: dict[int, int] = defaultdict(int)
     months = rules.ladder.leniency.good_history_months if rules.ladder.leniency else 12
     since = now - timedelta(days=round(months * 30.44))
-    for case_id, account_id, status, resumed_on, opened_at, closed_at in fetch_converted(
+    for (case_id, account_id, status, resumed_on, opened_at, closed_at, stage, ladder, owed,
+         oldest) in fetch_converted(
         session.connection(),
         select(CASE.c.id, CASE.c.account_id, CASE.c.status, CASE.c.resumed_on,
-               CASE.c.opened_at, CASE.c.closed_at).where(CASE.c.account_id.in_(accounts)),
+               CASE.c.opened_at, CASE.c.closed_at, CASE.c.stage, CASE.c.ladder,
+               CASE.c.amount_owed, CASE.c.oldest_due).where(CASE.c.account_id.in_(accounts)),
     ):  # fmt: skip
         if status == "open":
-            cases[account_id] = _Case(case_id, resumed_on, opened_at)
+            cases[account_id] = _Case(case_id, resumed_on, opened_at, (stage, ladder, owed, oldest))
         else:
             past[account_id] += 1
             if closed_at is not None and closed_at >= since:
@@ -539,9 +544,11 @@ def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
     rows = []
     for case_id, account_id in zip(ids, new, strict=True):
         oldest = min(loaded.overdue[account_id], key=lambda c: (c.due_date, c.bill_id))
+        owed = loaded.total(account_id)
         rows.append((case_id, account_id, "open", "opened", "standard", oldest.due_date,
-                     loaded.total(account_id), None, now, None, ""))  # fmt: skip
-        loaded.cases[account_id] = _Case(case_id, None, now)
+                     owed, None, now, None, ""))  # fmt: skip
+        stored = ("opened", "standard", owed, oldest.due_date)
+        loaded.cases[account_id] = _Case(case_id, None, now, stored)
     # No open case for these was read in this transaction: a second opener fails.
     bulk_insert(session.connection(), CASE, OPEN_CASE_COLUMNS, rows)
     keys = {
@@ -645,11 +652,19 @@ class _Writer:
                 if decision.reason == Reason.paid_in_full:
                     self.closes.append(case.id)
         kind, _ = ladder_kind(state, self.rules.ladder)
-        self.stages.append({
-            "b_id": case.id, "b_stage": stage, "b_ladder": kind.value,
-            "b_owed": max(state.total_owed, ZERO),
-            "b_oldest": min((c.due_date for c in state.charges), default=None),
-        })  # fmt: skip
+        owed = max(state.total_owed, ZERO)
+        oldest = min((c.due_date for c in state.charges), default=None)
+        stored = case.stored
+        if (
+            stored is None
+            or stage not in (None, stored[0])
+            or (kind.value, owed) != stored[1:3]
+            or oldest not in (None, stored[3])
+        ):  # the update below would change the row
+            self.stages.append({
+                "b_id": case.id, "b_stage": stage, "b_ladder": kind.value, "b_owed": owed,
+                "b_oldest": oldest,
+            })  # fmt: skip
         if (not state.charges or state.total_owed <= ZERO) and case.id not in self.closes:
             self.closes.append(case.id)  # nothing was recorded on it: closed quietly
 
