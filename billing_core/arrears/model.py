@@ -26,6 +26,7 @@ The humane rules are hard constraints here, not preferences:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -192,6 +193,25 @@ class StepDecision:
 
 
 # --- the humane rules over one instant -----------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _send_time(
+    decided: datetime,
+    zone: tzinfo | None,
+    fold: int,
+    allowed_from: time,
+    allowed_until: time,
+    tz: tzinfo,
+) -> datetime:
+    """When a ladder message decided at `decided` may go out (`next_send_time`), kept: a run
+    decides every account's messages at the same instant, and the send-window arithmetic
+    was most of the pure ladder's time per account. `zone` and `fold` are in the key as two
+    datetimes equal as instants (or as wall times in one zone) may still differ in them."""
+    del zone, fold  # only the cache's key
+    return next_send_time(
+        decided, kind=AUTOMATED, allowed_from=allowed_from, allowed_until=allowed_until, tz=tz
+    )
 
 
 def _local(day: date, at: time, tz: tzinfo) -> datetime:
@@ -409,7 +429,7 @@ class _Ladder:
     now: datetime
     forecast: Mapping[date, DailyForecast]
 
-    @property
+    @functools.cached_property
     def today(self) -> date:
         return self.now.astimezone(self.tz).date()
 
@@ -633,13 +653,8 @@ class _Ladder:
 
     def _message_time(self, decided: datetime | None = None) -> datetime:
         hours = self.policy.message_hours
-        return next_send_time(
-            decided or self.now,
-            kind=AUTOMATED,
-            allowed_from=hours.start,
-            allowed_until=hours.until,
-            tz=self.tz,
-        )
+        at = decided or self.now
+        return _send_time(at, at.tzinfo, at.fold, hours.start, hours.until, self.tz)
 
     def _disconnection_row(
         self, row: LadderRow, earlier: tuple[LadderRow, ...]

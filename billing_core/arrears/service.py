@@ -25,7 +25,7 @@ from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer
 from billing_core.db.columns import table_of
-from billing_core.db.fast import bulk_insert
+from billing_core.db.fast import bulk_insert, fetch_converted
 from billing_core.dedupe_keys import late_fee_key, late_fee_waiver_key
 from billing_core.errors import Conflict, InvalidInput, NotFound, UnknownAccount
 from billing_core.ledger.late_fees import CENT, BillTerms, daily_rate, fees_due, open_charges
@@ -172,7 +172,8 @@ def _late_fee_keys_on(session: Session, accounts: Sequence[int], on: date) -> se
 
 def _entries_before(session: Session, accounts: Sequence[int], on: date) -> dict[int, list[Entry]]:
     entries: dict[int, list[Entry]] = defaultdict(list)
-    rows = session.execute(
+    rows = fetch_converted(
+        session.connection(),
         select(
             LEDGER.c.account_id,
             LEDGER.c.id,
@@ -183,10 +184,11 @@ def _entries_before(session: Session, accounts: Sequence[int], on: date) -> dict
             LEDGER.c.related_entry_id,
         )
         .where(LEDGER.c.account_id.in_(accounts), LEDGER.c.effective_on < on)
-        .order_by(LEDGER.c.id)
+        .order_by(LEDGER.c.id),
     )
-    for account_id, *entry in rows:
-        entries[account_id].append(Entry(*entry))
+    make = Entry._make
+    for row in rows:
+        entries[row[0]].append(make(row[1:]))
     return entries
 
 
@@ -197,11 +199,12 @@ def _overdue_bills(
     bill's currency."""
     terms: dict[int, dict[int, BillTerms]] = defaultdict(dict)
     currency: dict[int, str] = {}
-    rows = session.execute(
+    rows = fetch_converted(
+        session.connection(),
         select(BILL.c.account_id, BILL.c.id, BILL.c.due_date, CUSTOMER.c.kind, BILL.c.currency)
         .join(ACCOUNT, ACCOUNT.c.id == BILL.c.account_id)
         .join(CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id)
-        .where(BILL.c.account_id.in_(accounts), BILL.c.status == "issued", BILL.c.due_date < on)
+        .where(BILL.c.account_id.in_(accounts), BILL.c.status == "issued", BILL.c.due_date < on),
     )
     for account_id, bill_id, due_date, kind, bill_currency in rows:
         terms[account_id][bill_id] = BillTerms(due_date, kind)
