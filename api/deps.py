@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from billing_core.app_services import Services, services
+from billing_core.arrears.rules import ArrearsRules
 from billing_core.clock import Clock
 from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
+from billing_core.errors import Conflict
 from billing_core.payments.service import PaymentContext
 from billing_core.settings import Settings
 
@@ -171,3 +173,12 @@ def get_payment_context(request: Request) -> PaymentContext:
 
 
 PaymentContextDep = Annotated[PaymentContext, Depends(get_payment_context)]
+
+
+def arrears_rules(request: Request) -> ArrearsRules:
+    """The arrears ladder's rules for the staff API and the console (a Conflict when the
+    ladder is not configured)."""
+    rules = services(request).payment_context.arrears
+    if rules is None:
+        raise Conflict("the arrears ladder is not configured")
+    return rules

@@ -25,12 +25,11 @@ from api.console.pages import (
     templates,
     with_role,
 )
-from api.deps import ClockDep, SessionDep, id_or_none
+from api.deps import ClockDep, SessionDep, arrears_rules, id_or_none
 from billing_core.app_services import services
 from billing_core.arrears import arrangements, cases, disputes, orders
 from billing_core.arrears.policy import Step
-from billing_core.arrears.rules import ArrearsRules
-from billing_core.errors import Conflict, InvalidInput
+from billing_core.errors import InvalidInput
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
@@ -49,14 +48,6 @@ def local_iso(value: str | None, tz: ZoneInfo) -> str:
 
 
 templates.env.filters["local_iso"] = local_iso
-
-
-def arrears_rules(request: Request) -> ArrearsRules:
-    """The ladder's rules as the arrears API reads them (a Conflict when not configured)."""
-    rules = services(request).payment_context.arrears
-    if rules is None:
-        raise Conflict("the arrears ladder is not configured")
-    return rules
 
 
 def path_id(value: str, what: str) -> int:

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.console.arrears import Collections, arrears_rules, path_id, with_accounts
+from api.console.arrears import Collections, path_id, with_accounts
 from api.console.pages import NavItem, back, console_router, refusals, render
-from api.deps import ClockDep, SessionDep, SettingsDep
+from api.deps import ClockDep, SessionDep, SettingsDep, arrears_rules
 from billing_core.app_services import services
 from billing_core.arrears import cases, orders
 from billing_core.arrears.actions import MAX_REASON

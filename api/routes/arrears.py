@@ -13,13 +13,11 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import staff_router, staff_with_role
-from api.deps import ClockDep, Id, SessionDep, exact_json, json_body_doc
+from api.deps import ClockDep, Id, SessionDep, arrears_rules, exact_json, json_body_doc
 from api.errors import error_responses
-from billing_core.app_services import services
 from billing_core.arrears import arrangements, cases, disputes, orders
-from billing_core.arrears.rules import ArrearsRules
 from billing_core.arrears.service import account_by_number
-from billing_core.errors import Conflict, NotFound
+from billing_core.errors import NotFound
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
@@ -87,13 +85,6 @@ class OutcomeBody(BaseModel):
 class NoteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(default="", max_length=300)
-
-
-def _rules(request: Request) -> ArrearsRules:
-    rules = services(request).payment_context.arrears
-    if rules is None:
-        raise Conflict("the arrears ladder is not configured")
-    return rules
 
 
 def _items(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -205,7 +196,7 @@ def create_arrangement(
     return arrangements.create_arrangement(
         session=session,
         clock=clock,
-        rules=_rules(request),
+        rules=arrears_rules(request),
         actor=user,
         account_id=account.id or 0,
         note=body.note,
@@ -230,7 +221,7 @@ def decline_arrangement(
     return arrangements.decline_arrangement(
         session=session,
         clock=clock,
-        rules=_rules(request),
+        rules=arrears_rules(request),
         actor=user,
         arrangement_id=arrangement_id,
         reason=body.reason,
@@ -271,7 +262,7 @@ def open_dispute(
     return disputes.staff_open_dispute(
         session=session,
         clock=clock,
-        rules=_rules(request),
+        rules=arrears_rules(request),
         actor=user,
         account_id=account.id or 0,
         body=body.body,
@@ -296,7 +287,7 @@ def close_dispute(
     return disputes.close_dispute(
         session=session,
         clock=clock,
-        rules=_rules(request),
+        rules=arrears_rules(request),
         actor=user,
         dispute_id=dispute_id,
         reason=body.reason,
@@ -338,7 +329,7 @@ def approve_order(
     return orders.approve_order(
         session=session,
         clock=clock,
-        rules=_rules(request),
+        rules=arrears_rules(request),
         actor=user,
         order_id=order_id,
         at=body.at,
