@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.console.pages import (
     NavItem,
     PageRefused,
-    back,
+    after_action,
     console_router,
     local_time,
     refusals,
@@ -127,8 +127,7 @@ def case_page(
 
 def _to_case(case: dict[str, Any], problems: list[str], done: str) -> Response:
     """Back to the case's page, with what was done or why it was refused."""
-    return back(f"/console/arrears/{case['id']}", problem="; ".join(problems),
-                done="" if problems else done)  # fmt: skip
+    return after_action(f"/console/arrears/{case['id']}", problems, done)
 
 
 def parse_instalments(text: str) -> list[tuple[date, Decimal]]:

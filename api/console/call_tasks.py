@@ -13,7 +13,7 @@ from api.console.arrears import path_id, with_accounts
 from api.console.pages import (
     NavItem,
     PageRefused,
-    back,
+    after_action,
     console_router,
     refusals,
     render,
@@ -64,5 +64,4 @@ def complete(
         orders.complete_task(session=session, clock=clock, actor=user, task_id=number,
                              outcome=outcome)  # fmt: skip
     here = f"/console/tasks?kind={kind if kind in KINDS else 'call'}"
-    return back(here, problem="; ".join(problems),
-                done="" if problems else f"task {number} done")  # fmt: skip
+    return after_action(here, problems, f"task {number} done")

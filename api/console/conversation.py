@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from api.console.pages import (
     PageRefused,
-    back,
+    after_action,
     console_router,
     late_fee_policy,
     latest_event_id,
@@ -112,8 +112,7 @@ def take_over(conversation_id: str, user: Agent, session: SessionDep, clock: Clo
     number = _id(conversation_id)
     with refusals(session) as problems:
         inbox.take_over(session=session, clock=clock, conversation_id=number, agent=user.username)
-    return back(_here(number), problem="; ".join(problems),
-                done="" if problems else "you have this conversation")  # fmt: skip
+    return after_action(_here(number), problems, "you have this conversation")
 
 
 @router.post(PATH + "/hand-back")
@@ -121,8 +120,7 @@ def hand_back(conversation_id: str, user: Agent, session: SessionDep, clock: Clo
     number = _id(conversation_id)
     with refusals(session) as problems:
         inbox.hand_back(session=session, clock=clock, conversation_id=number, agent=user.username)
-    return back(_here(number), problem="; ".join(problems),
-                done="" if problems else "handed back to the bot")  # fmt: skip
+    return after_action(_here(number), problems, "handed back to the bot")
 
 
 @router.post(PATH + "/reply")
@@ -137,8 +135,7 @@ def reply(
     with refusals(session) as problems:
         inbox.reply(session=session, clock=clock, conversation_id=number, agent=user.username,
                     body=body)  # fmt: skip
-    return back(_here(number), problem="; ".join(problems),
-                done="" if problems else "reply sent to the outbox")  # fmt: skip
+    return after_action(_here(number), problems, "reply sent to the outbox")
 
 
 @router.post(PATH + "/notes")
@@ -153,8 +150,7 @@ def add_note(
     with refusals(session) as problems:
         inbox.add_note(session=session, clock=clock, conversation_id=number,
                        agent=user.username, body=body)  # fmt: skip
-    return back(_here(number) + "#notes", problem="; ".join(problems),
-                done="" if problems else "note added")  # fmt: skip
+    return after_action(_here(number) + "#notes", problems, "note added")
 
 
 @router.post(PATH + "/read", status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.arrears import Collections, path_id, with_accounts
-from api.console.pages import NavItem, back, console_router, refusals, render
+from api.console.pages import NavItem, after_action, console_router, refusals, render
 from api.deps import ClockDep, SessionDep, SettingsDep, arrears_rules
 from billing_core.app_services import services
 from billing_core.arrears import cases, orders
@@ -41,7 +41,7 @@ def local_instant(value: str, tz: ZoneInfo, *, field: str = "at") -> datetime:
 def _back(order_id: int, problems: list[str], done: str) -> Response:
     """Back to the page, with what was done or why the order's action was refused."""
     problem = f"order {order_id}: " + "; ".join(problems) if problems else ""
-    return back(HERE, problem=problem, done="" if problems else done)
+    return after_action(HERE, [problem] if problems else [], done)
 
 
 @router.get(HERE, response_class=HTMLResponse)

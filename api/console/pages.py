@@ -230,6 +230,11 @@ def back(path: str, *, done: str = "", problem: str = "") -> RedirectResponse:
     return RedirectResponse(path + hash_mark + fragment, status_code=status.HTTP_303_SEE_OTHER)
 
 
+def after_action(path: str, problems: list[str], done: str) -> RedirectResponse:
+    """`back` after an action run under `refusals`: why it was refused, or else what it did."""
+    return back(path, problem="; ".join(problems), done="" if problems else done)
+
+
 @contextmanager
 def refusals(session: Session) -> Iterator[list[str]]:
     """Runs an action: a domain error (a conflict, a rule refused, bad input) rolls its

@@ -10,7 +10,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.arrears import Collections, path_id, with_accounts
-from api.console.pages import NavItem, back, console_router, refusals, render
+from api.console.pages import NavItem, after_action, console_router, refusals, render
 from api.deps import ClockDep, SessionDep
 from billing_core.arrears import cases, orders
 from billing_core.arrears.actions import MAX_REASON
@@ -42,5 +42,4 @@ def complete(
     with refusals(session) as problems:
         orders.complete_reconnection(session=session, clock=clock, actor=user,
                                      order_id=number, note=note)  # fmt: skip
-    return back(HERE, problem="; ".join(problems),
-                done="" if problems else f"reconnection order {number} done")  # fmt: skip
+    return after_action(HERE, problems, f"reconnection order {number} done")

@@ -14,7 +14,7 @@ from sqlmodel import col
 from api.console.pages import (
     NavItem,
     PageRefused,
-    back,
+    after_action,
     console_router,
     refusals,
     render,
@@ -60,8 +60,7 @@ def approve(refund_id: str, user: Collections, session: SessionDep, clock: Clock
     number = _refund_id(refund_id)
     with refusals(session) as problems:
         refunds.approve_refund(session=session, clock=clock, refund_id=number, actor=user)
-    return back("/console/refunds", problem="; ".join(problems),
-                done="" if problems else f"refund {number} approved")  # fmt: skip
+    return after_action("/console/refunds", problems, f"refund {number} approved")
 
 
 @router.post("/console/refunds/{refund_id}/reject")
@@ -76,5 +75,4 @@ def reject(
     with refusals(session) as problems:
         refunds.reject_refund(session=session, clock=clock, refund_id=number, actor=user,
                               reason=reason)  # fmt: skip
-    return back("/console/refunds", problem="; ".join(problems),
-                done="" if problems else f"refund {number} rejected")  # fmt: skip
+    return after_action("/console/refunds", problems, f"refund {number} rejected")

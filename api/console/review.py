@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.console.pages import (
     NavItem,
     PageRefused,
-    back,
+    after_action,
     console_router,
     refusals,
     render,
@@ -63,8 +63,7 @@ def approve(
     with refusals(session) as problems:
         review_service.approve_bill(session=session, clock=clock, tz=settings.tz,
                                     bill_id=number, reviewer=user, note=note)  # fmt: skip
-    return back("/console/review", problem="; ".join(problems),
-                done="" if problems else f"bill {number} approved and issued")  # fmt: skip
+    return after_action("/console/review", problems, f"bill {number} approved and issued")
 
 
 @router.post("/console/review/{bill_id}/correct")
@@ -91,8 +90,7 @@ def correct(
             thresholds=ReviewThresholds.from_policy(policy), note=note, kwh=_kwh(kwh),
             registers=None, adjustments=(),
         )  # fmt: skip
-    return back("/console/review", problem="; ".join(problems),
-                done="" if problems else f"bill {number} corrected and billed again")  # fmt: skip
+    return after_action("/console/review", problems, f"bill {number} corrected and billed again")
 
 
 def _kwh(text: str) -> Decimal | None:

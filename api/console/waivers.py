@@ -16,8 +16,8 @@ from api.console.pages import (
     NavItem,
     PageRefused,
     account_ledger,
+    after_action,
     allowed,
-    back,
     console_router,
     late_fee_policy,
     refusals,
@@ -88,4 +88,4 @@ def waive(
         )  # fmt: skip
     total = sum((-w.amount for w in waived), start=Decimal(0))
     done = f"{len(waived)} late fee(s) waived, {total} in all"
-    return back(here, problem="; ".join(problems), done="" if problems else done)
+    return after_action(here, problems, done)
