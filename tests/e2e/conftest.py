@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,3 +90,26 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     server = start_server(["demo"], tmp_path_factory.mktemp("demo"))
     yield server
     stop_server(server)
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never `playwright install` (no download here)
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by playwright, one per test module; skipped where it is
+    absent, a failure under CI (.ci/run installs it)."""
+    if not CHROMIUM.exists():
+        if IN_CI:
+            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs chromium)")
+        pytest.skip(f"{CHROMIUM} is absent: `apt-get install chromium` to run the browser test")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

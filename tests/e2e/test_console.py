@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from billing_core.staff.demo import DEMO_STAFF
 from sms.inbound import INBOUND_PATH
 from sms.signature import SIGNATURE_HEADER, public_url, sign, webhook_auth_token
 from tests.e2e.conftest import RunningServer
-from tests.e2e.test_simulator import CHROMIUM, CHROMIUM_ARGS, IN_CI
 
 pytestmark = pytest.mark.e2e
 
@@ -33,21 +31,6 @@ AGENT_A, AGENT_B = (staff for staff in DEMO_STAFF if staff.role.value == "agent"
 ADMIN = next(staff for staff in DEMO_STAFF if staff.role.value == "admin")
 LIVE_WITHIN_MS = 2000
 REPLY = "Hello Emma, this is Wang from customer service. I am looking at your bill now."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium as the simulator's browser test launches it (a fixture there belongs to
-    that module)."""
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs chromium)")
-        pytest.skip(f"{CHROMIUM} is absent: `apt-get install chromium` to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def text_as_twilio(server: RunningServer, sender: str, body: str) -> httpx.Response:

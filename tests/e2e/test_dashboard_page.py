@@ -20,7 +20,6 @@ from billing_core.clock import FixedClock
 from billing_core.db import session_scope
 from billing_core.settings import load_settings
 from tests.conftest import migrated_database
-from tests.e2e.test_simulator import browser as browser
 from tests.integration.dashboard.seed import ADMIN, NOW, PASSWORD, seed_dashboard
 
 pytestmark = pytest.mark.e2e

@@ -4,10 +4,7 @@ browser (Debian's chromium, driven by playwright)."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +15,6 @@ from tests.e2e.conftest import RunningServer
 
 pytestmark = pytest.mark.e2e
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -68,19 +59,6 @@ def test_a_message_sent_as_li_na_is_answered_on_the_simulator(
         theirs = client.get("/simulator/messages", params={"phone": "+8613912345678"})
         assert "BILL" in theirs.text
         assert LI_NA.account_number not in theirs.text and "/p/" not in theirs.text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs chromium)")
-        pytest.skip(f"{CHROMIUM} is absent: `apt-get install chromium` to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_in_a_browser_li_na_texts_bill_in_chinese_and_sees_the_reply(
