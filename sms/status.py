@@ -10,13 +10,15 @@ import re
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
 from sqlmodel import Session
 
 from billing_core.app_services import services
 from billing_core.clock import Clock
-from billing_core.outbox.dispatch import record_delivery_report
+from billing_core.health.service import record_delivery_failure
+from billing_core.outbox.dispatch import OUTBOX, record_delivery_report
 from billing_core.outbox.transport import Report
-from sms.inbound import MESSAGE_SID
+from sms.inbound import MESSAGE_SID, SMS
 from sms.signature import (
     SIGNATURE_HEADER,
     FormParams,
@@ -129,11 +131,26 @@ def apply_report(
     detail: str,
 ) -> str | None:
     """The receipt's unit of work (a module-level function: on SQLite it may run in the
-    writer process, pickled)."""
-    return record_delivery_report(
+    writer process, pickled). A sent message reported undelivered counts as a failure for the
+    delivery watch (docs/health.md); an opt-out is the recipient's doing, and a repeated
+    receipt finds the message no longer `sent`."""
+    was_sent = (
+        report in _FAILED
+        and session.execute(
+            select(OUTBOX.c.status).where(OUTBOX.c.provider_id == provider_id)
+        ).scalar()
+        == "sent"
+    )
+    status = record_delivery_report(
         session=session, clock=clock, provider_id=provider_id, report=report,
         error_code=error_code, detail=detail,
     )  # fmt: skip
+    if was_sent and status in ("pending", "failed"):
+        record_delivery_failure(session=session, channel=SMS, at=clock.now())
+    return status
+
+
+_FAILED = frozenset({Report.transient, Report.permanent})
 
 
 def _single(form: FormParams, name: str) -> str:

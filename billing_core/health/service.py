@@ -143,6 +143,15 @@ def record_delivery_tally(
     return len(rows)
 
 
+def record_delivery_failure(*, session: Session, channel: str, at: datetime) -> None:
+    """A send the provider accepted and later reported undelivered: one failure with no new
+    attempt (the dispatcher's tally counted the attempt when it was accepted)."""
+    session.execute(
+        TALLY.insert(),
+        [{"channel": channel, "started_at": at, "ended_at": at, "attempts": 0, "failures": 1}],
+    )
+
+
 def record_probe_results(
     *, session: Session, clock: Clock, results: Sequence[ProbeResult]
 ) -> list[AlertChange]:

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from api.app import create_app
 from billing_core.clock import FixedClock
 from billing_core.db import session_scope
+from billing_core.health.service import delivery_counts
 from billing_core.outbox.service import REPLY
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.settings import Settings, load_settings
@@ -199,3 +200,29 @@ def test_signature_over_another_url_is_refused(client: TestClient, status_engine
 
 def test_receipt_for_an_unknown_message_is_accepted_and_ignored(client: TestClient) -> None:
     assert post(client, receipt("SM" + "f" * 32, "delivered")).status_code == 204
+
+
+def sms_failures(engine: Engine) -> tuple[int, int]:
+    """The SMS attempts and failures the delivery watch would count now."""
+    with session_scope(engine) as session:
+        counts = delivery_counts(session, since=CLOCK.now() - timedelta(minutes=15))
+    sms = counts.get("sms")
+    return (sms.attempts, sms.failures) if sms else (0, 0)
+
+
+def test_a_sent_message_reported_undelivered_counts_once_for_the_delivery_watch(
+    client: TestClient, status_engine: Engine
+) -> None:
+    attempts, failures = sms_failures(status_engine)
+    _, lost = sent_message(status_engine)
+    assert post(client, receipt(lost, "undelivered", "30006")).status_code == 204
+    assert post(client, receipt(lost, "undelivered", "30006")).status_code == 204  # repeated
+    _, retried = sent_message(status_engine)
+    assert post(client, receipt(retried, "undelivered", "30003")).status_code == 204
+    _, arrived = sent_message(status_engine)
+    assert post(client, receipt(arrived, "delivered")).status_code == 204
+    _, refused = sent_message(status_engine)
+    assert post(client, receipt(refused, "failed", "21610")).status_code == 204  # an opt-out
+    # Two failures (the permanent one once, the transient one), no new attempt: the
+    # dispatcher counted each attempt when Twilio accepted it.
+    assert sms_failures(status_engine) == (attempts, failures + 2)
