@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, literal, or_, select, update
 from sqlmodel import Session
 
+from billing_core.arrears.forecast import with_forecast
 from billing_core.arrears.model import (
     Arrangement,
     ArrearsState,
@@ -156,7 +157,9 @@ def run_ladder_chunk(
 
     The cyclic collector is paused for the chunk (as a bill run's part): its rows, states and
     decisions are tuples and frozen dataclasses in no reference cycle, and the collector's
-    passes over them were about a sixth of the run's CPU time."""
+    passes over them were about a sixth of the run's CPU time. The imported weather forecast
+    is read into the rules first (`forecast.with_forecast`)."""
+    rules = with_forecast(session, rules, clock.now())
     with cycle_collection_paused():
         return _ladder_chunk(
             session=session, clock=clock, rules=rules, pay_links=pay_links,
