@@ -844,10 +844,12 @@ def stop_case(
     reason: str,
 ) -> int:
     """What a stop does to one case: its pending ladder messages cancelled with `reason`,
-    its proposed and approved work orders cancelled, and a reconnection order (target: the
+    its open call tasks closed with `reason` (noted on the stop recorded at `now`), its
+    proposed and approved work orders cancelled, and a reconnection order (target: the
     end of the working day) for a disconnection executed, or approved for a time already
     past (the crew may have cut supply before hearing). Returns the reconnections raised."""
     cancel_pending(session=session, purposes=[arrears_purpose(case_id)], reason=reason)
+    _close_call_tasks(session, now=now, case_id=case_id, reason=reason)
     orders = session.execute(
         select(ORDER.c.id, ORDER.c.status, ORDER.c.approved_for).where(
             ORDER.c.case_id == case_id,
@@ -879,6 +881,28 @@ def stop_case(
         on_conflict_do_nothing=("disconnection_order_id",),
     )  # fmt: skip
     return _count(session, RECONNECT, RECONNECT.c.case_id == case_id) - before
+
+
+def _close_call_tasks(session: Session, *, now: datetime, case_id: int, reason: str) -> None:
+    """The case's open call tasks closed (nobody need call: the ladder stopped), `reason`
+    their outcome, and their ids added to the stop step recorded at `now` on the case."""
+    closed = sorted(
+        session.execute(
+            update(TASK)
+            .where(TASK.c.case_id == case_id, TASK.c.kind == "call", TASK.c.status == "open")
+            .values(status="closed", completed_at=now, completed_by="ladder",
+                    outcome=reason[:500])
+            .returning(TASK.c.id)
+        ).scalars()
+    )  # fmt: skip
+    if not closed:
+        return
+    note = " Call task " + ", ".join(f"#{i}" for i in closed) + " closed."
+    session.execute(
+        update(STEP)
+        .where(STEP.c.case_id == case_id, STEP.c.step == Step.stop.value, STEP.c.at == now)
+        .values(detail=func.substr(STEP.c.detail + note, 1, 500))
+    )
 
 
 def _count(session: Session, table: Table, *where: Any) -> int:

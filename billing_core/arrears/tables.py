@@ -150,7 +150,7 @@ class ArrearsTask(SQLModel, table=True):
     kind: str = Field(max_length=16)  # call, review
     reason: str = Field(max_length=48)
     detail: str = Field(default="", max_length=500)
-    status: str = Field(default="open", max_length=16)  # open, done
+    status: str = Field(default="open", max_length=16)  # open, done, closed (the ladder stopped)
     created_at: datetime = Field(sa_column=instant())
     completed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     completed_by: str | None = Field(default=None, max_length=100)
