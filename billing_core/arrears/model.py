@@ -224,10 +224,7 @@ def _in_windows(local: time, windows: tuple[Window, ...]) -> bool:
 
 def sensitive_period_on(day: date, policy: LadderPolicy) -> str | None:
     """The name of the policy's sensitive period covering `day`, if any."""
-    for period in policy.sensitive.periods:
-        if period.start <= day <= period.to:
-            return period.name
-    return None
+    return policy.sensitive.period_on(day)
 
 
 def _extreme(day: date, policy: LadderPolicy, forecast: Mapping[date, DailyForecast]) -> bool:
