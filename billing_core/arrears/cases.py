@@ -128,10 +128,11 @@ class LadderChunk:
     orders: int = 0
     reconnections: int = 0
     missed_instalments: int = 0
+    expired_requests: int = 0
 
     def add(self, other: LadderChunk) -> None:
         for name in ("looked_at", "opened", "closed", "steps", "messages", "tasks", "orders",
-                     "reconnections", "missed_instalments"):  # fmt: skip
+                     "reconnections", "missed_instalments", "expired_requests"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.cursor, self.more = other.cursor, other.more
 
@@ -207,6 +208,7 @@ def _ladder_chunk(
     loaded = _load(session, accounts, today, now, rules)
     report.missed_instalments = _settle_instalments(session, loaded, today, now, rules)
     report.opened = _open_cases(session, loaded, now)
+    report.expired_requests = _expire_requests(session, loaded, today, now, rules)
     writer = _Writer(session=session, now=now, today=today, rules=rules, currency=currency)
     calendar = rules.calendar(now)
     for account_id in accounts:
@@ -533,6 +535,56 @@ def _settle_instalments(
             elif row.id in completed:
                 row.status = "completed"
     return len(missed_rows)
+
+
+def _expire_requests(
+    session: Session, loaded: _Loaded, today: date, now: datetime, rules: ArrearsRules
+) -> int:
+    """Customers' requests for an arrangement that staff neither agreed nor declined within
+    `requested_arrangement_timeout_days` (local days): each `expired`, and on the account's
+    open case a call task (an agent calls the customer about it), the expiry recorded with
+    its reason and the ladder resumed from today. Returns the requests expired."""
+    days = rules.collections.requested_arrangement_timeout_days
+    expired: list[tuple[_Arrangement, int]] = [
+        (row, account_id)
+        for account_id, rows in loaded.arrangements.items()
+        for row in rows
+        if row.status == "requested"
+        and row.created_at.astimezone(rules.tz).date() + timedelta(days=days) <= today
+    ]
+    if not expired:
+        return 0
+    session.execute(
+        update(ARRANGEMENT)
+        .where(ARRANGEMENT.c.id.in_([row.id for row, _ in expired]),
+               ARRANGEMENT.c.status == "requested")
+        .values(status="expired", closed_at=now,
+                closed_reason=f"not agreed or declined within {days} days: the ladder resumes")
+    )  # fmt: skip
+    step, reason = Step.arrangement_request_expired, Reason.arrangement_request_expired
+    steps, tasks, resumed = [], [], []
+    for row, account_id in expired:
+        row.status = "expired"
+        case = loaded.cases.get(account_id)
+        if case is None:
+            continue
+        asked = row.created_at.astimezone(rules.tz).date()
+        text = (f"The customer asked for a payment arrangement on {asked.isoformat()} and it "
+                f"was neither agreed nor declined within {days} days: call them about it. "
+                "The ladder resumes.")  # fmt: skip
+        key = arrears_step_key(case.id, step, reason, True, today)
+        steps.append((case.id, step.value, True, reason.value, text, now, now, None, None, key))
+        tasks.append((case.id, account_id, "call", reason.value, text, "open", now, None, None,
+                      "", key))  # fmt: skip
+        loaded.history.setdefault(case.id, []).append(StepRecord(step, now, True, reason))
+        case.resumed_on = today
+        resumed.append(case.id)
+    connection = session.connection()
+    bulk_insert(connection, STEP, STEP_COLUMNS, steps, on_conflict_do_nothing=("dedupe_key",))
+    bulk_insert(connection, TASK, TASK_COLUMNS, tasks, on_conflict_do_nothing=("dedupe_key",))
+    if resumed:
+        session.execute(update(CASE).where(CASE.c.id.in_(resumed)).values(resumed_on=today))
+    return len(expired)
 
 
 def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:

@@ -38,6 +38,10 @@ class Step(StrEnum):
     reconnection_order = "reconnection_order"  # at once after payment, target same working day
     review_task = "review_task"  # a person decides (sensitive, lenient ladder's end, …)
     stop = "stop"  # the ladder stops: cancel any pending work order or final notice
+    # Recorded by the daily run, not decided by the ladder: a customer's request for an
+    # arrangement nobody acted on in the collections policy's days became a call task and
+    # the ladder resumed.
+    arrangement_request_expired = "arrangement_request_expired"
 
 
 # The steps that send the customer a message (the rest are tasks or orders for staff).
