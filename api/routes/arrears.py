@@ -425,10 +425,48 @@ class ForecastBody(BaseModel):
     source: str = Field(default="api", min_length=1, max_length=200)
 
 
+class ForecastImport(BaseModel):
+    """What an import stored: the days, how many replaced earlier ones, the first and last
+    date, and the days reaching the policy's temperature limits."""
+
+    days: int
+    replaced: int
+    first: date
+    last: date
+    extreme_days: list[date]
+
+
+class ForecastDayRow(BaseModel):
+    date: date
+    low_c: Decimal
+    high_c: Decimal
+
+
+class ForecastDays(BaseModel):
+    items: list[ForecastDayRow]
+
+
+class ForecastLine(BaseModel):
+    where: str  # "line 4"
+    reason: str
+
+
+class ForecastRejectedBody(BaseModel):
+    """A forecast file with bad lines: every one of them; nothing was stored."""
+
+    detail: str
+    error: str
+    lines: list[ForecastLine] = []  # empty when the file could not be read at all
+
+
 @router.post(
     "/forecast",
     openapi_extra=json_body_doc(ForecastBody),
-    responses=error_responses(403, 422),
+    response_model=ForecastImport,
+    responses={
+        **error_responses(403),
+        422: {"model": ForecastRejectedBody, "description": "bad lines (nothing stored)"},
+    },
 )
 def import_forecast(
     user: Collections,
@@ -452,7 +490,7 @@ def import_forecast(
         )  # fmt: skip
 
 
-@router.get("/forecast", responses=error_responses(403))
+@router.get("/forecast", response_model=ForecastDays, responses=error_responses(403))
 def list_forecast(
     session: SessionDep, _user: Collections, since: date | None = None
 ) -> dict[str, Any]:
