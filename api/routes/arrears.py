@@ -10,12 +10,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import staff_router, staff_with_role
 from api.deps import ClockDep, Id, SessionDep, arrears_rules, exact_json, json_body_doc
 from api.errors import error_responses
-from billing_core.arrears import arrangements, cases, disputes, orders
+from billing_core.arrears import arrangements, cases, disputes, forecast, orders
+from billing_core.arrears.actions import collections
 from billing_core.arrears.service import account_by_number
 from billing_core.errors import NotFound
 from billing_core.staff.model import Role
@@ -404,3 +406,99 @@ def complete_reconnection(
     return orders.complete_reconnection(
         session=session, clock=clock, actor=user, order_id=order_id, note=body.note
     )
+
+
+# --- the weather forecast -------------------------------------------------------------------
+
+
+class ForecastBody(BaseModel):
+    """A forecast file's text (the staff API takes JSON only: a cross-site form cannot send
+    it) and where it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+    csv: str = Field(
+        min_length=1,
+        max_length=64 * 1024,
+        description="CSV with the header date,low_c,high_c; one line per day",
+        examples=["date,low_c,high_c\n2027-07-20,28,38.5\n"],
+    )
+    source: str = Field(default="api", min_length=1, max_length=200)
+
+
+class ForecastImport(BaseModel):
+    """What an import stored: the days, how many replaced earlier ones, the first and last
+    date, and the days reaching the policy's temperature limits."""
+
+    days: int
+    replaced: int
+    first: date
+    last: date
+    extreme_days: list[date]
+
+
+class ForecastDayRow(BaseModel):
+    date: date
+    low_c: Decimal
+    high_c: Decimal
+
+
+class ForecastDays(BaseModel):
+    items: list[ForecastDayRow]
+
+
+class ForecastLine(BaseModel):
+    where: str  # "line 4"
+    reason: str
+
+
+class ForecastRejectedBody(BaseModel):
+    """A forecast file with bad lines: every one of them; nothing was stored."""
+
+    detail: str
+    error: str
+    lines: list[ForecastLine] = []  # empty when the file could not be read at all
+
+
+@router.post(
+    "/forecast",
+    openapi_extra=json_body_doc(ForecastBody),
+    response_model=ForecastImport,
+    responses={
+        **error_responses(403),
+        422: {"model": ForecastRejectedBody, "description": "bad lines (nothing stored)"},
+    },
+)
+def import_forecast(
+    user: Collections,
+    body: Annotated[ForecastBody, Depends(exact_json(ForecastBody))],
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Any:
+    """Store a daily forecast (CSV `date,low_c,high_c`, one line per day); days imported
+    before are replaced. Any bad line: 422 listing every line (`lines`), nothing stored."""
+    try:
+        return forecast.import_forecast(
+            session=session, clock=clock, text=body.csv, source=body.source,
+            actor=collections(user), rules=arrears_rules(request),
+        )  # fmt: skip
+    except forecast.ForecastRejected as exc:
+        return JSONResponse(
+            {"detail": str(exc), "error": "invalid_input",
+             "lines": [{"where": r.where, "reason": r.reason} for r in exc.rejections]},
+            status_code=422,
+        )  # fmt: skip
+
+
+@router.get("/forecast", response_model=ForecastDays, responses=error_responses(403))
+def list_forecast(
+    session: SessionDep, _user: Collections, since: date | None = None
+) -> dict[str, Any]:
+    """The imported forecast's days from `since` (default: all)."""
+    days = forecast.load_forecast(session, since=since or date.min)
+    return {
+        "items": [
+            {"date": d.isoformat(), "low_c": str(f.low_c), "high_c": str(f.high_c)}
+            for d, f in sorted(days.items())
+        ]
+    }

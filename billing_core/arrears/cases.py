@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, literal, or_, select, update
 from sqlmodel import Session
 
+from billing_core.arrears.forecast import with_forecast
 from billing_core.arrears.model import (
     Arrangement,
     ArrearsState,
@@ -127,10 +128,11 @@ class LadderChunk:
     orders: int = 0
     reconnections: int = 0
     missed_instalments: int = 0
+    expired_requests: int = 0
 
     def add(self, other: LadderChunk) -> None:
         for name in ("looked_at", "opened", "closed", "steps", "messages", "tasks", "orders",
-                     "reconnections", "missed_instalments"):  # fmt: skip
+                     "reconnections", "missed_instalments", "expired_requests"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.cursor, self.more = other.cursor, other.more
 
@@ -156,7 +158,9 @@ def run_ladder_chunk(
 
     The cyclic collector is paused for the chunk (as a bill run's part): its rows, states and
     decisions are tuples and frozen dataclasses in no reference cycle, and the collector's
-    passes over them were about a sixth of the run's CPU time."""
+    passes over them were about a sixth of the run's CPU time. The imported weather forecast
+    is read into the rules first (`forecast.with_forecast`)."""
+    rules = with_forecast(session, rules, clock.now())
     with cycle_collection_paused():
         return _ladder_chunk(
             session=session, clock=clock, rules=rules, pay_links=pay_links,
@@ -204,6 +208,7 @@ def _ladder_chunk(
     loaded = _load(session, accounts, today, now, rules)
     report.missed_instalments = _settle_instalments(session, loaded, today, now, rules)
     report.opened = _open_cases(session, loaded, now)
+    report.expired_requests = _expire_requests(session, loaded, today, now, rules)
     writer = _Writer(session=session, now=now, today=today, rules=rules, currency=currency)
     calendar = rules.calendar(now)
     for account_id in accounts:
@@ -532,6 +537,56 @@ def _settle_instalments(
     return len(missed_rows)
 
 
+def _expire_requests(
+    session: Session, loaded: _Loaded, today: date, now: datetime, rules: ArrearsRules
+) -> int:
+    """Customers' requests for an arrangement that staff neither agreed nor declined within
+    `requested_arrangement_timeout_days` (local days): each `expired`, and on the account's
+    open case a call task (an agent calls the customer about it), the expiry recorded with
+    its reason and the ladder resumed from today. Returns the requests expired."""
+    days = rules.collections.requested_arrangement_timeout_days
+    expired: list[tuple[_Arrangement, int]] = [
+        (row, account_id)
+        for account_id, rows in loaded.arrangements.items()
+        for row in rows
+        if row.status == "requested"
+        and row.created_at.astimezone(rules.tz).date() + timedelta(days=days) <= today
+    ]
+    if not expired:
+        return 0
+    session.execute(
+        update(ARRANGEMENT)
+        .where(ARRANGEMENT.c.id.in_([row.id for row, _ in expired]),
+               ARRANGEMENT.c.status == "requested")
+        .values(status="expired", closed_at=now,
+                closed_reason=f"not agreed or declined within {days} days: the ladder resumes")
+    )  # fmt: skip
+    step, reason = Step.arrangement_request_expired, Reason.arrangement_request_expired
+    steps, tasks, resumed = [], [], []
+    for row, account_id in expired:
+        row.status = "expired"
+        case = loaded.cases.get(account_id)
+        if case is None:
+            continue
+        asked = row.created_at.astimezone(rules.tz).date()
+        text = (f"The customer asked for a payment arrangement on {asked.isoformat()} and it "
+                f"was neither agreed nor declined within {days} days: call them about it. "
+                "The ladder resumes.")  # fmt: skip
+        key = arrears_step_key(case.id, step, reason, True, today)
+        steps.append((case.id, step.value, True, reason.value, text, now, now, None, None, key))
+        tasks.append((case.id, account_id, "call", reason.value, text, "open", now, None, None,
+                      "", key))  # fmt: skip
+        loaded.history.setdefault(case.id, []).append(StepRecord(step, now, True, reason))
+        case.resumed_on = today
+        resumed.append(case.id)
+    connection = session.connection()
+    bulk_insert(connection, STEP, STEP_COLUMNS, steps, on_conflict_do_nothing=("dedupe_key",))
+    bulk_insert(connection, TASK, TASK_COLUMNS, tasks, on_conflict_do_nothing=("dedupe_key",))
+    if resumed:
+        session.execute(update(CASE).where(CASE.c.id.in_(resumed)).values(resumed_on=today))
+    return len(expired)
+
+
 def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
     """A case for each account with an overdue open bill and none open; the friendly
     reminder the notices job sent about its oldest bill recorded on it as step 1 (the
@@ -841,10 +896,12 @@ def stop_case(
     reason: str,
 ) -> int:
     """What a stop does to one case: its pending ladder messages cancelled with `reason`,
-    its proposed and approved work orders cancelled, and a reconnection order (target: the
+    its open call tasks closed with `reason` (noted on the stop recorded at `now`), its
+    proposed and approved work orders cancelled, and a reconnection order (target: the
     end of the working day) for a disconnection executed, or approved for a time already
     past (the crew may have cut supply before hearing). Returns the reconnections raised."""
     cancel_pending(session=session, purposes=[arrears_purpose(case_id)], reason=reason)
+    _close_call_tasks(session, now=now, case_id=case_id, reason=reason)
     orders = session.execute(
         select(ORDER.c.id, ORDER.c.status, ORDER.c.approved_for).where(
             ORDER.c.case_id == case_id,
@@ -876,6 +933,28 @@ def stop_case(
         on_conflict_do_nothing=("disconnection_order_id",),
     )  # fmt: skip
     return _count(session, RECONNECT, RECONNECT.c.case_id == case_id) - before
+
+
+def _close_call_tasks(session: Session, *, now: datetime, case_id: int, reason: str) -> None:
+    """The case's open call tasks closed (nobody need call: the ladder stopped), `reason`
+    their outcome, and their ids added to the stop step recorded at `now` on the case."""
+    closed = sorted(
+        session.execute(
+            update(TASK)
+            .where(TASK.c.case_id == case_id, TASK.c.kind == "call", TASK.c.status == "open")
+            .values(status="closed", completed_at=now, completed_by="ladder",
+                    outcome=reason[:500])
+            .returning(TASK.c.id)
+        ).scalars()
+    )  # fmt: skip
+    if not closed:
+        return
+    note = " Call task " + ", ".join(f"#{i}" for i in closed) + " closed."
+    session.execute(
+        update(STEP)
+        .where(STEP.c.case_id == case_id, STEP.c.step == Step.stop.value, STEP.c.at == now)
+        .values(detail=func.substr(STEP.c.detail + note, 1, 500))
+    )
 
 
 def _count(session: Session, table: Table, *where: Any) -> int:

@@ -6,7 +6,8 @@ produces one.
 
 It shares no code with the ladder (`model.py`): working days and the day before a holiday
 are worked out here from the calendar's raw sets, windows and periods from the humane policy's
-values, so a mistake in the ladder is not repeated here."""
+values (a festival's day from the `holidays` package, as the policy gives it), so a mistake in
+the ladder is not repeated here."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 
-from billing_core.arrears.policy import LadderPolicy
+from billing_core.arrears.policy import (
+    Festival,
+    LadderPolicy,
+    SensitivePeriod,
+    festival_day,
+    month_day,
+)
 from billing_core.calendar import WorkingCalendar
 
 
@@ -54,7 +61,9 @@ class HardRules:
     """The humane rules' values, taken once from the humane (production) policy."""
 
     windows: tuple[tuple[time, time], ...]
-    periods: tuple[tuple[date, date], ...]
+    # Each sensitive period as the policy gives it: ("dates", first, last), ("yearly",
+    # (month, day), (month, day)) or ("festival", festival, days before, days after).
+    periods: tuple[tuple[object, ...], ...]
     notice_days: dict[str, int]
     final_notice_minutes: int
     reminders_needed: int
@@ -69,7 +78,7 @@ class HardRules:
         reminders = rows.index("formal_disconnection_notice") - rows.count("reminder_friendly")
         return cls(
             windows=tuple((w.start, w.until) for w in policy.disconnection.windows),
-            periods=tuple((p.start, p.to) for p in policy.sensitive.periods),
+            periods=tuple(_period_spec(p) for p in policy.sensitive.periods),
             notice_days={
                 "residential": policy.formal_notice_days.residential,
                 "non_residential": policy.formal_notice_days.non_residential,
@@ -79,6 +88,36 @@ class HardRules:
             working_day_ends=policy.reconnection.working_day.until,
             small_amount=policy.leniency.small_amount_below if policy.leniency else Decimal(0),
         )
+
+
+def _period_spec(period: SensitivePeriod) -> tuple[object, ...]:
+    if period.every_year is not None:
+        return ("yearly", month_day(period.every_year.start), month_day(period.every_year.to))
+    if period.festival is not None:
+        return ("festival", period.festival, period.days_before, period.days_after)
+    return ("dates", period.start, period.to)
+
+
+def _in_period(day: date, spec: tuple[object, ...]) -> bool:
+    """Whether `day` falls in the sensitive period, worked out from its raw values."""
+    kind = spec[0]
+    if kind == "dates":
+        first, last = spec[1], spec[2]
+        assert isinstance(first, date) and isinstance(last, date)
+        return first <= day <= last
+    if kind == "yearly":
+        first_md, last_md, today = spec[1], spec[2], (day.month, day.day)
+        assert isinstance(first_md, tuple) and isinstance(last_md, tuple)
+        if first_md <= last_md:
+            return first_md <= today <= last_md
+        return today >= first_md or today <= last_md  # across New Year
+    festival, before, after = spec[1], spec[2], spec[3]
+    assert isinstance(festival, Festival) and isinstance(before, int) and isinstance(after, int)
+    for year in (day.year - 1, day.year, day.year + 1):
+        feast = festival_day(festival, year)
+        if feast is not None and -before <= (day - feast).days <= after:
+            return True
+    return False
 
 
 def _working(day: date, calendar: WorkingCalendar) -> bool:
@@ -113,7 +152,7 @@ def disconnection_violations(
         broken.append(Rule.day_before_holiday)
     if event.sensitive:
         broken.append(Rule.sensitive_customer)
-    if any(start <= day <= end for start, end in rules.periods):
+    if any(_in_period(day, spec) for spec in rules.periods):
         broken.append(Rule.sensitive_period)
     if event.lenient_eligible:
         broken.append(Rule.lenient_customer)

@@ -85,6 +85,8 @@ class Reason(StrEnum):
     no_allowed_slot = "no_allowed_slot"  # no allowed day within the search span
     approval_not_allowed = "approval_not_allowed"  # the approved time breaks a humane rule
     final_notice_too_late = "final_notice_too_late"  # less than the notice's minutes left
+    # a requested arrangement nobody acted on in time (recorded by the daily run)
+    arrangement_request_expired = "arrangement_request_expired"
     # disconnection_blockers' answers for one instant
     outside_hours = "outside_hours"
     not_working_day = "not_working_day"
@@ -224,10 +226,7 @@ def _in_windows(local: time, windows: tuple[Window, ...]) -> bool:
 
 def sensitive_period_on(day: date, policy: LadderPolicy) -> str | None:
     """The name of the policy's sensitive period covering `day`, if any."""
-    for period in policy.sensitive.periods:
-        if period.start <= day <= period.to:
-            return period.name
-    return None
+    return policy.sensitive.period_on(day)
 
 
 def _extreme(day: date, policy: LadderPolicy, forecast: Mapping[date, DailyForecast]) -> bool:

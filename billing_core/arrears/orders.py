@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from billing_core.arrears.actions import as_json, audit, collections, reason_text, row_of
 from billing_core.arrears.cases import ACCOUNT, ORDER, RECONNECT, SENSITIVITY, TASK
+from billing_core.arrears.forecast import with_forecast
 from billing_core.arrears.model import disconnection_blockers
 from billing_core.arrears.rules import ArrearsRules
 from billing_core.clock import Clock
@@ -76,6 +77,7 @@ def approve_order(
             )
         ).scalars()
     )
+    rules = with_forecast(session, rules, now)  # an imported hot or cold day is refused too
     blockers = disconnection_blockers(
         at, policy=rules.ladder, calendar=rules.calendar(at), tz=rules.tz,
         forecast=rules.forecast, sensitivities=kinds,

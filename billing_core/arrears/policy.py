@@ -9,13 +9,15 @@ never runs one."""
 
 from __future__ import annotations
 
-from datetime import date, time
+import functools
+from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from billing_core.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 
@@ -36,6 +38,10 @@ class Step(StrEnum):
     reconnection_order = "reconnection_order"  # at once after payment, target same working day
     review_task = "review_task"  # a person decides (sensitive, lenient ladder's end, …)
     stop = "stop"  # the ladder stops: cancel any pending work order or final notice
+    # Recorded by the daily run, not decided by the ladder: a customer's request for an
+    # arrangement nobody acted on in the collections policy's days became a call task and
+    # the ladder resumed.
+    arrangement_request_expired = "arrangement_request_expired"
 
 
 # The steps that send the customer a message (the rest are tasks or orders for staff).
@@ -167,18 +173,121 @@ class Leniency(BaseModel):
     first_arrears: bool = True
 
 
+class Festival(StrEnum):
+    """Festivals of the Chinese lunisolar calendar a sensitive period may follow every year:
+    their date each year comes from the `holidays` package (China's public holidays)."""
+
+    spring_festival = "spring_festival"  # 春节, the lunar new year's day
+    dragon_boat = "dragon_boat"  # 端午节, the 5th day of the 5th lunar month
+    mid_autumn = "mid_autumn"  # 中秋节, the 15th day of the 8th lunar month
+
+
+# How the `holidays` package names each festival's day in China's holidays (in en_US).
+_FESTIVAL_NAMES = {
+    Festival.spring_festival: "Chinese New Year (Spring Festival)",
+    Festival.dragon_boat: "Dragon Boat Festival",
+    Festival.mid_autumn: "Mid-Autumn Festival",
+}
+
+
+@functools.lru_cache(maxsize=512)
+def festival_day(festival: Festival, year: int) -> date | None:
+    """The festival's (first) day in `year`, from the `holidays` package; None for a year
+    the package cannot compute."""
+    try:
+        found = holidays.country_holidays("CN", years=year, language="en_US")
+    except (NotImplementedError, ValueError, OverflowError):
+        return None
+    wanted = _FESTIVAL_NAMES[festival]
+    days = [d for d, names in found.items() if d.year == year and wanted in names.split("; ")]
+    return min(days, default=None)
+
+
+MonthDay = Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]
+
+
+def month_day(text: str) -> tuple[int, int]:
+    month, day = (int(part) for part in text.split("-"))
+    return month, day
+
+
+class EveryYear(BaseModel):
+    """The same month-day range every year ("MM-DD", both days included); `to` before `from`
+    crosses New Year (e.g. 12-20 to 01-05)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: MonthDay = Field(alias="from")
+    to: MonthDay
+
+    @model_validator(mode="after")
+    def _real_days(self) -> Self:
+        for text in (self.start, self.to):
+            if text == "02-29":
+                raise ValueError("02-29 is not in every year: use 02-28 or 03-01")
+            try:
+                date(2001, *month_day(text))
+            except ValueError:
+                raise ValueError(f"{text!r} is not a month and day (MM-DD)") from None
+        return self
+
+    def ranges(self, year: int) -> list[tuple[date, date]]:
+        """The ranges starting in `year` - 1 and `year` (the first may reach into `year`)."""
+        wraps = month_day(self.to) < month_day(self.start)
+        return [
+            (date(y, *month_day(self.start)), date(y + wraps, *month_day(self.to)))
+            for y in (year - 1, year)
+        ]
+
+
 class SensitivePeriod(BaseModel):
+    """A range of days (both included) in which no disconnection is planned, in one of three
+    forms: fixed dates (`from`, `to`), the same month-days every year (`every_year`), or
+    days around a lunar festival every year (`festival`, `days_before`, `days_after`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    start: date = Field(alias="from")
-    to: date  # included
+    start: date | None = Field(default=None, alias="from")
+    to: date | None = None  # included
+    every_year: EveryYear | None = None
+    festival: Festival | None = None
+    days_before: Annotated[int, Field(ge=0, le=60)] = 0
+    days_after: Annotated[int, Field(ge=0, le=60)] = 0
 
     @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.to < self.start:
+    def _one_form(self) -> Self:
+        dated = self.start is not None or self.to is not None
+        forms = [dated, self.every_year is not None, self.festival is not None]
+        if sum(forms) != 1:
+            raise ValueError(
+                f"sensitive period {self.name!r}: give exactly one of from/to, every_year, festival"
+            )
+        if dated and (self.start is None or self.to is None):
+            raise ValueError(f"sensitive period {self.name!r}: from and to are both needed")
+        if self.start is not None and self.to is not None and self.to < self.start:
             raise ValueError(f"sensitive period {self.name!r} ends before it starts")
+        if self.festival is None and (self.days_before or self.days_after):
+            raise ValueError(
+                f"sensitive period {self.name!r}: days_before and days_after go with festival"
+            )
         return self
+
+    def ranges(self, year: int) -> list[tuple[date, date]]:
+        """Its ranges that may cover a day of `year` (some may not: the caller compares)."""
+        if self.start is not None and self.to is not None:
+            return [(self.start, self.to)]
+        if self.every_year is not None:
+            return self.every_year.ranges(year)
+        assert self.festival is not None
+        found = []
+        for y in (year - 1, year, year + 1):
+            day = festival_day(self.festival, y)
+            if day is not None:
+                found.append(
+                    (day - timedelta(days=self.days_before), day + timedelta(days=self.days_after))
+                )
+        return found
 
 
 class Temperature(BaseModel):
@@ -197,6 +306,38 @@ class Sensitive(BaseModel):
     customer_kinds: frozenset[str] = frozenset()
     periods: tuple[SensitivePeriod, ...] = ()
     temperature: Temperature | None = None
+    # By year: (first day, last day, name) of every period covering a day of that year,
+    # worked out once (the ladder asks for every account and every day it searches).
+    _by_year: dict[int, tuple[tuple[date, date, str], ...]] = PrivateAttr(default_factory=dict)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.customer_kinds, self.periods, self.temperature)
+
+    # Compared and hashed by its fields only, not by what `_by_year` has worked out so far.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sensitive):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def period_on(self, day: date) -> str | None:
+        """The name of the first period (in the policy's order) covering `day`, if any."""
+        spans = self._by_year.get(day.year)
+        if spans is None:
+            first, last = date(day.year, 1, 1), date(day.year, 12, 31)
+            spans = tuple(
+                (start, end, period.name)
+                for period in self.periods
+                for start, end in period.ranges(day.year)
+                if start <= last and end >= first
+            )
+            self._by_year[day.year] = spans
+        for start, end, name in spans:
+            if start <= day <= end:
+                return name
+        return None
 
 
 class LadderPolicy(BaseModel):

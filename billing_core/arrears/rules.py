@@ -28,6 +28,9 @@ class CollectionsPolicy(BaseModel):
     max_instalments: Annotated[int, Field(ge=1, le=60)] = 12
     max_arrangement_days: Annotated[int, Field(ge=1, le=1095)] = 365
     instalment_grace_days: Annotated[int, Field(ge=0, le=30)] = 3
+    # A customer's request for an arrangement that staff have neither agreed nor declined
+    # this many days after it was made becomes a call task, and the ladder resumes.
+    requested_arrangement_timeout_days: Annotated[int, Field(ge=1, le=60)] = 5
 
 
 def load_collections_policy(directory: Path = DEFAULT_POLICY_DIR) -> CollectionsPolicy:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from billing_core.db.columns import foreign_key, instant, money
+from billing_core.db.columns import foreign_key, instant, money, quantity
 
 _OPEN = text("status = 'open'")
 
@@ -150,7 +150,7 @@ class ArrearsTask(SQLModel, table=True):
     kind: str = Field(max_length=16)  # call, review
     reason: str = Field(max_length=48)
     detail: str = Field(default="", max_length=500)
-    status: str = Field(default="open", max_length=16)  # open, done
+    status: str = Field(default="open", max_length=16)  # open, done, closed (the ladder stopped)
     created_at: datetime = Field(sa_column=instant())
     completed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     completed_by: str | None = Field(default=None, max_length=100)
@@ -203,3 +203,20 @@ class ReconnectionOrder(SQLModel, table=True):
     target_at: datetime = Field(sa_column=instant())
     completed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
     completed_by: str | None = Field(default=None, max_length=100)
+
+
+class ForecastDay(SQLModel, table=True):
+    """One day of an imported daily weather forecast (the utility's region), in °C: a day
+    whose high or low reaches the ladder policy's `sensitive.temperature` limits is treated
+    as a sensitive period (no disconnection planned or approved then). Imported again, a day
+    is replaced (one row per day)."""
+
+    __tablename__ = "arrears_forecast_day"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(unique=True, index=True)
+    low_c: Decimal = Field(sa_column=quantity(1))
+    high_c: Decimal = Field(sa_column=quantity(1))
+    source: str = Field(default="", max_length=200)  # the file's name, or "api"
+    imported_at: datetime = Field(sa_column=instant())
+    imported_by: str = Field(default="", max_length=100)

@@ -174,6 +174,13 @@ MATRIX = [
     ),
     ("GET", "/api/v1/arrears/reconnection-orders", None, {"collections", "admin"}),
     ("POST", "/api/v1/arrears/reconnection-orders/999999/complete", {}, {"collections", "admin"}),
+    ("GET", "/api/v1/arrears/forecast", None, {"collections", "admin"}),
+    (
+        "POST",
+        "/api/v1/arrears/forecast",
+        {"csv": "date,low_c,high_c\n2031-01-01,-3,4\n"},
+        {"collections", "admin"},
+    ),
 ]
 
 
@@ -199,6 +206,7 @@ def test_every_arrears_route_is_role_checked(client: TestClient, api_engine: Eng
 
 def _param(path: str) -> str:
     names = {
+        "forecast": "",
         "cases": "{case_id}",
         "tasks": "{task_id}",
         "arrangements": "{arrangement_id}",
@@ -276,3 +284,41 @@ def test_an_arrangement_is_created_with_instalments_and_bad_input_names_the_fiel
 
 def at_local(day: date, clock_time: time) -> datetime:
     return datetime.combine(day, clock_time, tzinfo=TZ)
+
+
+def test_a_forecast_upload_is_stored_and_audited_and_a_bad_one_lists_its_lines(
+    client: TestClient, api_engine: Engine
+) -> None:
+    auth = staff(api_engine, "collections")
+    url, source = "/api/v1/arrears/forecast", "met-office-2032-07"
+    bad = client.post(
+        url,
+        json={"csv": "date,low_c,high_c\n2032-07-20,27,36\n2032-07-21,27,x\n", "source": source},
+        auth=auth,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["lines"] == [{"where": "line 3", "reason": "high_c 'x' is not a number"}]
+    listed = client.get("/api/v1/arrears/forecast?since=2032-07-01", auth=auth).json()
+    assert listed["items"] == []  # nothing stored
+    refused = client.post(url, json={"csv": "when,low,high\n"}, auth=auth)
+    assert refused.status_code == 422 and "unknown column" in refused.json()["detail"]
+    ok = client.post(
+        url,
+        json={"csv": "date,low_c,high_c\n2032-07-20,27,36\n2032-07-21,25,31\n", "source": source},
+        auth=auth,
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["days"] == 2 and ok.json()["extreme_days"] == ["2032-07-20"]
+    listed = client.get("/api/v1/arrears/forecast?since=2032-07-01", auth=auth).json()
+    assert listed["items"] == [
+        {"date": "2032-07-20", "low_c": "27.0", "high_c": "36.0"},
+        {"date": "2032-07-21", "low_c": "25.0", "high_c": "31.0"},
+    ]
+    with session_scope(api_engine) as session:
+        entry = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "forecast.import",  # type: ignore[arg-type]
+                AuditEntry.entity_id == source,  # type: ignore[arg-type]
+            )
+        ).scalar_one()
+        assert entry.actor == f"staff:{auth[0]}"
