@@ -13,6 +13,7 @@ from billing_core.arrears.tables import (
     ReconnectionOrder,
 )
 from billing_core.audit.tables import AuditEntry
+from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.conversations.tables import VerificationCode
 from billing_core.customers.tables import (
@@ -69,6 +70,7 @@ __all__ = [
     "LiveEvent",
     "Meter",
     "MeterReading",
+    "MissedReading",
     "OptOut",
     "OutboxMessage",
     "PayLink",
@@ -80,6 +82,7 @@ __all__ = [
     "ReconnectionOrder",
     "Refund",
     "ReviewItem",
+    "ScheduledBillRun",
     "StaffSession",
     "StaffToken",
     "StaffUser",
