@@ -27,6 +27,7 @@ from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
     arrears,
+    bill_runs,
     conversations,
     dashboard,
     health,
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(dashboard.router)
     app.include_router(conversations.router)
+    app.include_router(bill_runs.router)
     console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)
