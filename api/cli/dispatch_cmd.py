@@ -25,6 +25,7 @@ from billing_core.health.policy import load_health_policy
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.live.policy import load_live_policy
 from billing_core.notices.policy import load_notices_policy
+from billing_core.outbox.policy import load_outbox_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
@@ -117,6 +118,7 @@ def build_dispatcher(
         channel_rates={Channel.telegram.value: config.telegram_rate_per_second},
         deliverable=delivered_channels(config),
         senders=senders,
+        send_window=load_outbox_policy(config.policy_dir).send_window.window,
     )
 
 
