@@ -5,18 +5,21 @@ only the leader runs it; a run that breaks is recorded with its error."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
+from api.cli import app as cli
 from billing_core.bills.run import run_bills
 from billing_core.bills.run.summary import get_run, list_runs
 from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
 from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
-from billing_core.db import session_scope
+from billing_core.db import create_db_engine, session_scope
 from billing_core.db.columns import table_of
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
@@ -189,3 +192,31 @@ def test_the_scheduler_takes_the_jobs_times_from_the_policy(fresh_engine: Engine
         assert jobs.scheduler.get_job("bill_run_at_start") is not None
     finally:
         jobs.shutdown()
+
+
+def test_after_a_manual_cli_run_the_job_stores_nothing_and_the_cli_lists_it(
+    cli_database: str, cli_env: CliRunner
+) -> None:
+    engine = create_db_engine(cli_database)
+    try:
+        seed(engine, customers=40)
+        day = busiest_reading_date(engine)
+        manual = cli_env.invoke(cli, ["bill-run", "--date", day.isoformat(), "--workers", "1"])
+        assert manual.exit_code == 0, manual.output
+        stored = bill_count(engine)
+        assert run_scheduled_bill_run(context(engine, evening(day))) == 1
+        assert bill_count(engine) == stored
+        [row] = runs(engine)
+    finally:
+        engine.dispose()
+    assert row["issued"] == 0 and row["already_billed"] == stored
+
+    listed = cli_env.invoke(cli, ["bill-runs", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [item] = json.loads(listed.output)
+    assert item["run_date"] == day.isoformat() and item["already_billed"] == stored
+    shown = cli_env.invoke(cli, ["bill-runs", "show", str(row["id"])])
+    assert shown.exit_code == 0, shown.output
+    assert f"missed readings: {row['missed_readings']}" in shown.output
+    missing = cli_env.invoke(cli, ["bill-runs", "show", "999999"])
+    assert missing.exit_code == 2 and "no scheduled bill run 999999" in missing.output
