@@ -41,6 +41,7 @@ from api.routes import (
 )
 from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
+from billing_core.bills.terms import load_payment_terms_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.conversations.nlu import warm as warm_recogniser
 from billing_core.conversations.service import conversation_context
@@ -118,6 +119,7 @@ def create_app(
         checkout_provider=_checkout_provider(settings, clock),
         dashboard_policy=load_dashboard_policy(settings.policy_dir),
         health_policy=load_health_policy(settings.policy_dir),
+        payment_terms=load_payment_terms_policy(settings.policy_dir),
         background=tuple(background),
     )
 

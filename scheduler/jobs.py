@@ -34,6 +34,7 @@ from billing_core.arrears.service import accrue_late_fees
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.run.service import TariffLookup
 from billing_core.bills.run.summary import run_due_days
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.conversations.agents import return_unanswered_queue
 from billing_core.conversations.service import ConversationContext
@@ -124,6 +125,7 @@ class BillRunInputs:
 
     tariffs: TariffLookup
     thresholds: ReviewThresholds
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,7 @@ def run_scheduled_bill_run(context: JobContext) -> int:
         catch_up_days=context.schedule.bill_run.catch_up_days,
         tariffs=context.bill_run.tariffs,
         thresholds=context.bill_run.thresholds,
+        payment_terms=context.bill_run.payment_terms,
     )
     for day in days:
         log.info(

@@ -17,6 +17,7 @@ from api.cli.common import clock, console, engine, fail, settings
 from api.payments.probe import payment_probe
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
+from billing_core.bills.terms import load_payment_terms_policy
 from billing_core.clock import Clock
 from billing_core.conversations.service import conversation_context
 from billing_core.customers.model import Channel
@@ -154,6 +155,7 @@ def build_scheduler(
         bill_run=BillRunInputs(
             tariffs=TariffCatalog.load(config.tariff_dir),
             thresholds=ReviewThresholds.from_policy(load_review_policy(config.policy_dir)),
+            payment_terms=load_payment_terms_policy(config.policy_dir),
         ),
     )
     dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.run.service import BillRunSummary, TariffLookup, run_bills
 from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.errors import NotFound
@@ -84,6 +85,7 @@ def run_due_days(
     tariffs: TariffLookup,
     thresholds: ReviewThresholds,
     grace_days: int = DEFAULT_READING_WINDOW_DAYS,
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> list[ScheduledDay]:
     """Bill every reading day due and not yet run (`days_to_run`), oldest first. A day whose
     run raises is recorded `failed` with the error and the next days still run."""
@@ -110,6 +112,7 @@ def run_due_days(
             tariffs=tariffs,
             thresholds=thresholds,
             grace_days=grace_days,
+            payment_terms=payment_terms,
         )
         for day in days
     ]
@@ -124,6 +127,7 @@ def run_day(
     tariffs: TariffLookup,
     thresholds: ReviewThresholds,
     grace_days: int = DEFAULT_READING_WINDOW_DAYS,
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> ScheduledDay:
     """Bill one reading day (in this process: the scheduler's thread does not fork), list its
     missed readings and record the day's row."""
@@ -139,6 +143,7 @@ def run_day(
             tariffs=tariffs,
             thresholds=thresholds,
             workers=1,
+            payment_terms=payment_terms,
         )
     except Exception as exc:  # recorded for staff, then the next day runs
         log.exception("the scheduled bill run of %s failed", run_date)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, load_payment_terms_policy
 from billing_core.outbox.policy import DEFAULT_OUTBOX_POLICY, load_outbox_policy
 from billing_core.policies import PolicyError
 from scheduler.policy import DEFAULT_SCHEDULE, load_schedule_policy
@@ -61,3 +62,17 @@ def test_the_outbox_policy_refuses_unknown_keys(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match=r"send_window\.allowed_till"):
         load_outbox_policy(tmp_path)
+
+
+def test_the_payment_terms_policy_loads_and_refuses_unknown_kinds(tmp_path: Path) -> None:
+    assert load_payment_terms_policy() == DEFAULT_PAYMENT_TERMS
+    (tmp_path / "payment_terms.yaml").write_text(
+        HEAD + "days_by_customer_kind:\n  residential: 20\n  industrial: 30\n", encoding="utf-8"
+    )
+    with pytest.raises(PolicyError, match=r"days_by_customer_kind\.industrial"):
+        load_payment_terms_policy(tmp_path)
+    (tmp_path / "payment_terms.yaml").write_text(
+        HEAD + "days_by_customer_kind:\n  residential: 120\n", encoding="utf-8"
+    )
+    with pytest.raises(PolicyError, match=r"days_by_customer_kind\.residential"):
+        load_payment_terms_policy(tmp_path)
