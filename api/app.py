@@ -27,6 +27,7 @@ from api.payments.stripe_provider import make_stripe_provider
 from api.routes import (
     accounts,
     arrears,
+    bill_runs,
     conversations,
     dashboard,
     health,
@@ -40,6 +41,7 @@ from api.routes import (
 )
 from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
+from billing_core.bills.terms import load_payment_terms_policy
 from billing_core.clock import Clock, SystemClock
 from billing_core.conversations.nlu import warm as warm_recogniser
 from billing_core.conversations.service import conversation_context
@@ -117,6 +119,7 @@ def create_app(
         checkout_provider=_checkout_provider(settings, clock),
         dashboard_policy=load_dashboard_policy(settings.policy_dir),
         health_policy=load_health_policy(settings.policy_dir),
+        payment_terms=load_payment_terms_policy(settings.policy_dir),
         background=tuple(background),
     )
 
@@ -147,6 +150,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(dashboard.router)
     app.include_router(conversations.router)
+    app.include_router(bill_runs.router)
     console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)

@@ -10,6 +10,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 
 from billing_core.bills.policy import ReviewPolicy
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.conversations.service import ConversationContext
 from billing_core.dashboard.policy import DashboardPolicy
@@ -48,6 +49,7 @@ class Services:
     checkout_provider: CheckoutProvider
     dashboard_policy: DashboardPolicy
     health_policy: HealthPolicy
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS  # policies/payment_terms.yaml
     background: tuple[Background, ...] = ()
 
     async def start(self) -> None:

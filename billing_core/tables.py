@@ -14,6 +14,7 @@ from billing_core.arrears.tables import (
     ReconnectionOrder,
 )
 from billing_core.audit.tables import AuditEntry
+from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
 from billing_core.bills.tables import Bill, BillLine, BillRun, ReviewItem
 from billing_core.conversations.tables import VerificationCode
 from billing_core.customers.tables import (
@@ -71,6 +72,7 @@ __all__ = [
     "LiveEvent",
     "Meter",
     "MeterReading",
+    "MissedReading",
     "OptOut",
     "OutboxMessage",
     "PayLink",
@@ -82,6 +84,7 @@ __all__ = [
     "ReconnectionOrder",
     "Refund",
     "ReviewItem",
+    "ScheduledBillRun",
     "StaffSession",
     "StaffToken",
     "StaffUser",

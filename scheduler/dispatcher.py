@@ -48,6 +48,7 @@ from billing_core.outbox.fallback import REROUTED, reroute_stranded
 from billing_core.outbox.model import UNDELIVERABLE
 from billing_core.outbox.retry import DEFAULT_RETRY, RetryPolicy
 from billing_core.outbox.transport import Claimed, Outcome, SendResult, Transport
+from billing_core.outbox.windows import CONTACT_DEFAULT, SendWindow
 
 log = logging.getLogger("wattdesk.dispatcher")
 
@@ -241,13 +242,16 @@ class Dispatcher:
         retry: RetryPolicy = DEFAULT_RETRY,
         heartbeat: float | None = None,
         tally_every: float = TALLY_EVERY,
+        send_window: SendWindow = CONTACT_DEFAULT,
     ) -> None:
         """`rate_per_second` per sender, unless `channel_rates` gives a channel its own;
         `deliverable`: the channels the deployment delivers (from the settings; by default
         this dispatcher's own): a message on any other goes by the customer's next channel,
         while one on a channel another dispatcher carries is left to it. `heartbeat`: seconds
-        between lease renewals (a third of the lease by default)."""
+        between lease renewals (a third of the lease by default). `send_window`: the policy's
+        default hours (policies/outbox.yaml) for recipients who have not chosen their own."""
         self.engine = engine
+        self.send_window = send_window
         self.clock = clock
         self.transports = {t.channel: t for t in transports}
         self.tz = tz
@@ -305,6 +309,7 @@ class Dispatcher:
             claimed = claim_batch(
                 session=session, clock=self.clock, limit=self.batch, tz=self.tz,
                 channels=list(self.transports), lease=self.lease,
+                default_window=self.send_window,
             )  # fmt: skip
         report.claimed = len(claimed)
         # Held until each is recorded (`send`) or put back: a message waiting for its

@@ -3,7 +3,9 @@ notices every minute, due-date reminders daily at 08:00 local time (and once at 
 fees daily just after midnight, the arrears ladder daily at the collections policy's time
 (and once at start), queued conversations nobody took given back to the bot every
 minute, the channel health probes and delivery watch every policy interval
-(policies/health.yaml), and the outbox dispatcher in its own thread.
+(policies/health.yaml), the day's bill run late in the evening (catching up the days missed
+while down, and once at start), and the outbox dispatcher in its own thread. The times are
+data: policies/schedule.yaml (`scheduler.policy`).
 
 At scale, run as many dispatchers as you like, but the timed jobs in one process at a time:
 on PostgreSQL the jobs run only in the process holding an advisory lock (taken, and retaken
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,6 +31,10 @@ from sqlalchemy import Connection, Engine, text
 
 from billing_core.arrears.cases import LadderChunk, run_ladder_chunk
 from billing_core.arrears.service import accrue_late_fees
+from billing_core.bills.model import ReviewThresholds
+from billing_core.bills.run.service import TariffLookup
+from billing_core.bills.run.summary import run_due_days
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.conversations.agents import return_unanswered_queue
 from billing_core.conversations.service import ConversationContext
@@ -43,6 +50,7 @@ from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
 from billing_core.payments.service import PaymentContext, issue_balance_links
 from scheduler.dispatcher import Dispatcher
+from scheduler.policy import DEFAULT_SCHEDULE, DailyJob, SchedulePolicy
 
 log = logging.getLogger("wattdesk.scheduler")
 
@@ -112,6 +120,15 @@ class LeaderLock:
 
 
 @dataclass(frozen=True)
+class BillRunInputs:
+    """What the scheduled bill run prices and reviews with (the composition root loads them)."""
+
+    tariffs: TariffLookup
+    thresholds: ReviewThresholds
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS
+
+
+@dataclass(frozen=True)
 class JobContext:
     engine: Engine
     clock: Clock
@@ -125,6 +142,8 @@ class JobContext:
     probes: tuple[Probe, ...] = ()
     health_policy: HealthPolicy | None = None
     live_policy: LivePolicy = DEFAULT_LIVE_POLICY
+    schedule: SchedulePolicy = DEFAULT_SCHEDULE  # policies/schedule.yaml: the jobs' times
+    bill_run: BillRunInputs | None = None  # without it, no scheduled bill run
 
 
 def run_bill_notices(context: JobContext) -> int:
@@ -268,6 +287,32 @@ def run_live_retention(context: JobContext) -> int:
             return total
 
 
+def run_scheduled_bill_run(context: JobContext) -> int:
+    """The day's bill run (docs/billing.md, "The scheduled bill run"): every reading day whose
+    time has come and that has no finished run, missed days first (at most the policy's
+    `catch_up_days` back), each recorded with its missed readings. Returns the days run."""
+    if context.bill_run is None:
+        return 0
+    days = run_due_days(
+        engine=context.engine,
+        clock=context.clock,
+        tz=context.tz,
+        at=context.schedule.jobs.bill_run.at,
+        catch_up_days=context.schedule.bill_run.catch_up_days,
+        tariffs=context.bill_run.tariffs,
+        thresholds=context.bill_run.thresholds,
+        payment_terms=context.bill_run.payment_terms,
+    )
+    for day in days:
+        log.info(
+            "bill run %s (%s%s): %d due, %d issued, %d in review, %d already billed, "
+            "%d missed readings, %d failed",
+            day.run_date, day.status, ", catch-up" if day.catch_up else "", day.accounts_due,
+            day.issued, day.in_review, day.already_billed, day.missed_readings, day.failed,
+        )  # fmt: skip
+    return len(days)
+
+
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
     """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
     return JOB_RETRY.call(job, context)
@@ -302,32 +347,41 @@ class Scheduler:
 
         return run
 
+    def _daily(self, job: DailyJob) -> dict[str, Any]:
+        """A daily job's trigger and misfire grace, from policies/schedule.yaml."""
+        return {
+            "trigger": CronTrigger(
+                hour=job.at.hour, minute=job.at.minute, timezone=self.context.tz
+            ),
+            "misfire_grace_time": job.misfire_grace_minutes * 60,
+        }
+
     def start(self, *, paused: bool = False) -> Scheduler:
         """Register the jobs and start them (`paused`: registered, none run; for counting)."""
         add = self.scheduler.add_job
+        times = self.context.schedule.jobs
         notices = self._as_leader("bill notices", run_bill_notices)
         reminders = self._as_leader("due reminders", run_due_reminders)
-        add(notices, IntervalTrigger(minutes=1), id="bill_notices", coalesce=True, max_instances=1)
+        add(notices, IntervalTrigger(minutes=times.bill_notices.every_minutes), id="bill_notices",
+            coalesce=True, max_instances=1)  # fmt: skip
         add(
             reminders,
-            CronTrigger(hour=8, minute=0, timezone=self.context.tz),
             id="due_reminders",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=3600,
+            **self._daily(times.due_reminders),
         )
         # Late fees are not caught up at start: `wattdesk ledger accrue-late-fees --from`.
         add(
             self._as_leader("late fees", run_late_fees),
-            CronTrigger(hour=0, minute=30, timezone=self.context.tz),
             id="late_fees",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=6 * 3600,
+            **self._daily(times.late_fees),
         )
         add(
             self._as_leader("queue time-outs", run_queue_timeouts),
-            IntervalTrigger(minutes=1),
+            IntervalTrigger(minutes=times.queue_timeouts.every_minutes),
             id="queue_timeouts",
             coalesce=True,
             max_instances=1,
@@ -357,17 +411,24 @@ class Scheduler:
             add(health, id="channel_health_at_start")
         add(
             self._as_leader("live event retention", run_live_retention),
-            CronTrigger(hour=3, minute=15, timezone=self.context.tz),
             id="live_retention",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=12 * 3600,
+            **self._daily(times.live_retention),
         )
+        bill_run = self._as_leader("bill run", run_scheduled_bill_run)
+        if self.context.bill_run is not None:
+            # A misfire within the grace runs late; beyond it, the next run (or the one at
+            # start) catches the missed days up: each day not finished is billed then.
+            add(bill_run, id="bill_run", coalesce=True, max_instances=1,
+                **self._daily(times.bill_run))  # fmt: skip
         # Once at start too (all idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")
         add(reminders, id="due_reminders_at_start")
         if rules is not None:
             add(ladder, id="arrears_ladder_at_start")
+        if self.context.bill_run is not None:
+            add(bill_run, id="bill_run_at_start")
         self.scheduler.start(paused=paused)
         if self.dispatcher is not None:
             self.dispatcher.start(self.dispatcher_interval)

@@ -8,6 +8,7 @@ import typer
 
 from api.cli import (
     arrears_cmd,
+    bill_runs_cmd,
     bills_cmd,
     config_cmd,
     db_cmd,
@@ -47,6 +48,7 @@ app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(telegram_cmd.app, name="telegram")
 app.add_typer(simulate_cmd.app, name="simulate")
 app.add_typer(arrears_cmd.app, name="arrears")
+app.add_typer(bill_runs_cmd.app, name="bill-runs")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -14,6 +14,7 @@ from billing_core.bills.model import ReviewThresholds
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.review_service import monthly_summary
 from billing_core.bills.run import DEFAULT_WORKERS, BillRunSummary, run_bills
+from billing_core.bills.terms import load_payment_terms_policy
 from billing_core.errors import WattdeskError
 from billing_core.tariffs.catalog import TariffCatalog
 
@@ -57,6 +58,7 @@ def bill_run(
     try:
         tariffs = TariffCatalog.load(config.tariff_dir)
         thresholds = ReviewThresholds.from_policy(load_review_policy(config.policy_dir))
+        payment_terms = load_payment_terms_policy(config.policy_dir)
     except WattdeskError as exc:
         fail(str(exc))
         raise
@@ -81,6 +83,7 @@ def bill_run(
             book=book,
             chunk_size=chunk_size,
             workers=workers,
+            payment_terms=payment_terms,
             progress=lambda done, total: progress.update(
                 task, completed=done, total=total, refresh=True
             ),

@@ -15,6 +15,9 @@ from sqlalchemy import Engine
 
 from api.cli.common import clock, console, engine, fail, settings
 from api.payments.probe import payment_probe
+from billing_core.bills.model import ReviewThresholds
+from billing_core.bills.policy import load_review_policy
+from billing_core.bills.terms import load_payment_terms_policy
 from billing_core.clock import Clock
 from billing_core.conversations.service import conversation_context
 from billing_core.customers.model import Channel
@@ -23,14 +26,17 @@ from billing_core.health.policy import load_health_policy
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.live.policy import load_live_policy
 from billing_core.notices.policy import load_notices_policy
+from billing_core.outbox.policy import load_outbox_policy
 from billing_core.outbox.transport import Transport
 from billing_core.payments.policy import load_payments_policy, payment_context
 from billing_core.settings import Environment, Settings, SettingsError
+from billing_core.tariffs.catalog import TariffCatalog
 from bot.chart import render_chart as draw_usage_chart
 from bot.probe import telegram_probe
 from bot.transport import OfflineTelegramTransport, TelegramTransport
 from scheduler.dispatcher import Dispatcher
-from scheduler.jobs import JobContext, Scheduler
+from scheduler.jobs import BillRunInputs, JobContext, Scheduler
+from scheduler.policy import load_schedule_policy
 from sms.probe import sms_probe
 from sms.transport import STATUS_PATH, OfflineTransport, TwilioTransport
 
@@ -113,6 +119,7 @@ def build_dispatcher(
         channel_rates={Channel.telegram.value: config.telegram_rate_per_second},
         deliverable=delivered_channels(config),
         senders=senders,
+        send_window=load_outbox_policy(config.policy_dir).send_window.window,
     )
 
 
@@ -144,6 +151,12 @@ def build_scheduler(
         probes=channel_probes(config, timeout=health.probe_timeout_seconds),
         health_policy=health,
         live_policy=load_live_policy(config.policy_dir),
+        schedule=load_schedule_policy(config.policy_dir),
+        bill_run=BillRunInputs(
+            tariffs=TariffCatalog.load(config.tariff_dir),
+            thresholds=ReviewThresholds.from_policy(load_review_policy(config.policy_dir)),
+            payment_terms=load_payment_terms_policy(config.policy_dir),
+        ),
     )
     dispatcher = build_dispatcher(config, db, now, render_chart=render_chart)
     return Scheduler(context, dispatcher, dispatcher_interval=config.dispatcher_interval_seconds)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api.console import (
     arrears,
+    bill_runs,
     call_tasks,
     conversation,
     dashboard,
@@ -39,6 +40,7 @@ PAGES: tuple[ModuleType, ...] = (
     reconnections,
     statement,
     dashboard,
+    bill_runs,
 )
 
 

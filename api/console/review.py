@@ -53,6 +53,7 @@ def review_page(
 @router.post("/console/review/{bill_id}/approve")
 def approve(
     bill_id: str,
+    request: Request,
     user: Reviewer,
     session: SessionDep,
     clock: ClockDep,
@@ -62,7 +63,8 @@ def approve(
     number = _bill_id(bill_id)
     with refusals(session) as problems:
         review_service.approve_bill(session=session, clock=clock, tz=settings.tz,
-                                    bill_id=number, reviewer=user, note=note)  # fmt: skip
+                                    bill_id=number, reviewer=user, note=note,
+                                    payment_terms=services(request).payment_terms)  # fmt: skip
     return after_action("/console/review", problems, f"bill {number} approved and issued")
 
 
@@ -88,7 +90,7 @@ def correct(
             cause=cause, causes=tuple(c.code for c in policy.causes),
             tariff=services(request).tariffs.get(review_service.bill_tariff_code(session, number)),
             thresholds=ReviewThresholds.from_policy(policy), note=note, kwh=_kwh(kwh),
-            registers=None, adjustments=(),
+            registers=None, adjustments=(), payment_terms=services(request).payment_terms,
         )  # fmt: skip
     return after_action("/console/review", problems, f"bill {number} corrected and billed again")
 

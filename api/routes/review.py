@@ -83,6 +83,7 @@ def approve(
     bill_id: Id,
     user: Reviewer,  # its role is checked before the body is read
     body: Annotated[ApproveBody, Depends(exact_json(ApproveBody))],
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -94,6 +95,7 @@ def approve(
         bill_id=bill_id,
         reviewer=user,
         note=body.note,
+        payment_terms=services(request).payment_terms,
     )
     return review_service.bill_json(bill)
 
@@ -131,6 +133,7 @@ def correct(
         adjustments=tuple(
             review_service.Adjustment(a.component, a.amount, a.reason) for a in body.adjustments
         ),
+        payment_terms=services(request).payment_terms,
     )
     return review_service.bill_json(bill)
 

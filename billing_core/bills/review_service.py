@@ -26,6 +26,7 @@ from billing_core.bills.model import (
     four_eyes_refusal,
 )
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.dedupe_keys import event_key
@@ -143,6 +144,7 @@ def approve_bill(
     bill_id: int,
     reviewer: StaffUser,
     note: str = "",
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> Bill:
     """Approve a bill held in review: its open items are resolved and the bill is issued. A
     re-bill (退补) is approved by a second reviewer, never by the one who prepared it."""
@@ -156,7 +158,7 @@ def approve_bill(
     _resolve_items(
         session, bill_id, status="approved", cause=None, note=note, reviewer=reviewer, now=now
     )
-    _issue(bill, now=now, terms_days=account.payment_terms_days, tz=tz)
+    _issue(bill, now=now, terms_days=_terms(session, account, payment_terms), tz=tz)
     session.add(bill)
     record_change(
         session=session,
@@ -190,6 +192,7 @@ def correct_bill(
     kwh: Decimal | None = None,
     registers: dict[str, Decimal] | None = None,
     adjustments: tuple[Adjustment, ...] = (),
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> Bill:
     """Cancel a wrong bill and re-bill the same period (退补): priced again from the corrected
     consumption, with the reviewer's adjustment lines. Never edited in place.
@@ -259,7 +262,7 @@ def correct_bill(
         created_at=now,
     )
     if not findings:
-        _issue(new, now=now, terms_days=account.payment_terms_days, tz=tz)
+        _issue(new, now=now, terms_days=_terms(session, account, payment_terms), tz=tz)
     session.add(new)
     session.flush()
     position = 0
@@ -449,6 +452,13 @@ def _resolve_items(
         item.status, item.cause, item.note = status, cause, note[:500]
         item.resolved_by, item.resolved_at = reviewer.username, now
         session.add(item)
+
+
+def _terms(session: Session, account: Account, policy: PaymentTermsPolicy) -> int:
+    """The account's payment terms: its own, or the policy's for its customer's kind."""
+    customer = session.get(Customer, account.customer_id)
+    kind = customer.kind if customer is not None else ""
+    return policy.terms_days(account_terms=account.payment_terms_days, customer_kind=kind)
 
 
 def _issue(bill: Bill, *, now: datetime, terms_days: int, tz: ZoneInfo) -> None:

@@ -37,7 +37,12 @@ from billing_core.db.columns import table_of
 from billing_core.outbox.model import AUTOMATED
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.outbox.transport import Claimed
-from billing_core.outbox.windows import next_send_time
+from billing_core.outbox.windows import (
+    CONTACT_DEFAULT,
+    SendWindow,
+    effective_window,
+    next_send_time,
+)
 from billing_core.transcripts.tables import Conversation
 
 OUTBOX = table_of(OutboxMessage)
@@ -50,7 +55,8 @@ CONVERSATION = table_of(Conversation)
 # renews it several times a lease (scheduler/dispatcher.py), so a slow send keeps it.
 LEASE = timedelta(seconds=30)
 OPTED_OUT_REASON = "recipient opted out (STOP)"
-DEFAULT_WINDOW = (time(8, 0), time(21, 0))  # docs/outbox.md, and Contact's defaults
+# The window when no policy is handed in: policies/outbox.yaml's shipped default.
+DEFAULT_WINDOW = (CONTACT_DEFAULT.allowed_from, CONTACT_DEFAULT.allowed_until)
 
 
 def claim_batch(
@@ -61,12 +67,14 @@ def claim_batch(
     tz: ZoneInfo,
     channels: Sequence[str] | None = None,
     lease: timedelta = LEASE,
+    default_window: SendWindow = CONTACT_DEFAULT,
 ) -> list[Claimed]:
     """Claim up to `limit` due messages (pending, `not_before` and any retry time passed),
     by priority, then `not_before`, then id; mark them `sending` and count the attempt.
     Returns those that may go now: messages to opted-out addresses are cancelled, and
     automated ones outside their recipient's hours are put back until the window opens.
-    `tz` is the utility's zone, for customers without one of their own."""
+    `tz` is the utility's zone, for customers without one of their own; `default_window` the
+    policy's hours (policies/outbox.yaml) for a recipient who has not chosen their own."""
     now = clock.now()
     release_expired_leases(session=session, now=now)
     not_before: Any = OUTBOX.c.not_before
@@ -126,7 +134,7 @@ def claim_batch(
             )
         )
     live = [r for r in rows if (r.channel, r.recipient) not in opted_out]
-    windows = _windows(session, [r for r in live if r.kind == AUTOMATED], tz)
+    windows = _windows(session, [r for r in live if r.kind == AUTOMATED], tz, default_window)
     conversations = _conversations(session, {(r.channel, r.recipient) for r in live})
     claimed: list[Claimed] = []
     waiting: dict[datetime, list[int]] = {}  # window opening -> rows that wait for it
@@ -251,9 +259,12 @@ def _opted_out(session: Session, addresses: set[tuple[str, str]]) -> set[tuple[s
 Window = tuple[time, time, ZoneInfo]
 
 
-def _windows(session: Session, rows: Sequence[Any], tz: ZoneInfo) -> dict[int, Window]:
+def _windows(
+    session: Session, rows: Sequence[Any], tz: ZoneInfo, default: SendWindow = CONTACT_DEFAULT
+) -> dict[int, Window]:
     """Each automated row's allowed hours and zone: from the recipient's contact (the one of
-    the row's customer if there are several), else the defaults in the utility's zone."""
+    the row's customer if there are several; the policy's `default` while the contact keeps
+    the default hours), else the policy's default in the utility's zone."""
     if not rows:
         return {}
     contacts = session.execute(
@@ -281,10 +292,13 @@ def _windows(session: Session, rows: Sequence[Any], tz: ZoneInfo) -> dict[int, W
         candidates = by_address.get((row.channel, row.recipient), [])
         mine = [c for c in candidates if c.customer_id == row.customer_id] or candidates
         if not mine:
-            windows[row.id] = (*DEFAULT_WINDOW, tz)
+            windows[row.id] = (default.allowed_from, default.allowed_until, tz)
             continue
         contact = mine[0]
-        windows[row.id] = (contact.allowed_from, contact.allowed_until, _zone(contact.timezone, tz))
+        hours = effective_window(
+            SendWindow(contact.allowed_from, contact.allowed_until), default=default
+        )
+        windows[row.id] = (hours.allowed_from, hours.allowed_until, _zone(contact.timezone, tz))
     return windows
 
 

@@ -6,14 +6,41 @@ Allowed hours are local wall-clock times `[allowed_from, allowed_until)`. A wind
 end is earlier than its start crosses midnight (22:00–06:00); equal times mean "any time".
 Daylight saving is handled by wall time: on the night the clocks spring forward over the
 opening (02:30 does not exist), the window opens at the first instant the wall clock reads
-later than the opening (03:00); when they fall back over it, at its first occurrence."""
+later than the opening (03:00); when they fall back over it, at its first occurrence.
+
+The utility's default hours are policy (`policies/outbox.yaml`, `billing_core.outbox.policy`):
+they apply to a recipient with no contact row and to a contact that keeps the default hours
+(`CONTACT_DEFAULT`, the hours every contact starts with); hours a customer chose are theirs
+(`effective_window`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 REPLY = "reply"  # the outbox's kinds (billing_core.outbox.service), repeated to stay pure
 _DAYS_AHEAD = 4  # a window that never opens in this many days cannot exist (DST eats ≤ 1 day)
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """Allowed hours, local wall-clock `[allowed_from, allowed_until)`."""
+
+    allowed_from: time
+    allowed_until: time
+
+
+# The hours a contact starts with (the `contact` table's column defaults, the HOURS menu's
+# "default"): a contact that still has them follows the policy's default window.
+CONTACT_DEFAULT = SendWindow(time(8, 0), time(21, 0))
+
+
+def effective_window(contact: SendWindow | None, *, default: SendWindow) -> SendWindow:
+    """The hours a recipient's automated messages may go in: the policy's `default` for a
+    recipient with no contact or a contact that keeps the default hours, else the contact's."""
+    if contact is None or contact == CONTACT_DEFAULT:
+        return default
+    return contact
 
 
 def in_window(local: time, *, allowed_from: time, allowed_until: time) -> bool:

@@ -222,6 +222,7 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{number}": [data.account_number],
         "{conversation_id}": [str(data.conversation_id)],
         "{case_id}": ["1"],
+        "{run_id}": ["1"],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]

@@ -32,6 +32,7 @@ from sqlmodel import Session
 from billing_core.bills.draft import AccountPeriod, MeterPeriod, ReadingValues
 from billing_core.bills.run.plan import _due_accounts
 from billing_core.bills.tables import Bill, BillLine
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.customers.model import AccountStatus
 from billing_core.customers.tables import Account, BusinessChange, Customer, TariffAssignment
 from billing_core.db.columns import table_of
@@ -135,6 +136,7 @@ def load_due_periods(
     tz: ZoneInfo,
     book: str | None,
     account_ids: Sequence[int] | None = None,
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> tuple[list[AccountPeriod], list[tuple[str, str]], int]:
     """The inputs of every bill due on `run_date` (of the `account_ids` given, a part that
     `plan_parts` planned, else of every account due): (periods, missed accounts, already
@@ -396,7 +398,9 @@ def load_due_periods(
                 customer_kind=account.kind,
                 household_size=account.household_size,
                 active=account.status == AccountStatus.active,
-                payment_terms_days=account.payment_terms_days,
+                payment_terms_days=payment_terms.terms_days(
+                    account_terms=account.payment_terms_days, customer_kind=account.kind
+                ),
                 tariff_code=tariffs[0],
                 meter=MeterPeriod(
                     meter_id=current_meter.id,

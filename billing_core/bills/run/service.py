@@ -30,6 +30,7 @@ from billing_core.bills.run.plan import plan_parts
 from billing_core.bills.run.store import prepare_chunk, store_drafts
 from billing_core.bills.run.workers import can_fork, map_in_forks
 from billing_core.bills.tables import Bill, BillRun
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
 from billing_core.errors import WattdeskError
@@ -127,6 +128,7 @@ def run_bills(
     workers: int = 1,
     progress: Progress | None = None,
     after_chunk: Callable[[int], None] | None = None,
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS,
 ) -> BillRunSummary:
     """Bill every active account whose reading day is `run_date`'s day (in `book`, if given).
 
@@ -149,7 +151,8 @@ def run_bills(
         ).scalar_one()
     summary = BillRunSummary(run_id=run_id, run_date=run_date, book=book)
     job = _Job(clock, tariffs, thresholds, run_id, run_date, tz, book, chunk_size,
-               analyze_after_first_chunk=_planner_sees_no_bills(engine))  # fmt: skip
+               analyze_after_first_chunk=_planner_sees_no_bills(engine),
+               payment_terms=payment_terms)  # fmt: skip
     if workers > 1 and after_chunk is None and can_fork(engine, workers):
         parts = plan_parts(engine, run_date, book, workers)
         # a parallel run's progress as the database sees it: bills stored of accounts due
@@ -204,6 +207,7 @@ class _Job(NamedTuple):
     book: str | None
     chunk_size: int
     analyze_after_first_chunk: bool = False
+    payment_terms: PaymentTermsPolicy = DEFAULT_PAYMENT_TERMS  # policies/payment_terms.yaml
 
 
 def _bill_part_in_worker(
@@ -266,7 +270,12 @@ def _bill_part_now(
     started = clock()
     with Session(engine) as session:
         periods, missed, already = load_due_periods(
-            session=session, run_date=job.run_date, tz=job.tz, book=job.book, account_ids=part
+            session=session,
+            run_date=job.run_date,
+            tz=job.tz,
+            book=job.book,
+            account_ids=part,
+            payment_terms=job.payment_terms,
         )
     loaded = clock()
     summary.due = len(periods) + len(missed) + already

@@ -253,6 +253,7 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         ("/console/tasks?kind=review", CALLERS),
         ("/console/disconnections", COLLECTIONS),
         ("/console/reconnections", COLLECTIONS),
+        ("/console/bill-runs", ("reviewer", "admin")),
     ]
 
 
