@@ -4,6 +4,7 @@ the old day, the first on the new one), the days of an ordinary period, the load
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -64,3 +65,28 @@ def test_summarise_days_counts_an_empty_working_day() -> None:
     load = summarise_days({date(2027, 3, 1): 30, date(2027, 3, 2): 0, date(2027, 3, 3): 30})
     assert (load.days, load.total, load.min_load, load.max_load, load.spread) == (3, 60, 0, 30, 30)
     assert load.imbalance == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_the_notice_names_both_days_and_fits_two_sms_segments(language: str) -> None:
+    from billing_core.messages.segments import count_segments
+    from billing_core.notices.reading_days import reading_day_text
+
+    text = reading_day_text(
+        language, ["3300123456", "3300123457", "3300123458"], old=28, new=12,
+        effective=date(2027, 12, 1), last_old=date(2027, 11, 28), first_new=date(2028, 1, 12),
+    )  # fmt: skip
+    assert count_segments(text).parts <= 2
+    assert "3300123456+2" in text and "28" in text and "12" in text and "45" in text
+
+
+def test_the_policy_refuses_unknown_keys(tmp_path: Path) -> None:
+    from billing_core.policies import PolicyError
+    from billing_core.readings.plans_policy import load_reading_plan_policy
+
+    assert load_reading_plan_policy().notice_months == 2
+    (tmp_path / "reading_plans.yaml").write_text(
+        "version: 1\neffective_from: 2026-12-01\ntolerence: 0.2\n", encoding="utf-8"
+    )
+    with pytest.raises(PolicyError, match="tolerence"):
+        load_reading_plan_policy(tmp_path)
