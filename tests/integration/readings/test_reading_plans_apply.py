@@ -34,6 +34,7 @@ from billing_core.readings.plans_changes import (
     review_plan,
 )
 from billing_core.readings.plans_policy import load_reading_plan_policy
+from billing_core.readings.plans_service import due_account_count, missed_readings
 from billing_core.readings.tables import Meter, ReadingBook, ReadingDayChange
 from billing_core.staff.tables import StaffUser
 from billing_core.tariffs.catalog import TariffCatalog
@@ -185,6 +186,11 @@ def test_a_plan_is_proposed_approved_applied_and_billed_over_its_transition(
             assert plan.status == PlanStatus.applied
 
     with session_scope(engine) as session:
+        # 1 December is too soon for the day-1 accounts (first read 1 January): not due, not
+        # missed; the day-7 ones are first read on 7 December
+        assert due_account_count(session=session, on=date(2026, 12, 1)) == 0
+        assert due_account_count(session=session, on=date(2026, 12, 7)) == 6
+        assert missed_readings(session=session, on=date(2026, 12, 1), tz=TZ) == []
         # The next cycle: December's working days up to the 28th, 6 accounts each
         by_day = loads(session)
         working = [d.day for d in calendar.working_days(MONTH, date(2026, 12, 28))]
