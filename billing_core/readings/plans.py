@@ -81,23 +81,8 @@ def daily_loads(plan: Mapping[date, Sequence[BookLoad]]) -> dict[date, int]:
 
 
 def summarise_load(plan: Mapping[date, Sequence[BookLoad]]) -> LoadSummary:
-    loads = list(daily_loads(plan).values())
     sizes = [book.accounts for books in plan.values() for book in books]
-    if not loads:
-        return LoadSummary(0, len(sizes), sum(sizes), 0, 0, 0.0, 0, 0.0, max(sizes, default=0))
-    total = sum(loads)
-    mean = total / len(loads)
-    return LoadSummary(
-        days=len(loads),
-        books=len(sizes),
-        total=total,
-        min_load=min(loads),
-        max_load=max(loads),
-        mean_load=mean,
-        spread=max(loads) - min(loads),
-        imbalance=max(loads) / mean - 1 if mean else 0.0,
-        largest_book=max(sizes, default=0),
-    )
+    return summarise_days(daily_loads(plan), max(sizes, default=0), len(sizes))
 
 
 # --- applying a plan: reading-day changes and their transition (docs/readings.md) -----------
