@@ -17,7 +17,7 @@ class ReadingPlanPolicy(BaseModel):
 
     version: Annotated[int, Field(ge=1)]
     effective_from: date
-    tolerance: Annotated[float, Field(ge=0, le=10)] = 0.10
+    tolerance: Annotated[float, Field(ge=0, le=10)] = 0.20
     notice_months: Annotated[int, Field(ge=0, le=24)] = 2
     min_transition_days: Annotated[int, Field(ge=1, le=28)] = 15
 
