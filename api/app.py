@@ -35,6 +35,7 @@ from api.routes import (
     outbox,
     pay,
     payments,
+    reading_plans,
     readings,
     review,
     simulator,
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(conversations.router)
     app.include_router(bill_runs.router)
+    app.include_router(reading_plans.router)
     console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)

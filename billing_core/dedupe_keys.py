@@ -125,3 +125,13 @@ def late_fee_waiver_key(fee_id: int, waiver: int) -> str:
 def event_key(kind: str, subject: object) -> str:
     """One event of this kind about its subject (a bill, a payment, a checkout session)."""
     return f"{kind}:{subject}"
+
+
+def reading_day_notice_key(plan_id: int, customer_id: int, old_day: int, new_day: int) -> str:
+    """A reading plan's notice to a customer about the accounts moving from one day to another
+    (one per customer and change); its purpose is `reading_plan_purpose`."""
+    return f"reading_day:plan:{plan_id}:customer:{customer_id}:{old_day}-{new_day}"
+
+
+def reading_plan_purpose(plan_id: int) -> str:
+    return f"reading_plan:{plan_id}"

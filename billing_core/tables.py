@@ -32,7 +32,14 @@ from billing_core.ledger.tables import LedgerEntry
 from billing_core.live.tables import LiveEvent
 from billing_core.outbox.tables import OptOut, OutboxMessage
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment, ProviderEvent, Refund
-from billing_core.readings.tables import Meter, MeterReading, ReadingBatch, ReadingBook
+from billing_core.readings.tables import (
+    Meter,
+    MeterReading,
+    ReadingBatch,
+    ReadingBook,
+    ReadingDayChange,
+    ReadingPlan,
+)
 from billing_core.staff.tables import StaffSession, StaffToken, StaffUser
 from billing_core.transcripts.tables import (
     Conversation,
@@ -81,6 +88,8 @@ __all__ = [
     "ProviderEvent",
     "ReadingBatch",
     "ReadingBook",
+    "ReadingDayChange",
+    "ReadingPlan",
     "ReconnectionOrder",
     "Refund",
     "ReviewItem",

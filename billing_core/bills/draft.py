@@ -89,6 +89,10 @@ class AccountPeriod(NamedTuple):
     # (effective date, tariff code) of each tariff that takes over inside the period, in date
     # order: the period is split there and each part priced at its own tariff (DOMAIN §2)
     tariff_changes: tuple[tuple[date, str], ...] = ()
+    # The days of a month-long period from the same first day, when this period is the one
+    # longer or shorter period of a reading-day change (docs/billing.md): its monthly block
+    # limits and charges are prorated by its days over these. None: an ordinary period.
+    nominal_days: int | None = None
 
     @property
     def period_start(self) -> date:
@@ -301,6 +305,7 @@ def draft_bill(
         tariff=tariff,
         account=account,
         tariff_changes=tariff_changes,
+        nominal_days=period.nominal_days,
     )
     pf_adjustment = power_factor_adjustment(priced)
     facts = PeriodFacts(
@@ -349,15 +354,22 @@ def price_usage(
     tariff: Tariff,
     account: AccountAttributes,
     tariff_changes: Sequence[tuple[date, Tariff]] = (),
+    nominal_days: int | None = None,
 ) -> PricedBill:
     """Price a period's usage: at `tariff` (in force on `start`), or, with `tariff_changes`
     inside the period, each part at its own tariff (see `draft_bill`). TOU registers are
-    mapped onto each tariff's periods (`registers_for_periods`)."""
+    mapped onto each tariff's periods (`registers_for_periods`). With `nominal_days` (the
+    transition period of a reading-day change), the monthly charges and block limits are
+    prorated by the period's days over `nominal_days`, the days of an ordinary period."""
+    days = (end - start).days + 1
+    month_days = nominal_days or days
     if tariff_changes:
         parts = _tariff_parts(start, end, tariff, tariff_changes)
         if len(parts) > 1:
-            return _price_parts(parts, usage, account)
+            return _price_parts(parts, usage, account, month_days)
         tariff = parts[0][2]
+    if month_days != days:
+        return _price_parts([(start, end, tariff)], usage, account, month_days)
     return price_period(
         tariff,
         start=start,
@@ -425,15 +437,18 @@ def _tariff_parts(
 
 
 def _price_parts(
-    parts: Sequence[tuple[date, date, Tariff]], usage: Usage, account: AccountAttributes
+    parts: Sequence[tuple[date, date, Tariff]],
+    usage: Usage,
+    account: AccountAttributes,
+    period_days: int,
 ) -> PricedBill:
-    """Each part at its own tariff, as its share of the period (DOMAIN §2: a period that
-    straddles a tariff change is prorated by days); the total is the sum of every line."""
+    """Each part at its own tariff, as its share of a month-long period of `period_days`
+    (DOMAIN §2: a period that straddles a tariff change is prorated by days; so is the longer
+    or shorter period of a reading-day change); the total is the sum of every line."""
     currencies = {part_tariff.currency for _first, _last, part_tariff in parts}
     if len(currencies) > 1:
         codes = ", ".join(f"{t.code} ({t.currency})" for _first, _last, t in parts)
         raise TariffError([f"tariff change: the tariffs bill in different currencies: {codes}"])
-    period_days = (parts[-1][1] - parts[0][0]).days + 1
     days = [(last - first).days + 1 for first, last, _tariff in parts]
     shares = split_usage(usage.kwh, usage.registers, days)
     priced_parts: list[tuple[Tariff, tuple[BillLine, ...]]] = []

@@ -275,6 +275,17 @@ TEMPLATES: dict[str, dict[str, str]] = {
         Language.en: "wattdesk: a friendly reminder, {amount} on account {account} is due "
                      "{due}. Pay: {url} Need help? Reply AGENT.",
     },
+    # --- a reading-day change (billing_core.notices.reading_days; docs/readings.md): at
+    # least two months ahead, naming the old and new day, the date and the one period that
+    # is longer or shorter; within two SMS segments. ---
+    "reading_day_change": {
+        Language.zh_cn: "【wattdesk】温馨提示：自{effective}起，户号{accounts}的抄表日由每月{old}日"
+                        "调整为{new}日。{first}抄表的电费按{days}天计算，阶梯按天折算。"
+                        "如有疑问请回复“人工”。",
+        Language.en: "wattdesk: from {effective}, the meter of account {accounts} will be read "
+                     "on day {new} of each month instead of day {old}. The bill read on {first} "
+                     "covers {days} days, its blocks prorated. Questions? Reply AGENT.",
+    },
     # --- the arrears ladder (billing_core.arrears.cases; docs/arrears.md). Polite, naming the
     # amount and the due date, offering help and the pay link; never a threat (a test holds
     # them to a lexicon), each SMS within two segments for realistic values. ---

@@ -3,10 +3,21 @@ account load is as even as possible, and describe how even it came out. Pure fun
 
 from __future__ import annotations
 
+import calendar
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
+
+
+class PlanStatus(StrEnum):
+    """A reading plan's life: proposed → approved (or rejected) → applied."""
+
+    proposed = "proposed"
+    approved = "approved"
+    rejected = "rejected"
+    applied = "applied"
 
 
 @dataclass(frozen=True)
@@ -70,20 +81,67 @@ def daily_loads(plan: Mapping[date, Sequence[BookLoad]]) -> dict[date, int]:
 
 
 def summarise_load(plan: Mapping[date, Sequence[BookLoad]]) -> LoadSummary:
-    loads = list(daily_loads(plan).values())
     sizes = [book.accounts for books in plan.values() for book in books]
-    if not loads:
-        return LoadSummary(0, len(sizes), sum(sizes), 0, 0, 0.0, 0, 0.0, max(sizes, default=0))
-    total = sum(loads)
-    mean = total / len(loads)
+    return summarise_days(daily_loads(plan), max(sizes, default=0), len(sizes))
+
+
+# --- applying a plan: reading-day changes and their transition (docs/readings.md) -----------
+
+
+def month_day(year: int, month: int, day: int) -> date:
+    """The day of that month, or the month's last day when it has fewer days."""
+    year, month0 = divmod(year * 12 + month - 1, 12)
+    return date(year, month0 + 1, min(day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def months_after(day: date, months: int) -> date:
+    return month_day(day.year, day.month + months, day.day)
+
+
+def nominal_days(start: date) -> int:
+    """The days of an ordinary (month-long) period that starts on `start`: to the same day of
+    the next month (the month's last day when it has fewer)."""
+    return (months_after(start, 1) - start).days
+
+
+def transition_dates(
+    old_day: int, new_day: int, effective_on: date, min_days: int
+) -> tuple[date, date]:
+    """(the last reading on the old day, the first on the new day) of an account whose reading
+    day changes from `old_day` to `new_day` on `effective_on`: the last old-day date before the
+    effective date, and the first new-day date on or after it that leaves at least `min_days`
+    between the two (else the month after). The period between them is billed once, longer or
+    shorter than a month, prorated by its days."""
+    last_old = month_day(effective_on.year, effective_on.month, old_day)
+    if last_old >= effective_on:
+        last_old = month_day(effective_on.year, effective_on.month - 1, old_day)
+    first_new = month_day(effective_on.year, effective_on.month, new_day)
+    while first_new < effective_on or (first_new - last_old).days < min_days:
+        first_new = months_after(first_new, 1)
+    return last_old, first_new
+
+
+def book_days(plan: Mapping[date, Sequence[BookLoad]]) -> dict[str, int]:
+    """Each book's new reading day: the day of the month of the working day it went to."""
+    return {book.code: day.day for day, books in plan.items() for book in books}
+
+
+def summarise_days(loads: Mapping[date, int], largest_book: int = 0, books: int = 0) -> LoadSummary:
+    """A `LoadSummary` of accounts a day (days with no account count: a working day left
+    empty makes a plan less level, not more)."""
+    values = list(loads.values())
+    if not values:
+        return LoadSummary(0, books, 0, 0, 0, 0.0, 0, 0.0, largest_book)
+    total = sum(values)
+    mean = total / len(values)
     return LoadSummary(
-        days=len(loads),
-        books=len(sizes),
+        days=len(values),
+        books=books,
         total=total,
-        min_load=min(loads),
-        max_load=max(loads),
+        min_load=min(values),
+        max_load=max(values),
         mean_load=mean,
-        spread=max(loads) - min(loads),
-        imbalance=max(loads) / mean - 1 if mean else 0.0,
-        largest_book=max(sizes, default=0),
+        spread=max(values) - min(values),
+        imbalance=max(values) / mean - 1 if mean else 0.0,
+        largest_book=largest_book,
     )

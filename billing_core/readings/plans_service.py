@@ -18,8 +18,20 @@ from billing_core.customers.model import AccountStatus
 from billing_core.customers.tables import Account
 from billing_core.errors import InvalidInput
 from billing_core.readings.model import ReadingSource
-from billing_core.readings.plans import BookLoad, LoadSummary, spread_books, summarise_load
-from billing_core.readings.tables import Meter, MeterReading, ReadingBook
+from billing_core.readings.plans import (
+    BookLoad,
+    LoadSummary,
+    PlanStatus,
+    spread_books,
+    summarise_load,
+)
+from billing_core.readings.tables import (
+    Meter,
+    MeterReading,
+    ReadingBook,
+    ReadingDayChange,
+    ReadingPlan,
+)
 
 DEFAULT_READING_WINDOW_DAYS = 2  # a reading up to 2 days before the reading day counts
 
@@ -180,6 +192,16 @@ def _due_on(on: date) -> ColumnElement[bool]:
         col(Account.reading_day).in_(due_reading_days(on)),
         col(Account.opened_on) < on,
         or_(col(Account.closed_on).is_(None), col(Account.closed_on) > on),
+        # not between its last reading on an old day and its first on a new one (an applied
+        # reading plan: docs/readings.md)
+        ~exists().where(
+            col(ReadingDayChange.account_id) == col(Account.id),
+            col(ReadingDayChange.last_old_reading_on) < on,
+            col(ReadingDayChange.first_new_reading_on) > on,
+            col(ReadingDayChange.plan_id).in_(
+                select(ReadingPlan.id).where(col(ReadingPlan.status) == PlanStatus.applied)
+            ),
+        ),
     )
 
 

@@ -78,3 +78,42 @@ class MeterReading(SQLModel, table=True):
     batch_id: int | None = Field(
         default=None, sa_column=foreign_key("reading_batch.id", nullable=True, index=False)
     )
+
+
+class ReadingPlan(SQLModel, table=True):
+    """A rolling plan applied to the accounts' reading days (docs/readings.md): proposed by one
+    staff user, approved (or rejected) by another, applied on or after its effective date."""
+
+    __tablename__ = "reading_plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: date  # the first day of the first month read on the new days
+    effective_on: date  # at least the notice period after it was proposed
+    status: str = Field(max_length=16, index=True)  # proposed, approved, rejected, applied
+    proposed_by: str = Field(max_length=100)
+    proposed_at: datetime = Field(sa_column=instant())
+    reviewed_by: str | None = Field(default=None, max_length=100)
+    reviewed_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    review_note: str = Field(default="", max_length=500)
+    applied_at: datetime | None = Field(default=None, sa_column=instant(nullable=True))
+    tolerance: float  # the policy's largest imbalance (max / mean − 1) a day
+    accounts: int = 0  # accounts whose reading day changes
+    notices: int = 0  # notices put in the outbox on approval
+    # {"before": LoadSummary, "after": LoadSummary, "books": [{code, old_day, new_day}, ...]}
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReadingDayChange(SQLModel, table=True):
+    """One account's reading-day change in a plan, and its transition: the last reading on the
+    old day and the first on the new day bound the one longer or shorter period billed."""
+
+    __tablename__ = "reading_day_change"
+    __table_args__ = (UniqueConstraint("plan_id", "account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=foreign_key("reading_plan.id", index=False))
+    account_id: int = Field(sa_column=foreign_key("account.id"))
+    old_day: int = Field(ge=1, le=28)
+    new_day: int = Field(ge=1, le=28)
+    last_old_reading_on: date
+    first_new_reading_on: date = Field(index=True)

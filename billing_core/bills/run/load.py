@@ -30,7 +30,7 @@ from sqlalchemy.sql.ddl import CreateTable
 from sqlmodel import Session
 
 from billing_core.bills.draft import AccountPeriod, MeterPeriod, ReadingValues
-from billing_core.bills.run.plan import _due_accounts
+from billing_core.bills.run.plan import DAY_CHANGE, READING_PLAN, _due_accounts
 from billing_core.bills.tables import Bill, BillLine
 from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.customers.model import AccountStatus
@@ -46,6 +46,7 @@ from billing_core.db.fast import (
     required_decimal_reader,
 )
 from billing_core.readings.model import MeterRow, ReverseKind, register_delta
+from billing_core.readings.plans import PlanStatus, nominal_days
 from billing_core.readings.tables import Meter, MeterReading
 from billing_core.readings.vee import Replacement
 from billing_core.tariffs.model import POWER_FACTOR_ADJUSTMENT
@@ -267,6 +268,7 @@ def load_due_periods(
         session, [row.id for aid, row in last_bill.items() if accounts[aid].kind != "residential"]
     )
     last_year_amount = _bills_starting_near(session, due_ids, _months_before(run_date, 13))
+    transitions = _transition_starts(session, due_ids, run_date, last_bill, accounts, tz)
     changes: dict[int, list[tuple[str, date]]] = defaultdict(list)
     for row in session.execute(
         select(CHANGE.c.account_id, CHANGE.c.kind, CHANGE.c.effective_on).where(
@@ -314,7 +316,14 @@ def load_due_periods(
             already += 1
             continue
         replacement = None
-        previous = as_values(found[1]) if 1 in found else None
+        # The first bill on a new reading day (a reading plan applied) starts at the reading
+        # the last bill on the old day ended with: one longer or shorter period.
+        transition = transitions.get(account_id)
+        if transition is not None and transition[0] != current_meter.id:
+            transition = None  # the meter was replaced since: bill as any other period
+        previous = (
+            transition[1] if transition is not None else as_values(found[1]) if 1 in found else None
+        )
         first_bill = False
         old_meter = None
         if previous is None and current_meter.installed_on > window_floor:
@@ -426,9 +435,61 @@ def load_due_periods(
                 meter_replaced_or_faulty=bool(kinds)
                 and any(k in ("meter_replacement", "meter_fault") for k in kinds),
                 tariff_changes=tariffs[1],
+                nominal_days=(
+                    nominal_days(previous.local_date) if transition is not None else None
+                ),
             )
         )
     return periods, missed, already
+
+
+def _transition_starts(
+    session: Session,
+    due_ids: Table,
+    run_date: date,
+    last_bill: dict[int, Any],
+    accounts: dict[int, _AccountRow],
+    tz: ZoneInfo,
+) -> dict[int, tuple[int, ReadingValues]]:
+    """(meter id, reading) the transition period starts from, for each due account whose
+    first reading on a new reading day is `run_date`: the current reading of its last live
+    bill (on the old day, or later when the plan was applied late: never billed twice)."""
+    changed = session.execute(
+        select(DAY_CHANGE.c.account_id).where(
+            DAY_CHANGE.c.account_id.in_(select(due_ids.c.id)),
+            DAY_CHANGE.c.first_new_reading_on == run_date,
+            DAY_CHANGE.c.plan_id.in_(
+                select(READING_PLAN.c.id).where(READING_PLAN.c.status == PlanStatus.applied)
+            ),
+        )
+    ).scalars()
+    account_of = {
+        last_bill[aid].curr_reading_id: aid
+        for aid in changed
+        if aid in last_bill and last_bill[aid].curr_reading_id is not None
+    }
+    found: dict[int, tuple[int, ReadingValues]] = {}
+    for part in _id_parts(list(account_of)):
+        for reading in session.scalars(
+            select(MeterReading).where(MeterReading.id.in_(part))  # type: ignore[union-attr]
+        ):
+            account_id = account_of[reading.id]
+            zone_name = accounts[account_id].timezone
+            zone = ZoneInfo(zone_name) if zone_name else tz
+            found[account_id] = (
+                reading.meter_id,
+                ReadingValues(
+                    id=reading.id,
+                    local_date=reading.read_at.astimezone(zone).date(),
+                    total=reading.total,
+                    peak=reading.peak,
+                    flat=reading.flat,
+                    valley=reading.valley,
+                    reactive=reading.reactive,
+                    estimated=reading.estimated,
+                ),
+            )
+    return found
 
 
 class _LocalDays:

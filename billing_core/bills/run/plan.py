@@ -4,18 +4,22 @@ the worker processes (the accounts of a meter hierarchy together, parts by weigh
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Engine, Select, select, union
+from sqlalchemy import Engine, Select, exists, select, union
 
 from billing_core.customers.model import AccountStatus
 from billing_core.customers.tables import Account
 from billing_core.db.columns import table_of
 from billing_core.db.fast import fetch_raw
-from billing_core.readings.tables import Meter, ReadingBook
+from billing_core.readings.plans import PlanStatus
+from billing_core.readings.tables import Meter, ReadingBook, ReadingDayChange, ReadingPlan
 
 ACCOUNT = table_of(Account)
 METER = table_of(Meter)
 BOOK = table_of(ReadingBook)
+DAY_CHANGE = table_of(ReadingDayChange)
+READING_PLAN = table_of(ReadingPlan)
 
 # A run in worker processes shares its accounts in parts, each loaded, drafted and stored on
 # its own (see `plan_parts`); more parts when the largest would hold more accounts than
@@ -35,10 +39,24 @@ def _due_accounts(run_date: date, book: str | None) -> Select[tuple[int]]:
         ACCOUNT.c.reading_day == run_date.day,
         ACCOUNT.c.status == AccountStatus.active,
         ACCOUNT.c.opened_on <= run_date,
+        ~in_transition(run_date),
     )
     if book is not None:
         due = due.join(BOOK, BOOK.c.id == ACCOUNT.c.reading_book_id).where(BOOK.c.code == book)
     return due
+
+
+def in_transition(run_date: date) -> Any:
+    """The account's reading day changed (an applied reading plan) and its first reading on
+    the new day comes after `run_date`: it is not due that day (docs/readings.md)."""
+    return exists().where(
+        DAY_CHANGE.c.account_id == ACCOUNT.c.id,
+        DAY_CHANGE.c.last_old_reading_on < run_date,
+        DAY_CHANGE.c.first_new_reading_on > run_date,
+        DAY_CHANGE.c.plan_id.in_(
+            select(READING_PLAN.c.id).where(READING_PLAN.c.status == PlanStatus.applied)
+        ),
+    )
 
 
 def _hierarchy_accounts() -> Select[tuple[int]]:
