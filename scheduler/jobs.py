@@ -49,6 +49,7 @@ from billing_core.live.service import delete_older
 from billing_core.notices.policy import NoticesPolicy
 from billing_core.notices.service import enqueue_bill_notices, enqueue_due_reminders
 from billing_core.payments.service import PaymentContext, issue_balance_links
+from billing_core.readings.plans_changes import apply_due_plans
 from scheduler.dispatcher import Dispatcher
 from scheduler.policy import DEFAULT_SCHEDULE, DailyJob, SchedulePolicy
 
@@ -313,6 +314,19 @@ def run_scheduled_bill_run(context: JobContext) -> int:
     return len(days)
 
 
+def run_reading_plans(context: JobContext) -> int:
+    """Approved reading plans whose effective date has come are applied (docs/readings.md,
+    "Applying a reading plan"): the accounts' reading days change that day. Idempotent: an
+    applied plan is not applied again. Returns the plans applied."""
+    today = context.clock.now().astimezone(context.tz).date()
+    with session_scope(context.engine, write=True) as session:
+        applied = apply_due_plans(session=session, clock=context.clock, today=today,
+                                  actor="system:scheduler")  # fmt: skip
+    for plan_id in applied:
+        log.info("reading plan %d applied: reading days changed from %s", plan_id, today)
+    return len(applied)
+
+
 def _with_retries(job: Callable[[JobContext], int], context: JobContext) -> int:
     """The job, run again (the whole of it) while the database turns it away (`JOB_RETRY`)."""
     return JOB_RETRY.call(job, context)
@@ -416,6 +430,9 @@ class Scheduler:
             max_instances=1,
             **self._daily(times.live_retention),
         )
+        plans = self._as_leader("reading plans", run_reading_plans)
+        add(plans, id="reading_plans", coalesce=True, max_instances=1,
+            **self._daily(times.reading_plans))  # fmt: skip
         bill_run = self._as_leader("bill run", run_scheduled_bill_run)
         if self.context.bill_run is not None:
             # A misfire within the grace runs late; beyond it, the next run (or the one at
@@ -425,6 +442,7 @@ class Scheduler:
         # Once at start too (all idempotent): a restart must not wait for the trigger.
         add(notices, id="bill_notices_at_start")
         add(reminders, id="due_reminders_at_start")
+        add(plans, id="reading_plans_at_start")  # before the day's bill run reads the days
         if rules is not None:
             add(ladder, id="arrears_ladder_at_start")
         if self.context.bill_run is not None:

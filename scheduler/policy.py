@@ -37,6 +37,7 @@ class Jobs(_Strict):
     queue_timeouts: IntervalJob = IntervalJob(every_minutes=1)
     live_retention: DailyJob = DailyJob(at=time(3, 15), misfire_grace_minutes=720)
     bill_run: DailyJob = DailyJob(at=time(22, 0), misfire_grace_minutes=720)
+    reading_plans: DailyJob = DailyJob(at=time(0, 10), misfire_grace_minutes=720)
 
 
 class BillRunSchedule(_Strict):

@@ -24,8 +24,11 @@ from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Customer
 from billing_core.db import session_scope
 from billing_core.errors import Conflict, InvalidInput, PermissionDenied
+from billing_core.ledger.policy import load_late_fee_policy
+from billing_core.notices.policy import load_notices_policy
 from billing_core.notices.reading_days import approve_and_notify
 from billing_core.outbox.tables import OutboxMessage
+from billing_core.payments.service import PaymentContext
 from billing_core.readings.plans import PlanStatus
 from billing_core.readings.plans_changes import (
     apply_plan,
@@ -38,6 +41,7 @@ from billing_core.readings.plans_service import due_account_count, missed_readin
 from billing_core.readings.tables import Meter, ReadingBook, ReadingDayChange
 from billing_core.staff.tables import StaffUser
 from billing_core.tariffs.catalog import TariffCatalog
+from scheduler.jobs import JobContext, run_reading_plans
 from tests.factories import (
     make_account,
     make_book,
@@ -58,6 +62,15 @@ TARIFFS = TariffCatalog.load()
 THRESHOLDS = ReviewThresholds.from_policy(load_review_policy())
 # kWh from the November reading to the first on the new day, by new day (the others: 300)
 USAGE = {1: 600, 7: 100}
+
+
+def job_context(engine: Engine, at: datetime) -> JobContext:
+    return JobContext(
+        engine=engine, clock=FixedClock(at), tz=TZ,
+        payments_context=PaymentContext(tz=TZ, currency="CNY", public_base_url="https://d.test",
+                                        secret_key="k"),
+        notices_policy=load_notices_policy(), late_fee_policy=load_late_fee_policy(),
+    )  # fmt: skip
 
 
 def clock_on(day: date) -> FixedClock:
@@ -178,12 +191,16 @@ def test_a_plan_is_proposed_approved_applied_and_billed_over_its_transition(
                 session=session, clock=clock_on(date(2026, 11, 30)), plan_id=plan_id,
                 today=date(2026, 11, 30), actor="test",
             )  # fmt: skip
-    for _ in range(2):  # idempotent
-        with session_scope(engine) as session:
-            plan = apply_plan(
-                session=session, clock=clock_on(MONTH), plan_id=plan_id, today=MONTH, actor="t"
-            )
-            assert plan.status == PlanStatus.applied
+    # The scheduler's daily job applies it on its effective date (local time), once.
+    the_night_before = datetime.combine(date(2026, 11, 30), time(23, 0), tzinfo=TZ)
+    assert run_reading_plans(job_context(engine, the_night_before)) == 0
+    assert run_reading_plans(job_context(engine, datetime.combine(MONTH, time(0, 10), TZ))) == 1
+    assert run_reading_plans(job_context(engine, datetime.combine(MONTH, time(9, 0), TZ))) == 0
+    with session_scope(engine) as session:  # and by hand, nothing changes
+        plan = apply_plan(
+            session=session, clock=clock_on(MONTH), plan_id=plan_id, today=MONTH, actor="t"
+        )
+        assert plan.status == PlanStatus.applied
 
     with session_scope(engine) as session:
         # 1 December is too soon for the day-1 accounts (first read 1 January): not due, not
