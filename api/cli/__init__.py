@@ -14,6 +14,7 @@ from api.cli import (
     demo_cmd,
     dispatch_cmd,
     ledger_cmd,
+    messages_cmd,
     nlu_cmd,
     payments_cmd,
     plan_cmd,
@@ -47,6 +48,7 @@ app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(telegram_cmd.app, name="telegram")
 app.add_typer(simulate_cmd.app, name="simulate")
 app.add_typer(arrears_cmd.app, name="arrears")
+app.add_typer(messages_cmd.app, name="messages")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -34,9 +34,13 @@ def catalogue_path(language: str) -> Path:
 
 @cache
 def read_catalogue(language: str) -> dict[tuple[str, str], str]:
-    """The language's texts by (context, key); a malformed file, an unknown context or an
+    """The language's texts by (context, key), read once."""
+    return parse_catalogue(catalogue_path(language))
+
+
+def parse_catalogue(path: Path) -> dict[tuple[str, str], str]:
+    """A `.po` file's texts by (context, key); a malformed file, an unknown context or an
     empty text is refused with the file and its line."""
-    path = catalogue_path(language)
     try:
         with path.open("rb") as file:
             catalog = read_po(file, locale=None, abort_invalid=True)

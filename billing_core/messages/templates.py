@@ -107,8 +107,10 @@ def short_day(value: date, language: str) -> str:
 
 
 def period(start: date, end: date, language: str) -> str:
-    """A bill's period, short: 10月10日-11月10日, 10 Oct-10 Nov (the due date gives the year)."""
-    pattern = "M月d日" if language == Language.zh_cn else "d MMM"
+    """A bill's period, short: 10.10-11.10, 10 Oct-10 Nov (the due date gives the year). The
+    Chinese is written as bills write a period (账期), not 10月10日-11月10日: four characters
+    fewer, which keeps a reply with ¥99,999.99 twice within two SMS segments."""
+    pattern = "M.d" if language == Language.zh_cn else "d MMM"
     locale = babel_locale(language)
     first, last = (format_date(d, pattern, locale=locale) for d in (start, end))
     return f"{first}-{last}"
@@ -118,6 +120,16 @@ def kwh(value: Decimal, language: str) -> str:
     """Energy for a customer: 180度, 1,234.5 kWh."""
     number = format_decimal(value, format="#,##0.##", locale=babel_locale(language))
     return f"{number}度" if language == Language.zh_cn else f"{number} kWh"
+
+
+# A group's name in its consolidated notice is cut to this many characters (…), so that the
+# notice's summary fits in two SMS segments whatever the name (messages/check.py).
+GROUP_NAME_CHARS = 20
+
+
+def short_name(name: str, limit: int = GROUP_NAME_CHARS) -> str:
+    """The name, cut to `limit` characters with an ellipsis if longer."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def render(template: str, language: str, **values: Any) -> str:
