@@ -125,3 +125,17 @@ def late_fee_waiver_key(fee_id: int, waiver: int) -> str:
 def event_key(kind: str, subject: object) -> str:
     """One event of this kind about its subject (a bill, a payment, a checkout session)."""
     return f"{kind}:{subject}"
+
+
+# --- group notices (appended: docs/messages.md) ---------------------------------------------
+
+
+def group_notice_key(group_id: int, first_bill_id: int) -> str:
+    """A group's consolidated bill notice: once per group and the bills it lists, named by the
+    first of them (each listed bill's own notice row says it went in this one)."""
+    return f"group_notice:group:{group_id}:bill:{first_bill_id}"
+
+
+def group_notice_purpose(group_id: int) -> str:
+    """A group notice's purpose: a payment of one account does not cancel it (it lists all)."""
+    return f"group_notice:group:{group_id}"
