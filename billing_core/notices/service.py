@@ -116,10 +116,12 @@ def enqueue_bill_notices(
         .limit(limit)
     ).all()
     enqueued, cursor = 0, after_event_id
+    groups: set[int] = set()  # groups looked at in this call: each once, for all its bills
     for event_id, payload in events:
         enqueued += _bill_notice(
-            session, clock, tz, payments_context, payload, max_age=max_age, settle=group_settle
-        )
+            session, clock, tz, payments_context, payload,
+            max_age=max_age, settle=group_settle, groups=groups,
+        )  # fmt: skip
         cursor = event_id
     return NoticeRun(enqueued, len(events), cursor)
 
@@ -133,10 +135,18 @@ def _bill_notice(
     *,
     max_age: timedelta,
     settle: timedelta,
+    groups: set[int],
 ) -> int:
     bill_id = int(payload["bill_id"])
     key = bill_notice_key(bill_id)
     purpose = notice_purpose(bill_id)
+    group = _consolidating_group(session, bill_id)
+    if group is not None and group.id is not None:
+        # The group's notice lists this bill with the others (or leaves it out, with why).
+        if group.id in groups:
+            return 0
+        groups.add(group.id)
+        return _group_notice(session, clock, tz, group, max_age=max_age, settle=settle)
     bill = _notifiable(session, clock, tz, bill_id)
     if bill is None:
         return 0
@@ -144,9 +154,6 @@ def _bill_notice(
     assert account is not None
     customer = session.get(Customer, account.customer_id)
     assert customer is not None
-    group = _consolidating_group(session, customer)
-    if group is not None:
-        return _group_notice(session, clock, tz, group, max_age=max_age, settle=settle)
     return _send_with_pay_link(
         session, clock, context, key=key, purpose=purpose, template="bill_notice",
         account=account, customer=customer, bill_id=bill_id,
@@ -340,12 +347,22 @@ def _record_unreachable(
 # --- group notices ---------------------------------------------------------------------------
 
 
-def _consolidating_group(session: Session, customer: Customer) -> CustomerGroup | None:
-    """The customer's group, if it wants one notice for all its accounts and says to whom;
-    a group without a contact customer gets a notice per account, as any customer."""
-    if customer.group_id is None:
+def _consolidating_group(session: Session, bill_id: int) -> CustomerGroup | None:
+    """The group of the bill's customer, if it wants one notice for all its accounts and
+    says to whom; a group without a contact customer gets a notice per account, as any
+    customer."""
+    group_id = session.execute(
+        select(CUSTOMER.c.group_id)
+        .select_from(
+            BILL.join(ACCOUNT, ACCOUNT.c.id == BILL.c.account_id).join(
+                CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id
+            )
+        )
+        .where(BILL.c.id == bill_id)
+    ).scalar()
+    if group_id is None:
         return None
-    group = session.get(CustomerGroup, customer.group_id)
+    group = session.get(CustomerGroup, group_id)
     if group is None or not group.consolidated_notice or group.contact_customer_id is None:
         return None
     return group

@@ -10,13 +10,20 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
+from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Customer, CustomerGroup
 from billing_core.messages.segments import count_segments
-from billing_core.notices.service import GROUP_SETTLE, bill_notice_key
+from billing_core.notices.service import GROUP_SETTLE, bill_notice_key, enqueue_bill_notices
 from billing_core.outbox.tables import OutboxMessage
 from tests.factories import make_account, make_contact, make_customer
-from tests.integration.notices.test_notices import issue, notices, outbox
+from tests.integration.notices.test_notices import (
+    CONTEXT,
+    SHANGHAI,
+    issue,
+    notices,
+    outbox,
+)
 
 LATER = GROUP_SETTLE + timedelta(minutes=1)
 
@@ -168,3 +175,30 @@ def test_an_unreachable_group_contact_is_recorded_and_no_account_is_notified_twi
     [record] = outbox(session, f"group_notice:group:{group.id}:bill:{first}")
     assert record.status == "cancelled"
     assert record.cancelled_reason == "no verified contact that takes notices"
+
+
+def test_chunked_runs_and_a_cancelled_bill_make_one_notice_without_it(
+    session: Session, clock: FixedClock
+) -> None:
+    _, accounts = group_of(session, clock, 3)
+    bills = [issue(session, clock, account) for account in accounts]
+    cancelled = session.get(Bill, bills[1])
+    assert cancelled is not None
+    cancelled.status = "cancelled"
+    session.flush()
+    clock.advance(LATER)
+    total, cursor = 0, 0
+    while True:  # as the scheduler's job runs: a chunk (here one event) per call
+        run = enqueue_bill_notices(
+            session=session, clock=clock, tz=SHANGHAI, payments_context=CONTEXT,
+            after_event_id=cursor, limit=1,
+        )  # fmt: skip
+        total, cursor = total + run.enqueued, run.cursor
+        if run.looked_at < 1:
+            break
+    assert total == 1
+    [notice] = sent(session)
+    assert accounts[0].number in notice.body and accounts[2].number in notice.body
+    assert accounts[1].number not in notice.body and "Total CNY 246.90" in notice.body
+    [own] = outbox(session, bill_notice_key(bills[1]))
+    assert own.cancelled_reason == f"bill {bills[1]} is cancelled"
