@@ -82,10 +82,15 @@ def worst_values(language: str, base_url: str) -> dict[str, str]:
         ),
         "line": "95598",
         "reading": "123456.7",
-        "count": "12",
+        "count": "120",
         # a group's name as the notice cuts it, in Chinese whatever the language (UCS-2)
         "group": "上海宏达实业集团有限公司浦东分公司第一营业部"[:GROUP_NAME_CHARS],
-        "accounts": "120",
+        "accounts": f"{account}+99",  # a reading-day change: the first account, +N others
+        "old": "28",
+        "new": "28",
+        "effective": _longest([short_day(d, language) for d in days]),
+        "first": _longest([short_day(d, language) for d in days]),
+        "days": "62",
         "amounts": f"{account} {amount}",  # one line: the notice lists more only if they fit
         "status": label("standing_partly_paid", language),
     }

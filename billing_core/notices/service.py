@@ -454,5 +454,5 @@ def group_notice_body(
     body = render("group_notice", language, amounts=amounts, **values)
     if count_segments(body).parts <= GROUP_NOTICE_SEGMENTS:
         return "group_notice", body
-    summary = render("group_notice_summary", language, accounts=str(len(bills)), **values)
+    summary = render("group_notice_summary", language, count=str(len(bills)), **values)
     return "group_notice_summary", summary
