@@ -49,7 +49,7 @@ def _longest(values: list[str]) -> str:
 
 
 def worst_values(language: str, base_url: str) -> dict[str, str]:
-    """The longest value each placeholder takes in practice, in the language: a 12-digit
+    """The longest value each placeholder takes in practice, in the language: a 10-digit
     account, ¥99,999.99, the longest period and day of the year, a pay link of the configured
     address, six lines of usage, three accounts to choose from."""
     days = [date(2026, month, 28) for month in range(1, 13)]
