@@ -135,3 +135,17 @@ def reading_day_notice_key(plan_id: int, customer_id: int, old_day: int, new_day
 
 def reading_plan_purpose(plan_id: int) -> str:
     return f"reading_plan:{plan_id}"
+
+
+# --- group notices (appended: docs/messages.md) ---------------------------------------------
+
+
+def group_notice_key(group_id: int, first_bill_id: int) -> str:
+    """A group's consolidated bill notice: once per group and the bills it lists, named by the
+    first of them (each listed bill's own notice row says it went in this one)."""
+    return f"group_notice:group:{group_id}:bill:{first_bill_id}"
+
+
+def group_notice_purpose(group_id: int) -> str:
+    """A group notice's purpose: a payment of one account does not cancel it (it lists all)."""
+    return f"group_notice:group:{group_id}"

@@ -14,7 +14,9 @@ from api.cli import (
     db_cmd,
     demo_cmd,
     dispatch_cmd,
+    groups_cmd,
     ledger_cmd,
+    messages_cmd,
     nlu_cmd,
     payments_cmd,
     plan_cmd,
@@ -49,6 +51,8 @@ app.add_typer(telegram_cmd.app, name="telegram")
 app.add_typer(simulate_cmd.app, name="simulate")
 app.add_typer(arrears_cmd.app, name="arrears")
 app.add_typer(bill_runs_cmd.app, name="bill-runs")
+app.add_typer(messages_cmd.app, name="messages")
+app.add_typer(groups_cmd.app, name="groups")
 demo_cmd.register(app)
 dispatch_cmd.register(app)
 seed_cmd.register(app)

@@ -14,6 +14,7 @@ from billing_core.customers.model import Language
 from billing_core.messages.templates import (
     day,
     kwh,
+    label,
     money,
     period,
     render,
@@ -152,16 +153,16 @@ def link_ok(*, language: str, account: str) -> Reply:
 CLARIFY_CHOICES: dict[int, IntentKind] = {
     1: IntentKind.bill, 2: IntentKind.pay, 3: IntentKind.usage, 0: IntentKind.agent,
 }  # fmt: skip
-_CLARIFY_LABELS: dict[str, dict[int, str]] = {
-    Language.zh_cn: {1: "账单", 2: "缴费", 3: "用电", 0: "人工"},
-    Language.en: {1: "Your bill", 2: "Pay", 3: "Usage", 0: "A person"},
-}
+# The choices' labels, by their keys in the message catalogues (docs/messages.md).
+_CLARIFY_LABELS = {1: "choice_bill", 2: "choice_pay", 3: "choice_usage", 0: "choice_agent"}
 _CLARIFY_COMMANDS = {1: "BILL", 2: "PAY", 3: "USAGE", 0: "AGENT"}
 
 
 def clarifying_choices(language: str) -> tuple[Choice, ...]:
-    labels = _CLARIFY_LABELS.get(language, _CLARIFY_LABELS[Language.en])
-    return tuple(Choice(str(n), labels[n], _CLARIFY_COMMANDS[n]) for n in CLARIFY_CHOICES)
+    return tuple(
+        Choice(str(n), label(_CLARIFY_LABELS[n], language), _CLARIFY_COMMANDS[n])
+        for n in CLARIFY_CHOICES
+    )
 
 
 def clarify(*, language: str) -> Reply:

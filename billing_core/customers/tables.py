@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from billing_core.customers.model import AccountStatus, CustomerKind, Language
@@ -20,6 +20,16 @@ class CustomerGroup(SQLModel, table=True):
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
     consolidated_notice: bool = True
+    # Who gets the group's consolidated bill notice (docs/messages.md): a customer, reached on
+    # their own reachable contact in their language. None: each account gets its own notice.
+    contact_customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("customer.id", use_alter=True),
+            nullable=True,
+        ),
+    )
 
 
 class Customer(SQLModel, table=True):

@@ -11,7 +11,13 @@ written gets none (recorded as cancelled, "paid").
 
 Bill notices follow `bill_issued` domain events by dedupe key, not by `consumed_at` (other
 consumers may read the same events): each run takes the recent events with no outbox row
-yet."""
+yet.
+
+A group with `consolidated_notice` and a contact customer gets one group notice instead of a
+notice per account (docs/messages.md): each account's amount and the total, to the contact's
+reachable address in the contact's language, once the group's newest bill is `group_settle`
+old (the bill run issues a group's accounts in several chunks). Each listed bill's own notice
+is recorded as not sent, naming the group notice, so a rerun lists nothing twice."""
 
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from sqlmodel import Session
 from billing_core.bills.statement import account_statement
 from billing_core.bills.tables import Bill
 from billing_core.clock import Clock
-from billing_core.customers.tables import Account, Contact, Customer
+from billing_core.customers.tables import Account, Contact, Customer, CustomerGroup
 from billing_core.db.columns import table_of
 from billing_core.dedupe_keys import (
     BILL_NOTICE,
@@ -36,12 +42,15 @@ from billing_core.dedupe_keys import (
     bill_notice_key,
     due_reminder_key,
     event_key,
+    group_notice_key,
+    group_notice_purpose,
     notice_purpose,
     reminder_purpose,
 )
 from billing_core.events.service import BILL_ISSUED
 from billing_core.events.tables import DomainEvent
-from billing_core.messages.templates import day, label, money, period, render
+from billing_core.messages.segments import count_segments
+from billing_core.messages.templates import day, label, money, period, render, short_name
 from billing_core.outbox.claims import OPTED_OUT_REASON
 from billing_core.outbox.service import (
     AUTOMATED,
@@ -58,6 +67,12 @@ from billing_core.payments.service import PaymentContext, create_pay_link
 EVENT = table_of(DomainEvent)
 BILL = table_of(Bill)
 CONTACT = table_of(Contact)
+ACCOUNT = table_of(Account)
+CUSTOMER = table_of(Customer)
+GROUP_SETTLE = timedelta(minutes=15)
+# A group notice fits in two SMS segments on every channel (a chat message may fall back to
+# SMS): a list that does not fit becomes the summary, the count of accounts and the total.
+GROUP_NOTICE_SEGMENTS = 2
 EVENT_PREFIX = event_key(BILL_ISSUED, "")  # a bill_issued event's dedupe key: bill_issued:{bill id}
 
 
@@ -80,10 +95,12 @@ def enqueue_bill_notices(
     after_event_id: int = 0,
     max_age: timedelta = timedelta(days=7),
     limit: int | None = None,
+    group_settle: timedelta = GROUP_SETTLE,
 ) -> NoticeRun:
     """A bill notice, with a fresh pay link, for each `bill_issued` event of the last
     `max_age` after `after_event_id` that has none yet (at most `limit` events). A notice
-    that cannot be sent is recorded with its reason instead."""
+    that cannot be sent is recorded with its reason instead. The bills of a consolidating
+    group wait until its newest is `group_settle` old, then go in one group notice."""
     now = clock.now()
     # The event's dedupe key is bill_issued:{id}; the notice's is bill_notice:bill:{id}.
     notice_key = literal(BILL_NOTICE) + func.substr(EVENT.c.dedupe_key, len(EVENT_PREFIX) + 1)
@@ -99,8 +116,12 @@ def enqueue_bill_notices(
         .limit(limit)
     ).all()
     enqueued, cursor = 0, after_event_id
+    groups: set[int] = set()  # groups looked at in this call: each once, for all its bills
     for event_id, payload in events:
-        enqueued += _bill_notice(session, clock, tz, payments_context, payload)
+        enqueued += _bill_notice(
+            session, clock, tz, payments_context, payload,
+            max_age=max_age, settle=group_settle, groups=groups,
+        )  # fmt: skip
         cursor = event_id
     return NoticeRun(enqueued, len(events), cursor)
 
@@ -111,25 +132,23 @@ def _bill_notice(
     tz: ZoneInfo,
     context: PaymentContext,
     payload: dict[str, Any],
+    *,
+    max_age: timedelta,
+    settle: timedelta,
+    groups: set[int],
 ) -> int:
     bill_id = int(payload["bill_id"])
     key = bill_notice_key(bill_id)
     purpose = notice_purpose(bill_id)
-    bill = session.get(Bill, bill_id)
-    if bill is None or bill.status != "issued":
-        record_unsent(
-            session=session,
-            clock=clock,
-            dedupe_key=key,
-            template="bill_notice",
-            purpose=purpose,
-            reason=f"bill {bill_id} is {bill.status if bill else 'gone'}",
-        )
-        return 0
-    if _paid(session, bill, clock.now().astimezone(tz).date()):
-        # Paid before its notice was written (the payment cancels one already waiting).
-        record_unsent(session=session, clock=clock, dedupe_key=key, template="bill_notice",
-                      purpose=purpose, reason=f"bill {bill_id} is paid")  # fmt: skip
+    group = _consolidating_group(session, bill_id)
+    if group is not None and group.id is not None:
+        # The group's notice lists this bill with the others (or leaves it out, with why).
+        if group.id in groups:
+            return 0
+        groups.add(group.id)
+        return _group_notice(session, clock, tz, group, max_age=max_age, settle=settle)
+    bill = _notifiable(session, clock, tz, bill_id)
+    if bill is None:
         return 0
     account = session.get(Account, bill.account_id)
     assert account is not None
@@ -144,6 +163,28 @@ def _bill_notice(
             "due": day(bill.due_date, language) if bill.due_date else "-",
         },
     )  # fmt: skip
+
+
+def _notifiable(session: Session, clock: Clock, tz: ZoneInfo, bill_id: int) -> Bill | None:
+    """The bill, if it is issued and not paid; otherwise its notice is recorded as not sent,
+    with the reason, and None."""
+    bill = session.get(Bill, bill_id)
+    if bill is None or bill.status != "issued":
+        reason = f"bill {bill_id} is {bill.status if bill else 'gone'}"
+    elif _paid(session, bill, clock.now().astimezone(tz).date()):
+        # Paid before its notice was written (the payment cancels one already waiting).
+        reason = f"bill {bill_id} is paid"
+    else:
+        return bill
+    record_unsent(
+        session=session,
+        clock=clock,
+        dedupe_key=bill_notice_key(bill_id),
+        template="bill_notice",
+        purpose=notice_purpose(bill_id),
+        reason=reason,
+    )
+    return None
 
 
 def _paid(session: Session, bill: Bill, today: date) -> bool:
@@ -268,7 +309,7 @@ def _record_unreachable(
     key: str,
     template: str,
     purpose: str,
-    account: Account,
+    account: Account | None,
     customer: Customer,
 ) -> None:
     """Why a customer cannot be sent a notice: an opted-out contact, or none usable."""
@@ -297,7 +338,121 @@ def _record_unreachable(
         purpose=purpose,
         reason=reason,
         recipient=recipient,
-        account_id=account.id,
+        account_id=account.id if account is not None else None,
         customer_id=customer.id,
         language=customer.language,
     )
+
+
+# --- group notices ---------------------------------------------------------------------------
+
+
+def _consolidating_group(session: Session, bill_id: int) -> CustomerGroup | None:
+    """The group of the bill's customer, if it wants one notice for all its accounts and
+    says to whom; a group without a contact customer gets a notice per account, as any
+    customer."""
+    group_id = session.execute(
+        select(CUSTOMER.c.group_id)
+        .select_from(
+            BILL.join(ACCOUNT, ACCOUNT.c.id == BILL.c.account_id).join(
+                CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id
+            )
+        )
+        .where(BILL.c.id == bill_id)
+    ).scalar()
+    if group_id is None:
+        return None
+    group = session.get(CustomerGroup, group_id)
+    if group is None or not group.consolidated_notice or group.contact_customer_id is None:
+        return None
+    return group
+
+
+def _group_notice(
+    session: Session,
+    clock: Clock,
+    tz: ZoneInfo,
+    group: CustomerGroup,
+    *,
+    max_age: timedelta,
+    settle: timedelta,
+) -> int:
+    """One notice listing every bill of the group's accounts issued in the last `max_age`
+    with no notice yet, once the newest is `settle` old; 1 when it was enqueued, else 0."""
+    now = clock.now()
+    bill_key = literal(EVENT_PREFIX) + cast(BILL.c.id, String)
+    notice_key = literal(BILL_NOTICE) + cast(BILL.c.id, String)
+    pending = session.execute(
+        select(BILL.c.id, EVENT.c.created_at)
+        .select_from(
+            BILL.join(ACCOUNT, ACCOUNT.c.id == BILL.c.account_id)
+            .join(CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id)
+            .join(EVENT, EVENT.c.dedupe_key == bill_key)
+        )
+        .where(
+            CUSTOMER.c.group_id == group.id,
+            EVENT.c.kind == BILL_ISSUED,
+            EVENT.c.created_at >= now - max_age,
+            ~exists().where(OUTBOX.c.dedupe_key == notice_key),
+        )
+        .order_by(BILL.c.id)
+    ).all()
+    if not pending or max(row.created_at for row in pending) > now - settle:
+        return 0  # nothing left, or the bill run may still be issuing the group's bills
+    listed: list[tuple[Bill, Account]] = []
+    for bill_id, _ in pending:
+        bill = _notifiable(session, clock, tz, bill_id)
+        if bill is not None:
+            account = session.get(Account, bill.account_id)
+            assert account is not None
+            listed.append((bill, account))
+    if not listed:
+        return 0
+    contact = session.get(Customer, group.contact_customer_id)
+    assert contact is not None and group.id is not None
+    key = group_notice_key(group.id, listed[0][0].id or 0)
+    purpose = group_notice_purpose(group.id)
+    for bill, account in listed:
+        record_unsent(
+            session=session, clock=clock, dedupe_key=bill_notice_key(bill.id or 0),
+            template="bill_notice", purpose=notice_purpose(bill.id or 0),
+            reason=f"in group notice {key}", account_id=account.id,
+            customer_id=account.customer_id,
+        )  # fmt: skip
+    recipient = reachable_contact(session, contact.id or 0)
+    template, body = group_notice_body(group.name, listed, contact.language)
+    if recipient is None:
+        _record_unreachable(session, clock, key, template, purpose, None, contact)
+        return 0
+    enqueue_message(
+        session=session, clock=clock, dedupe_key=key, recipient=recipient, template=template,
+        language=contact.language, body=body, kind=AUTOMATED, purpose=purpose,
+        customer_id=contact.id,
+    )  # fmt: skip
+    return 1
+
+
+def group_notice_body(
+    name: str, bills: list[tuple[Bill, Account]], language: str
+) -> tuple[str, str]:
+    """The group notice's template and text: a line per account (by number) with its amount,
+    the total (one per currency) and the earliest due date; the summary (how many accounts
+    and the total) when the list does not fit in two SMS segments."""
+    totals: dict[str, Decimal] = {}
+    for bill, _ in bills:
+        totals[bill.currency] = totals.get(bill.currency, Decimal(0)) + bill.total
+    dues = [bill.due_date for bill, _ in bills if bill.due_date is not None]
+    values = {
+        "group": short_name(name),
+        "total": " + ".join(money(totals[c], c, language) for c in sorted(totals)),
+        "due": day(min(dues), language) if dues else "-",
+    }
+    lines = sorted(
+        (account.number, money(bill.total, bill.currency, language)) for bill, account in bills
+    )
+    amounts = "\n".join(f"{number} {amount}" for number, amount in lines)
+    body = render("group_notice", language, amounts=amounts, **values)
+    if count_segments(body).parts <= GROUP_NOTICE_SEGMENTS:
+        return "group_notice", body
+    summary = render("group_notice_summary", language, count=str(len(bills)), **values)
+    return "group_notice_summary", summary

@@ -109,7 +109,7 @@ def test_no_template_threatens(name: str) -> None:
 
 
 def test_period_and_kwh_are_formatted_for_the_language() -> None:
-    assert period(date(2026, 10, 10), date(2026, 11, 10), Language.zh_cn) == "10月10日-11月10日"
+    assert period(date(2026, 10, 10), date(2026, 11, 10), Language.zh_cn) == "10.10-11.10"
     assert period(date(2026, 10, 10), date(2026, 11, 10), Language.en) == "10 Oct-10 Nov"
     assert kwh(Decimal("180.000"), Language.zh_cn) == "180度"
     assert kwh(Decimal("1234.50"), Language.en) == "1,234.5 kWh"
