@@ -160,6 +160,7 @@ def run_bill_notices(context: JobContext) -> int:
                 after_event_id=cursor,
                 max_age=timedelta(days=context.notices_policy.bill_notice_max_age_days),
                 limit=CHUNK,
+                group_settle=timedelta(minutes=context.notices_policy.group_notice_settle_minutes),
             )
         total, cursor = total + run.enqueued, run.cursor
         if run.looked_at < CHUNK:

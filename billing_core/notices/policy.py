@@ -18,6 +18,8 @@ class NoticesPolicy(BaseModel):
     effective_from: date
     due_reminder_days_before: Annotated[int, Field(ge=1, le=30)] = 3
     bill_notice_max_age_days: Annotated[int, Field(ge=1, le=90)] = 7
+    # a consolidating group's bills wait until its newest is this old (docs/messages.md)
+    group_notice_settle_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 15
 
 
 def load_notices_policy(directory: Path = DEFAULT_POLICY_DIR) -> NoticesPolicy:
