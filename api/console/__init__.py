@@ -17,6 +17,7 @@ from api.console import (
     dashboard,
     disconnections,
     inbox,
+    reading_plans,
     reconnections,
     refunds,
     review,
@@ -41,6 +42,7 @@ PAGES: tuple[ModuleType, ...] = (
     statement,
     dashboard,
     bill_runs,
+    reading_plans,
 )
 
 

@@ -254,6 +254,7 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         ("/console/disconnections", COLLECTIONS),
         ("/console/reconnections", COLLECTIONS),
         ("/console/bill-runs", ("reviewer", "admin")),
+        ("/console/reading-plans", ("reviewer", "admin")),
     ]
 
 
@@ -290,6 +291,9 @@ def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], 
         (f"{case}/arrangements/999999/decline", {"reason": "no"}, COLLECTIONS, 303),
         (f"{case}/disputes", {"body": "the meter was read wrong"}, COLLECTIONS, 303),
         (f"{case}/disputes/999999/close", {"reason": "checked"}, COLLECTIONS, 303),
+        ("/console/reading-plans", {"month": "1999-01"}, ("reviewer", "admin"), 303),
+        ("/console/reading-plans/999999/approve", {}, ("reviewer", "admin"), 303),
+        ("/console/reading-plans/999999/reject", {"note": "no"}, ("reviewer", "admin"), 303),
     ]  # fmt: skip
 
 
