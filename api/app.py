@@ -31,6 +31,7 @@ from api.routes import (
     dashboard,
     health,
     landing,
+    master_data,
     outbox,
     pay,
     payments,
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(dashboard.router)
     app.include_router(conversations.router)
+    app.include_router(master_data.router)
     console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)

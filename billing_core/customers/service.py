@@ -119,6 +119,10 @@ def update_group(
     return group
 
 
+def groups(session: Session) -> list[CustomerGroup]:
+    return list(session.exec(select(CustomerGroup).order_by(col(CustomerGroup.code))))
+
+
 def _group_id(session: Session, code: str | None) -> int | None:
     if code is None or code == "":
         return None
