@@ -24,7 +24,7 @@ from billing_core.clock import FixedClock
 from billing_core.customers.tables import BusinessChange, Contact, CustomerGroup, TariffAssignment
 from billing_core.db import session_scope
 from billing_core.readings.tables import Meter, MeterReading
-from billing_core.settings import Settings
+from billing_core.settings import load_settings
 from billing_core.staff import passwords
 from billing_core.staff.service import add_staff
 from tests.conftest import migrated_database
@@ -61,8 +61,10 @@ def api_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield engine
 
 
-@pytest.fixture
-def client(settings: Settings, api_engine: Engine) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, api_engine: Engine) -> Iterator[TestClient]:
+    """One app for the module: its start-up (policies, tariffs, the recogniser) runs once."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("master-data"), _env_file=None)
     app = create_app(settings, engine=api_engine, clock=FixedClock(NOW), configure_logs=False)
     with TestClient(app) as test_client:
         yield test_client
@@ -111,8 +113,8 @@ def world(engine: Engine) -> World:
         make_reading(session, meter=meter, read_at=datetime(2026, 11, 5, 2, tzinfo=UTC),
                      total=Decimal("1200"), source="reader")  # fmt: skip
         make_contact(session, customer=customer, at=NOW, address=f"+86139{_unique(8)}")
-        unverified = make_contact(session, customer=customer, at=NOW,
-                                  address=f"+86138{_unique(8)}", verified=False, verified_at=None)  # fmt: skip
+        unverified = make_contact(session, customer=customer, at=NOW, verified=False,
+                                  verified_at=None, address=f"+86138{_unique(8)}")  # fmt: skip
         group = CustomerGroup(code=f"G{_unique(8)}", name="集团")
         session.add(group)
         session.flush()
@@ -228,8 +230,8 @@ def test_the_audit_entry_says_who_what_before_and_after(
 ) -> None:
     w = world(api_engine)
     auth = staff(api_engine, "admin")
-    answer = client.patch(f"/api/v1/accounts/{w.number}",
-                          json={"reading_day": 20, "reason": "moved to book 20"}, auth=auth)  # fmt: skip
+    body = {"reading_day": 20, "reason": "moved to book 20"}
+    answer = client.patch(f"/api/v1/accounts/{w.number}", json=body, auth=auth)
     assert answer.status_code == 200, answer.text
     with session_scope(api_engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.actor == f"staff:{auth[0]}")).one()
@@ -388,8 +390,9 @@ def test_contacts_staff_add_are_unverified_unless_attested_and_the_last_one_stay
     assert (plain.json()["address"], plain.json()["verified"]) == ("+8613912345678", False)
     same = client.post(url, json={"channel": "sms", "address": "+86 139-1234-5678"}, auth=auth)
     assert same.status_code == 409 and same.json()["field"] == "address"
-    attested = client.post(url, json={"channel": "email", "address": "Li@Example.com",
-                                      "attested": "confirmed by phone call"}, auth=auth)  # fmt: skip
+    email = {"channel": "email", "address": "Li@Example.com",
+             "attested": "confirmed by phone call"}  # fmt: skip
+    attested = client.post(url, json=email, auth=auth)
     assert attested.status_code == 201
     assert (attested.json()["address"], attested.json()["verified"]) == ("li@example.com", True)
     with session_scope(api_engine) as session:
