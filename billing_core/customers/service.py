@@ -72,6 +72,20 @@ def _get(session: Session, table: type[Any], row_id: int, what: str) -> Any:
     return row
 
 
+# A field's column where its name differs (a group is named by its code).
+_COLUMNS = {"group_code": "group_id"}
+
+
+def _apply(entity: SQLModel, changes: Mapping[str, Any], checks: Mapping[str, Any]) -> None:
+    """Set each changed field, checked (and converted) by its entry in `checks`; a field
+    with none cannot be changed here."""
+    for name, value in changes.items():
+        check = checks.get(name)
+        if check is None:
+            raise FieldError(name, "cannot be changed here")
+        setattr(entity, _COLUMNS.get(name, name), check(value))
+
+
 # --- groups -------------------------------------------------------------------------------
 
 
@@ -108,13 +122,10 @@ def update_group(
 ) -> CustomerGroup:
     group: CustomerGroup = _get(session, CustomerGroup, group_id, "customer group")
     before = snapshot(group)
-    for name, value in changes.items():
-        if name == "name":
-            group.name = check_text("name", value, max_length=200)
-        elif name == "consolidated_notice":
-            group.consolidated_notice = bool(value)
-        else:
-            raise FieldError(name, "cannot be changed here")
+    _apply(group, changes, {
+        "name": lambda value: check_text("name", value, max_length=200),
+        "consolidated_notice": bool,
+    })  # fmt: skip
     _audit(session, clock, actor, "group.update", group, before, reason)
     return group
 
@@ -172,19 +183,13 @@ def update_customer(
     empty for none)."""
     customer: Customer = _get(session, Customer, customer_id, "customer")
     before = snapshot(customer)
-    for name, value in changes.items():
-        if name == "name":
-            customer.name = check_text("name", value, max_length=200)
-        elif name == "kind":
-            customer.kind = check_choice("kind", value, CustomerKind)
-        elif name == "language":
-            customer.language = check_choice("language", value, Language)
-        elif name == "household_size":
-            customer.household_size = check_range("household_size", value, 1, 50)
-        elif name == "group_code":
-            customer.group_id = _group_id(session, value)
-        else:
-            raise FieldError(name, "cannot be changed here")
+    _apply(customer, changes, {
+        "name": lambda value: check_text("name", value, max_length=200),
+        "kind": lambda value: check_choice("kind", value, CustomerKind),
+        "language": lambda value: check_choice("language", value, Language),
+        "household_size": lambda value: check_range("household_size", value, 1, 50),
+        "group_code": lambda value: _group_id(session, value),
+    })  # fmt: skip
     _audit(session, clock, actor, "customer.update", customer, before, reason)
     return customer
 
@@ -278,17 +283,12 @@ def update_account(
     """Change an account's service address, reading day, billing cycle or payment terms."""
     account = account_by_number(session, number)
     before = snapshot(account)
-    for name, value in changes.items():
-        if name == "service_address":
-            account.service_address = check_text(name, value, max_length=300)
-        elif name == "reading_day":
-            account.reading_day = check_range(name, value, 1, MAX_READING_DAY)
-        elif name == "billing_cycle_months":
-            account.billing_cycle_months = check_range(name, value, 1, 12)
-        elif name == "payment_terms_days":
-            account.payment_terms_days = check_range(name, value, 0, 90)
-        else:
-            raise FieldError(name, "cannot be changed here")
+    _apply(account, changes, {
+        "service_address": lambda value: check_text("service_address", value, max_length=300),
+        "reading_day": lambda value: check_range("reading_day", value, 1, MAX_READING_DAY),
+        "billing_cycle_months": lambda value: check_range("billing_cycle_months", value, 1, 12),
+        "payment_terms_days": lambda value: check_range("payment_terms_days", value, 0, 90),
+    })  # fmt: skip
     _audit(session, clock, actor, "account.update", account, before, reason)
     return account
 
