@@ -182,6 +182,22 @@ class LinkBody(Strict):
     reason: Reason = ""
 
 
+class Row(BaseModel):
+    """One row as stored (its columns; dates ISO 8601, amounts as decimal strings), and for
+    a customer or an account the rows that belong to it."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+
+
+class Rows(BaseModel):
+    items: list[Row]
+
+
+class Removed(BaseModel):
+    removed: int  # the contact's id
+
+
 def _changes(body: BaseModel) -> dict[str, Any]:
     return {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "reason"}
 
@@ -189,7 +205,7 @@ def _changes(body: BaseModel) -> dict[str, Any]:
 # --- reads ------------------------------------------------------------------------------------
 
 
-@router.get("/customers", responses=error_responses(403))
+@router.get("/customers", response_model=Rows, responses=error_responses(403))
 def search_customers(
     session: SessionDep, _user: StaffDep, q: Annotated[str, Query(min_length=1, max_length=128)]
 ) -> dict[str, Any]:
@@ -198,7 +214,7 @@ def search_customers(
     return {"items": [snapshot(customer) for customer in found]}
 
 
-@router.get("/customers/{customer_id}", responses=error_responses(404))
+@router.get("/customers/{customer_id}", response_model=Row, responses=error_responses(404))
 def customer_detail(customer_id: Id, session: SessionDep, _user: StaffDep) -> dict[str, Any]:
     customer = session.get(Customer, customer_id)
     if customer is None:
@@ -210,7 +226,7 @@ def customer_detail(customer_id: Id, session: SessionDep, _user: StaffDep) -> di
     }
 
 
-@router.get("/accounts/{number}", responses=error_responses(404))
+@router.get("/accounts/{number}", response_model=Row, responses=error_responses(404))
 def account_detail(number: str, session: SessionDep, _user: StaffDep) -> dict[str, Any]:
     account = customers.account_by_number(session, number)
     assert account.id is not None
@@ -224,7 +240,7 @@ def account_detail(number: str, session: SessionDep, _user: StaffDep) -> dict[st
     }
 
 
-@router.get("/groups", responses=error_responses(403))
+@router.get("/groups", response_model=Rows, responses=error_responses(403))
 def list_groups(session: SessionDep, _user: StaffDep) -> dict[str, Any]:
     return {"items": [snapshot(group) for group in customers.groups(session)]}
 
@@ -232,8 +248,13 @@ def list_groups(session: SessionDep, _user: StaffDep) -> dict[str, Any]:
 # --- groups and customers ---------------------------------------------------------------------
 
 
-@router.post("/groups", status_code=201, openapi_extra=json_body_doc(GroupBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/groups",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(GroupBody),
+    responses=WRITE_ERRORS,
+)
 def create_group(
     user: Admin,
     body: Annotated[GroupBody, Depends(exact_json(GroupBody))],
@@ -247,8 +268,12 @@ def create_group(
     return snapshot(group)
 
 
-@router.patch("/groups/{group_id}", openapi_extra=json_body_doc(GroupChanges),
-              responses=WRITE_ERRORS)  # fmt: skip
+@router.patch(
+    "/groups/{group_id}",
+    response_model=Row,
+    openapi_extra=json_body_doc(GroupChanges),
+    responses=WRITE_ERRORS,
+)
 def update_group(
     group_id: Id,
     user: Admin,
@@ -263,8 +288,13 @@ def update_group(
     return snapshot(group)
 
 
-@router.post("/customers", status_code=201, openapi_extra=json_body_doc(CustomerBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/customers",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(CustomerBody),
+    responses=WRITE_ERRORS,
+)
 def create_customer(
     user: Admin,
     body: Annotated[CustomerBody, Depends(exact_json(CustomerBody))],
@@ -279,8 +309,12 @@ def create_customer(
     return snapshot(customer)
 
 
-@router.patch("/customers/{customer_id}", openapi_extra=json_body_doc(CustomerChanges),
-              responses=WRITE_ERRORS)  # fmt: skip
+@router.patch(
+    "/customers/{customer_id}",
+    response_model=Row,
+    openapi_extra=json_body_doc(CustomerChanges),
+    responses=WRITE_ERRORS,
+)
 def update_customer(
     customer_id: Id,
     user: Admin,
@@ -298,8 +332,13 @@ def update_customer(
 # --- contacts ---------------------------------------------------------------------------------
 
 
-@router.post("/customers/{customer_id}/contacts", status_code=201,
-             openapi_extra=json_body_doc(ContactBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/customers/{customer_id}/contacts",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(ContactBody),
+    responses=WRITE_ERRORS,
+)
 def add_contact(
     customer_id: Id,
     user: ContactEditor,
@@ -316,8 +355,12 @@ def add_contact(
     return snapshot(contact)
 
 
-@router.post("/contacts/{contact_id}/verify", openapi_extra=json_body_doc(AttestBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/contacts/{contact_id}/verify",
+    response_model=Row,
+    openapi_extra=json_body_doc(AttestBody),
+    responses=WRITE_ERRORS,
+)
 def verify_contact(
     contact_id: Id,
     user: ContactEditor,
@@ -332,8 +375,12 @@ def verify_contact(
     return snapshot(contact)
 
 
-@router.post("/contacts/{contact_id}/remove", openapi_extra=json_body_doc(ReasonBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/contacts/{contact_id}/remove",
+    response_model=Removed,
+    openapi_extra=json_body_doc(ReasonBody),
+    responses=WRITE_ERRORS,
+)
 def remove_contact(
     contact_id: Id,
     user: ContactEditor,
@@ -351,8 +398,13 @@ def remove_contact(
 # --- accounts, tariffs, business changes ------------------------------------------------------
 
 
-@router.post("/customers/{customer_id}/accounts", status_code=201,
-             openapi_extra=json_body_doc(AccountBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/customers/{customer_id}/accounts",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(AccountBody),
+    responses=WRITE_ERRORS,
+)
 def open_account(
     customer_id: Id,
     user: Admin,
@@ -371,8 +423,12 @@ def open_account(
     return snapshot(account)
 
 
-@router.patch("/accounts/{number}", openapi_extra=json_body_doc(AccountChanges),
-              responses=WRITE_ERRORS)  # fmt: skip
+@router.patch(
+    "/accounts/{number}",
+    response_model=Row,
+    openapi_extra=json_body_doc(AccountChanges),
+    responses=WRITE_ERRORS,
+)
 def update_account(
     number: str,
     user: Admin,
@@ -387,8 +443,13 @@ def update_account(
     return snapshot(account)
 
 
-@router.post("/accounts/{number}/tariff-assignments", status_code=201,
-             openapi_extra=json_body_doc(TariffBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/accounts/{number}/tariff-assignments",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(TariffBody),
+    responses=WRITE_ERRORS,
+)
 def assign_tariff(
     number: str,
     user: Admin,
@@ -419,8 +480,13 @@ def _change(
     return snapshot(change)
 
 
-@router.post("/accounts/{number}/business-changes", status_code=201,
-             openapi_extra=json_body_doc(ChangeBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/accounts/{number}/business-changes",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(ChangeBody),
+    responses=WRITE_ERRORS,
+)
 def record_business_change(
     number: str,
     user: Admin,
@@ -437,8 +503,13 @@ def record_business_change(
 # --- meters -----------------------------------------------------------------------------------
 
 
-@router.post("/accounts/{number}/meters", status_code=201,
-             openapi_extra=json_body_doc(InstallBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/accounts/{number}/meters",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(InstallBody),
+    responses=WRITE_ERRORS,
+)
 def install_meter(
     number: str,
     user: Admin,
@@ -458,8 +529,13 @@ def install_meter(
     return snapshot(meter)
 
 
-@router.post("/meters/{meter_id}/replace", status_code=201,
-             openapi_extra=json_body_doc(ReplaceBody), responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/meters/{meter_id}/replace",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(ReplaceBody),
+    responses=WRITE_ERRORS,
+)
 def replace_meter(
     meter_id: Id,
     user: Admin,
@@ -479,8 +555,12 @@ def replace_meter(
     return snapshot(meter)
 
 
-@router.post("/meters/{meter_id}/remove", openapi_extra=json_body_doc(RemoveBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/meters/{meter_id}/remove",
+    response_model=Row,
+    openapi_extra=json_body_doc(RemoveBody),
+    responses=WRITE_ERRORS,
+)
 def remove_meter(
     meter_id: Id,
     user: Admin,
@@ -497,8 +577,12 @@ def remove_meter(
     return snapshot(meter)
 
 
-@router.post("/meters/{meter_id}/parent", openapi_extra=json_body_doc(LinkBody),
-             responses=WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/meters/{meter_id}/parent",
+    response_model=Row,
+    openapi_extra=json_body_doc(LinkBody),
+    responses=WRITE_ERRORS,
+)
 def link_meter(
     meter_id: Id,
     user: Admin,
