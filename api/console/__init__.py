@@ -13,6 +13,7 @@ from api.console import (
     arrears,
     call_tasks,
     conversation,
+    customers,
     dashboard,
     disconnections,
     inbox,
@@ -39,6 +40,7 @@ PAGES: tuple[ModuleType, ...] = (
     reconnections,
     statement,
     dashboard,
+    customers,
 )
 
 
