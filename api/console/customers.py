@@ -1,12 +1,13 @@
 """Customers (`/console/customers`, every staff role may look): find a customer by name,
 account number or contact address, see their contacts, accounts, tariffs and meters, and
 make the common master data changes through the same services as the staff API
-(docs/master-data.md): add a contact (agents and admins), change an account's reading day
-and assign a tariff (admins). Each change is audited by its service."""
+(docs/master-data.md): add a contact (agents and admins), change an account's reading day,
+assign a tariff and replace a plain meter (admins). Each change is audited by its service."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Query, Request
@@ -27,8 +28,9 @@ from api.console.pages import (
 from api.deps import ClockDep, Id, ServicesDep, SessionDep, SettingsDep
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
-from billing_core.customers.tables import Customer
+from billing_core.customers.tables import Account, Customer
 from billing_core.readings import meters
+from billing_core.readings.model import Registers
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
@@ -156,3 +158,40 @@ def assign_tariff(
     if problems:
         return back("/console/customers", problem="; ".join(problems))
     return back(_here(customer_id), done=f"account {number} on {tariff_code} from {effective_from}")
+
+
+@router.post("/console/meters/{meter_id}/replace")
+def replace_meter(
+    meter_id: Id,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    read_at: Annotated[datetime, Form()],
+    final_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)],
+    serial: Annotated[str, Form(max_length=32)],
+    initial_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)] = Decimal(0),
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """换表 on a plain (not time-of-use) meter: the old meter's final reading at `read_at`
+    (the console's local time), the new meter from its initial reading, and the business
+    change that holds the next bill for review. TOU meters: the API."""
+    actor = f"staff:{user.username}"
+    at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
+    customer_id = 0
+    with refusals(session) as problems:
+        meter = meters.replace_meter(
+            session=session, clock=clock, actor=actor, tz=settings.tz, meter_id=meter_id,
+            final=Registers(final_total), read_at=at,
+            new=meters.MeterSpec(serial=serial, initial=Registers(initial_total)), reason=reason,
+        )  # fmt: skip
+        customers.record_business_change(
+            session=session, clock=clock, actor=actor, account_id=meter.account_id,
+            kind=BusinessChangeKind.meter_replacement, kinds=[k.value for k in BusinessChangeKind],
+            effective_on=meter.installed_on, note=reason,
+        )  # fmt: skip
+        account = session.get(Account, meter.account_id)
+        customer_id = account.customer_id if account is not None else 0
+    if problems or not customer_id:
+        return back("/console/customers", problem="; ".join(problems))
+    return back(_here(customer_id), done=f"meter {serial} replaces meter {meter_id}")
