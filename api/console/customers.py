@@ -26,6 +26,7 @@ from api.console.pages import (
     with_role,
 )
 from api.deps import ClockDep, Id, ServicesDep, SessionDep, SettingsDep
+from api.routes.master_data import business_change
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
 from billing_core.customers.tables import Account, Customer
@@ -149,11 +150,8 @@ def assign_tariff(
             session=session, clock=clock, actor=actor, number=number, tariff_code=tariff_code,
             effective_from=effective_from, known_tariffs=parts.tariffs.codes(), reason=reason,
         )  # fmt: skip
-        customers.record_business_change(
-            session=session, clock=clock, actor=actor, account_id=assignment.account_id,
-            kind=BusinessChangeKind.tariff_change, kinds=[k.value for k in BusinessChangeKind],
-            effective_on=effective_from, note=reason,
-        )  # fmt: skip
+        business_change(session, clock, actor, assignment.account_id,
+                        BusinessChangeKind.tariff_change, effective_from, reason)  # fmt: skip
         customer_id = customers.account_by_number(session, number).customer_id
     if problems:
         return back("/console/customers", problem="; ".join(problems))
@@ -185,11 +183,9 @@ def replace_meter(
             final=Registers(final_total), read_at=at,
             new=meters.MeterSpec(serial=serial, initial=Registers(initial_total)), reason=reason,
         )  # fmt: skip
-        customers.record_business_change(
-            session=session, clock=clock, actor=actor, account_id=meter.account_id,
-            kind=BusinessChangeKind.meter_replacement, kinds=[k.value for k in BusinessChangeKind],
-            effective_on=meter.installed_on, note=reason,
-        )  # fmt: skip
+        replaced = BusinessChangeKind.meter_replacement
+        business_change(session, clock, actor, meter.account_id, replaced, meter.installed_on,
+                        reason)  # fmt: skip
         account = session.get(Account, meter.account_id)
         customer_id = account.customer_id if account is not None else 0
     if problems or not customer_id:

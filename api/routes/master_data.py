@@ -465,14 +465,16 @@ def assign_tariff(
         reason=body.reason,
     )  # fmt: skip
     if body.business_change:
-        _change(session, clock, actor, assignment.account_id,
+        business_change(session, clock, actor, assignment.account_id,
                 BusinessChangeKind.tariff_change, body.effective_from, body.reason)  # fmt: skip
     return snapshot(assignment)
 
 
-def _change(
+def business_change(
     session: Session, clock: Clock, actor: str, account_id: int, kind: str, on: date, note: str
 ) -> dict[str, Any]:
+    """Record a business change of one of the kinds the review rules know (the API's
+    routes and the console's pages both)."""
     change = customers.record_business_change(
         session=session, clock=clock, actor=actor, account_id=account_id, kind=kind,
         kinds=[k.value for k in BusinessChangeKind], effective_on=on, note=note,
@@ -496,7 +498,7 @@ def record_business_change(
 ) -> dict[str, Any]:
     account = customers.account_by_number(session, number)
     assert account.id is not None
-    return _change(session, clock, actor_name(user), account.id, body.kind,
+    return business_change(session, clock, actor_name(user), account.id, body.kind,
                    body.effective_on, body.note)  # fmt: skip
 
 
@@ -524,7 +526,7 @@ def install_meter(
         reason=body.reason,
     )  # fmt: skip
     if body.business_change:
-        _change(session, clock, actor, meter.account_id,
+        business_change(session, clock, actor, meter.account_id,
                 BusinessChangeKind.new_connection, body.installed_on, body.reason)  # fmt: skip
     return snapshot(meter)
 
@@ -550,7 +552,7 @@ def replace_meter(
         final=body.final.registers(), read_at=body.read_at, new=body.new.spec(),
         reason=body.reason,
     )  # fmt: skip
-    _change(session, clock, actor, meter.account_id, BusinessChangeKind.meter_replacement,
+    business_change(session, clock, actor, meter.account_id, BusinessChangeKind.meter_replacement,
             meter.installed_on, body.reason or f"meter {meter_id} replaced")  # fmt: skip
     return snapshot(meter)
 
