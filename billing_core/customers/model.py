@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
 from enum import StrEnum
@@ -66,6 +67,8 @@ class FieldConflict(Conflict):
 def check_text(field: str, value: str, *, max_length: int, required: bool = True) -> str:
     """`value` stripped; refused when empty (if required) or longer than `max_length`."""
     text = value.strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):  # a NUL, a line feed, an escape
+        raise FieldError(field, "must not contain control characters")
     if required and not text:
         raise FieldError(field, "must not be empty")
     if len(text) > max_length:

@@ -50,6 +50,7 @@ def _audit(
     before: dict[str, Any] | None,
     reason: str,
 ) -> None:
+    reason = check_text("reason", reason, max_length=500, required=False)
     session.add(entity)
     session.flush()
     record_change(
@@ -137,6 +138,7 @@ def groups(session: Session) -> list[CustomerGroup]:
 def _group_id(session: Session, code: str | None) -> int | None:
     if code is None or code == "":
         return None
+    code = check_text("group_code", code, max_length=32)
     group = session.exec(select(CustomerGroup).where(CustomerGroup.code == code)).first()
     if group is None:
         raise FieldError("group_code", f"no customer group {code!r}")
@@ -198,7 +200,7 @@ def search_customers(*, session: Session, query: str) -> list[Customer]:
     """Customers whose name contains `query`, or who hold the account numbered `query`, or
     whose contact address is `query` (a phone in E.164, a Telegram id, an e-mail)."""
     text = query.strip()
-    if not text:
+    if not text or "\x00" in text:  # a NUL names nothing (and PostgreSQL refuses it)
         return []
     by_account = select(Account.customer_id).where(Account.number == text)
     by_contact = select(Contact.customer_id).where(Contact.address == text)
@@ -221,6 +223,8 @@ def search_customers(*, session: Session, query: str) -> list[Customer]:
 
 
 def account_by_number(session: Session, number: str) -> Account:
+    if "\x00" in number:  # names nothing (and PostgreSQL refuses it in a query)
+        raise NotFound(f"no account {number!r}")
     account = session.exec(select(Account).where(Account.number == number)).first()
     if account is None:
         raise NotFound(f"no account {number}")

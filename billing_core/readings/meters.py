@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from billing_core.audit.service import record_change, snapshot
 from billing_core.clock import Clock
-from billing_core.customers.model import FieldConflict, FieldError
+from billing_core.customers.model import FieldConflict, FieldError, check_text
 from billing_core.customers.service import account_by_number
 from billing_core.errors import InvalidInput, NotFound
 from billing_core.readings.model import (
@@ -69,6 +69,7 @@ def _audit(
     session: Session, clock: Clock, actor: str, action: str, meter: Meter, before: dict | None,
     reason: str,
 ) -> None:  # fmt: skip
+    reason = check_text("reason", reason, max_length=300, required=False)
     session.add(meter)
     session.flush()
     record_change(
@@ -173,6 +174,7 @@ def _take_out(
     session: Session, clock: Clock, actor: str, meter: Meter, final: Registers,
     read_at: datetime, tz: tzinfo, action: str, reason: str,
 ) -> date:  # fmt: skip
+    check_text("reason", reason, max_length=300, required=False)
     if meter.removed_on is not None:
         raise FieldConflict("meter_id", f"meter {meter.serial} was removed on {meter.removed_on}")
     day = _local_day(clock, read_at, tz, "read_at")

@@ -246,6 +246,8 @@ def test_the_audit_entry_says_who_what_before_and_after(
     [
         ("POST", "/api/v1/customers", {"nmae": "x"}, 422, "nmae"),
         ("POST", "/api/v1/customers", {"name": "x", "kind": "alien"}, 422, "kind"),
+        ("POST", "/api/v1/customers", {"name": "王\u0000芳"}, 422, "name"),
+        ("POST", "/api/v1/customers", {"name": "王芳", "reason": "a\u0000"}, 422, "reason"),
         ("POST", "/api/v1/customers", {"name": "x", "group_code": "NOPE"}, 422, "group_code"),
         ("POST", "/api/v1/customers/{customer}/contacts",
          {"channel": "sms", "address": "12345"}, 422, "address"),

@@ -16,6 +16,7 @@ from billing_core.customers.model import (
     FieldConflict,
     FieldError,
     check_account_number,
+    check_text,
     closing_day,
     contact_address,
 )
@@ -113,3 +114,10 @@ def test_account_numbers_are_one_to_twenty_ascii_digits(number: str) -> None:
     else:
         with pytest.raises(FieldError):
             check_account_number(number)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "line\none", "\x1b[31m"])
+def test_text_with_control_characters_is_refused_by_name(text: str) -> None:
+    with pytest.raises(FieldError) as refused:
+        check_text("service_address", text, max_length=300)
+    assert refused.value.field == "service_address"
