@@ -32,6 +32,7 @@ from api.routes import (
     dashboard,
     health,
     landing,
+    master_data,
     outbox,
     pay,
     payments,
@@ -153,6 +154,7 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(bill_runs.router)
     app.include_router(reading_plans.router)
+    app.include_router(master_data.router)
     console.install(app)
     app.include_router(pay.router)
     app.include_router(simulator.router)

@@ -38,6 +38,7 @@ class ErrorBody(BaseModel):
 
     detail: str  # the core's message, for a person
     error: str  # what kind of error, for a program: one of STATUSES' names, or "refused"
+    field: str | None = None  # the request field refused, where the core names one
 
 
 def status_for(exc: WattdeskError) -> tuple[int, str]:
@@ -52,7 +53,11 @@ def status_for(exc: WattdeskError) -> tuple[int, str]:
 async def domain_error_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WattdeskError)  # registered for WattdeskError only
     code, name = status_for(exc)
-    return JSONResponse({"detail": str(exc), "error": name}, status_code=code)
+    body = {"detail": str(exc), "error": name}
+    field = getattr(exc, "field", None)  # the request field a master data refusal names
+    if isinstance(field, str):
+        body["field"] = field
+    return JSONResponse(body, status_code=code)
 
 
 def _names_nothing(request: Request, exc: RequestValidationError) -> bool:

@@ -14,6 +14,7 @@ from api.console import (
     bill_runs,
     call_tasks,
     conversation,
+    customers,
     dashboard,
     disconnections,
     inbox,
@@ -43,6 +44,7 @@ PAGES: tuple[ModuleType, ...] = (
     dashboard,
     bill_runs,
     reading_plans,
+    customers,
 )
 
 

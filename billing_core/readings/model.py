@@ -3,6 +3,7 @@ validation and the bill run share."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -65,3 +66,42 @@ def register_delta(
     if ZERO <= wrapped <= (wrap / 10 if rollover_max is None else rollover_max):
         return RegisterDelta(wrapped, ReverseKind.rollover)
     return RegisterDelta(ZERO, ReverseKind.error)
+
+
+class Registers(NamedTuple):
+    """A meter's register values at one moment: the total, and peak / flat / valley on a
+    time-of-use meter (an initial reading when installed, a final one when removed)."""
+
+    total: Decimal
+    peak: Decimal | None = None
+    flat: Decimal | None = None
+    valley: Decimal | None = None
+
+
+def register_problems(registers: Registers, *, tou: bool, digits: int, prefix: str) -> list[str]:
+    """What is wrong with these register values for a meter of `digits` digits, each naming
+    its field (`prefix` + total / peak / flat / valley): every value from 0 to below
+    10**digits, the three time-of-use registers on a TOU meter and only there."""
+    problems = []
+    top = Decimal(10) ** digits
+    for name in ("total", "peak", "flat", "valley"):
+        value = getattr(registers, name)
+        if name != "total" and (value is None) == tou:
+            why = "required on a time-of-use meter" if tou else "only on a time-of-use meter"
+            problems.append(f"{prefix}{name}: {why}")
+        elif value is not None and not ZERO <= value < top:
+            problems.append(f"{prefix}{name}: must be from 0 to below {top} ({digits} digits)")
+    return problems
+
+
+def makes_cycle(meter_id: int, parent_id: int, parents: Mapping[int, int | None]) -> bool:
+    """Whether making `parent_id` the parent of `meter_id` closes a loop, given every other
+    meter's parent (`parents`): walking up from the new parent reaches the meter itself."""
+    seen: set[int] = set()
+    current: int | None = parent_id
+    while current is not None and current not in seen:
+        if current == meter_id:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False

@@ -255,6 +255,8 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         ("/console/reconnections", COLLECTIONS),
         ("/console/bill-runs", ("reviewer", "admin")),
         ("/console/reading-plans", ("reviewer", "admin")),
+        ("/console/customers", ROLES),
+        (f"/console/customers?q={seeded.account}", ROLES),
     ]
 
 
@@ -706,3 +708,60 @@ def test_an_arrangement_and_a_dispute_from_the_case_page(
         "reason": "read again: correct", "csrf_token": token}))  # fmt: skip
     assert "read again: correct" in closed.text
     assert f"dispute {dispute.group(1)} closed" in closed.text
+
+
+# --- customers (master data) --------------------------------------------------------------------
+
+
+def test_the_customer_page_and_its_changes_for_every_role_audited(
+    client: TestClient, seeded: Seeded, signed_in: dict[str, tuple[Browser, str]],
+    console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.customers.tables import Account
+    from tests.factories import make_meter
+
+    with session_scope(console_engine) as session:
+        account = session.exec(select(Account).where(Account.number == seeded.account)).one()
+        customer_id = account.customer_id
+        meter_id = make_meter(session, account=account).id
+    page = f"/console/customers/{customer_id}"
+    for role in ROLES:
+        answer = signed_in[role][0].get(page)
+        assert answer.status_code == 200, (role, answer.text[:300])
+        assert seeded.account in answer.text
+        assert ("Add contact" in answer.text) == (role in AGENT_ONLY)
+        assert ("Assign tariff" in answer.text) == (role == "admin")
+        assert ("Replace meter" in answer.text) == (role == "admin")
+    number = seeded.account
+    for path, form, allowed in [
+        (f"{page}/contacts", {"channel": "sms", "address": "13712345678"}, AGENT_ONLY),
+        (f"/console/accounts/{number}/reading-day", {"reading_day": "9"}, ("admin",)),
+        (f"/console/accounts/{number}/tariff",
+         {"tariff_code": "beijing-residential", "effective_from": "2026-12-01"}, ("admin",)),
+        (f"/console/meters/{meter_id}/replace",
+         {"final_total": "120.5", "read_at": "2026-11-25T10:00", "initial_total": "0",
+          "serial": f"C{uuid.uuid4().hex[:12]}"}, ("admin",)),
+    ]:  # fmt: skip
+        for role in ROLES:
+            browser, token = signed_in[role]
+            actor = f"staff:{seeded.staff[role]}"
+            with session_scope(console_engine) as session:
+                before = session.scalar(select(func.count()).select_from(AuditEntry)
+                                        .where(col(AuditEntry.actor) == actor))  # fmt: skip
+            answer = browser.post(path, data={**form, "csrf_token": token})
+            with session_scope(console_engine) as session:
+                after = session.scalar(select(func.count()).select_from(AuditEntry)
+                                       .where(col(AuditEntry.actor) == actor))  # fmt: skip
+            if role in allowed:
+                assert answer.status_code == 303, (path, role, answer.text[:300])
+                assert after is not None and before is not None
+                if role == allowed[0]:  # the first one changes it (the second is a repeat)
+                    assert after > before, (path, role)
+                    assert "problem=" not in answer.headers["location"], answer.headers
+            else:
+                assert answer.status_code == 403, (path, role)
+                assert after == before, (path, role)
+        assert Browser(client).post(path, data=form).status_code == 303  # to the sign-in
+    shown = signed_in["admin"][0].get(page).text
+    assert "+8613712345678" in shown and "beijing-residential" in shown
+    assert "2026-11-25" in shown  # the old meter's removal day
