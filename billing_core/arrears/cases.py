@@ -86,11 +86,11 @@ CUSTOMER = table_of(Customer)
 CONTACT = table_of(Contact)
 SENSITIVITY = table_of(CustomerSensitivity)
 
-# Accounts per unit of work (each its own transaction; on SQLite it holds the write lock for
-# about a third of a second). Fewer, bigger commits: every commit rewrites the pages its
-# inserts touched, and in the indexes with random keys (the pay links' token hashes) a chunk
-# touches nearly every leaf page once the table is large, so small chunks grew the run's
-# cost faster than the number of accounts. Well under PostgreSQL's bound-parameter limit.
+# Accounts per unit of work (each its own transaction, holding SQLite's write lock while it
+# runs). Fewer, bigger commits: every commit rewrites the pages its inserts touched, and in
+# an index with random keys (the pay links' token hashes) a chunk touches nearly every leaf
+# page once the table is large, so small chunks grew the run's cost faster than the number
+# of accounts. Well under PostgreSQL's bound-parameter limit.
 CHUNK = 5000
 PAUSING = ("requested", "active")  # arrangement states that stop the ladder
 # The message each ladder step sends (the friendly reminder before the due date is sent by
