@@ -25,7 +25,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import String, Table, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from billing_core.arrears.forecast import with_forecast
@@ -86,7 +87,12 @@ CUSTOMER = table_of(Customer)
 CONTACT = table_of(Contact)
 SENSITIVITY = table_of(CustomerSensitivity)
 
-CHUNK = 2000  # accounts per unit of work: well under any driver's bound-parameter limit
+# Accounts per unit of work (each its own transaction, holding SQLite's write lock while it
+# runs). Fewer, bigger commits: every commit rewrites the pages its inserts touched, and in
+# an index with random keys (the pay links' token hashes) a chunk touches nearly every leaf
+# page once the table is large, so small chunks grew the run's cost faster than the number
+# of accounts. Well under PostgreSQL's bound-parameter limit.
+CHUNK = 5000
 PAUSING = ("requested", "active")  # arrangement states that stop the ladder
 # The message each ladder step sends (the friendly reminder before the due date is sent by
 # notices.service.enqueue_due_reminders and recorded on the case when it opens).
@@ -189,7 +195,9 @@ def _ladder_chunk(
             .having(func.sum(LEDGER.c.amount) > ZERO)
             .order_by(LEDGER.c.account_id)
             .limit(limit)
-        ).scalars()
+        )
+        .scalars()
+        .all()  # one fetchall, not a fetch per row
     )
     more = len(owing) == limit
     until = owing[-1] if more else None
@@ -226,6 +234,17 @@ def _ladder_chunk(
         writer.add(loaded.cases[account_id], loaded, state, decisions)
     writer.flush(pay_links, report)
     return report
+
+
+def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`. On SQLite the values go as one JSON array read by `json_each`:
+    SQLAlchemy's coercion and expansion of a chunk's 2,000-value lists into bound parameters
+    cost more Python than SQLite spent on the queries (about 5 % of the run). The plan is
+    the same: the index on `column` searched once per value."""
+    if session.get_bind().dialect.name != "sqlite":
+        return column.in_(values)
+    each = func.json_each(literal(json.dumps(list(values)), String)).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 @dataclass
@@ -332,7 +351,7 @@ def _load(
         select(ACCOUNT.c.id, ACCOUNT.c.number, ACCOUNT.c.customer_id, CUSTOMER.c.kind,
                CUSTOMER.c.language)
         .join(CUSTOMER, CUSTOMER.c.id == ACCOUNT.c.customer_id)
-        .where(ACCOUNT.c.id.in_(accounts)),
+        .where(_among(session, ACCOUNT.c.id, accounts)),
     ):  # fmt: skip
         kind[account_id], language[account_id] = customer_kind, lang
         number[account_id], customer[account_id] = acct_number, customer_id
@@ -364,7 +383,8 @@ def _load(
         session.connection(),
         select(CASE.c.id, CASE.c.account_id, CASE.c.status, CASE.c.resumed_on,
                CASE.c.opened_at, CASE.c.closed_at, CASE.c.stage, CASE.c.ladder,
-               CASE.c.amount_owed, CASE.c.oldest_due).where(CASE.c.account_id.in_(accounts)),
+               CASE.c.amount_owed, CASE.c.oldest_due)
+        .where(_among(session, CASE.c.account_id, accounts)),
     ):  # fmt: skip
         if status == "open":
             cases[account_id] = _Case(case_id, resumed_on, opened_at, (stage, ladder, owed, oldest))
@@ -392,7 +412,7 @@ def _channels(
         session.connection(),
         select(CONTACT.c.customer_id, CONTACT.c.channel, CONTACT.c.address)
         .where(
-            CONTACT.c.customer_id.in_(list(by_customer)), CONTACT.c.verified.is_(True),
+            _among(session, CONTACT.c.customer_id, list(by_customer)), CONTACT.c.verified.is_(True),
             CONTACT.c.notify.is_(True), CONTACT.c.opted_out.is_(False),
             CONTACT.c.unreachable_at.is_(None),
             CONTACT.c.channel.in_([str(c) for c in CHANNEL_PREFERENCE]),
@@ -415,14 +435,15 @@ def _load_case_details(session: Session, loaded: _Loaded, accounts: list[int]) -
         for case_id, step, at, taken, reason in fetch_converted(
             session.connection(),
             select(STEP.c.case_id, STEP.c.step, STEP.c.at, STEP.c.taken, STEP.c.reason).where(
-                STEP.c.case_id.in_(case_ids)
+                _among(session, STEP.c.case_id, case_ids)
             ),
         ):
             history[case_id].append(StepRecord(Step(step), at, taken, Reason(reason)))
         for order_id, case_id, status, approved_for, executed_at in session.execute(
             select(ORDER.c.id, ORDER.c.case_id, ORDER.c.status, ORDER.c.approved_for,
                    ORDER.c.executed_at)
-            .where(ORDER.c.case_id.in_(case_ids), ORDER.c.status.in_(["approved", "executed"]))
+            .where(_among(session, ORDER.c.case_id, case_ids),
+                   ORDER.c.status.in_(["approved", "executed"]))
             .order_by(ORDER.c.id)
         ):  # fmt: skip
             if status == "approved":
@@ -432,7 +453,7 @@ def _load_case_details(session: Session, loaded: _Loaded, accounts: list[int]) -
         done = set(
             session.execute(
                 select(RECONNECT.c.disconnection_order_id).where(
-                    RECONNECT.c.case_id.in_(case_ids), RECONNECT.c.status == "done"
+                    _among(session, RECONNECT.c.case_id, case_ids), RECONNECT.c.status == "done"
                 )
             ).scalars()
         )
@@ -462,7 +483,7 @@ def _load_case_details(session: Session, loaded: _Loaded, accounts: list[int]) -
     loaded.disputes = set(
         session.execute(
             select(DISPUTE.c.account_id).where(
-                DISPUTE.c.account_id.in_(accounts), DISPUTE.c.status == "open"
+                _among(session, DISPUTE.c.account_id, accounts), DISPUTE.c.status == "open"
             )
         ).scalars()
     )
@@ -616,7 +637,7 @@ def _open_cases(session: Session, loaded: _Loaded, now: datetime) -> int:
     for key, status, created_at in fetch_converted(
         session.connection(),
         select(OUTBOX.c.dedupe_key, OUTBOX.c.status, OUTBOX.c.created_at)
-        .where(OUTBOX.c.dedupe_key.in_(list(keys)))
+        .where(_among(session, OUTBOX.c.dedupe_key, list(keys)))
         .order_by(OUTBOX.c.id),
     ):
         account_id = keys[key]
@@ -772,7 +793,9 @@ class _Writer:
         wanted = [m for m in self.messages if loaded.channels.get(m.account_id)]
         already = set(
             self.session.execute(
-                select(OUTBOX.c.dedupe_key).where(OUTBOX.c.dedupe_key.in_([m.key for m in wanted]))
+                select(OUTBOX.c.dedupe_key).where(
+                    _among(self.session, OUTBOX.c.dedupe_key, [m.key for m in wanted])
+                )
             ).scalars()
         )
         wanted = [m for m in wanted if m.key not in already]

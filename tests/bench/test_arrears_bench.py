@@ -16,8 +16,17 @@ def test_the_arrears_bench_runs_short_and_reports_its_figures(tmp_path: Path) ->
     result = CliRunner().invoke(app, ["arrears", "--accounts", "2000", "--workdir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    sizes = re.findall(r"([\d,]+) accounts \(([\d,]+) in arrears\): +([\d.]+) s", text)
-    assert [s for s, _, _ in sizes] == ["500", "1,000", "2,000"]
-    assert all(int(a.replace(",", "")) > 0 for _, a, _ in sizes)
+    sizes = re.findall(
+        r"([\d,]+) accounts \(([\d,]+) in arrears\): +([\d.]+) s, CPU +([\d.]+) s, "
+        r"([\d,]+) accounts/s",
+        text,
+    )
+    assert [s[0] for s in sizes] == ["500", "1,000", "2,000"]
+    assert all(int(s[1].replace(",", "")) > 0 for s in sizes)
+    assert all(float(s[3]) > 0 and int(s[4].replace(",", "")) > 0 for s in sizes)
     assert "the same day again" in text and "steps 0, messages 0" in text
+    ratio = re.search(r"time per account at N vs N/4: ([\d.]+) \(wall\), ([\d.]+) \(CPU\)", text)
+    assert ratio is not None and float(ratio[1]) > 0 and float(ratio[2]) > 0, text
     assert "2 for the ladder (arrears_ladder, arrears_ladder_at_start)" in text
+    assert re.search(r"goal \(issue 18\): 2,000 accounts in <= 10 s: met .* scheduler jobs "
+                     r"independent of N: met", text), text  # fmt: skip
