@@ -30,7 +30,7 @@ from api.routes.master_data import business_change
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
 from billing_core.customers.tables import Account, Customer
-from billing_core.readings import meters
+from billing_core.readings import meters, plans_changes
 from billing_core.readings.model import Registers
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -122,6 +122,8 @@ def change_reading_day(
 ) -> Response:
     customer_id = 0
     with refusals(session) as problems:
+        plans_changes.check_direct_day_change(session=session, number=number,
+                                              reading_day=reading_day)  # fmt: skip
         account = customers.update_account(
             session=session, clock=clock, actor=f"staff:{user.username}", number=number,
             changes={"reading_day": reading_day}, reason=reason,

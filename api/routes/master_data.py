@@ -27,7 +27,7 @@ from billing_core.customers import service as customers
 from billing_core.customers.model import Channel, CustomerKind, Language
 from billing_core.customers.tables import Customer
 from billing_core.errors import NotFound
-from billing_core.readings import meters
+from billing_core.readings import meters, plans_changes
 from billing_core.readings.model import Registers
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -436,6 +436,9 @@ def update_account(
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
+    if body.reading_day is not None:
+        plans_changes.check_direct_day_change(session=session, number=number,
+                                              reading_day=body.reading_day)  # fmt: skip
     account = customers.update_account(
         session=session, clock=clock, actor=actor_name(user), number=number,
         changes=_changes(body), reason=body.reason,

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from billing_core.audit.service import record_change, snapshot
 from billing_core.calendar import WorkingCalendar
 from billing_core.clock import Clock
-from billing_core.customers.model import AccountStatus
+from billing_core.customers.model import AccountStatus, FieldConflict
 from billing_core.customers.tables import Account
 from billing_core.db.columns import table_of
 from billing_core.db.fast import bulk_insert
@@ -31,7 +31,13 @@ from billing_core.readings.plans import (
 )
 from billing_core.readings.plans_policy import ReadingPlanPolicy
 from billing_core.readings.plans_service import rolling_plan
-from billing_core.readings.tables import ReadingBook, ReadingDayChange, ReadingPlan
+from billing_core.readings.tables import (
+    Meter,
+    MeterReading,
+    ReadingBook,
+    ReadingDayChange,
+    ReadingPlan,
+)
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
 from billing_core.staff.tables import StaffUser
@@ -258,6 +264,28 @@ def apply_due_plans(*, session: Session, clock: Clock, today: date, actor: str) 
         apply_plan(session=session, clock=clock, plan_id=plan_id, today=today, actor=actor)
         applied.append(plan_id)
     return applied
+
+
+def check_direct_day_change(*, session: Session, number: str, reading_day: int) -> None:
+    """Staff may set an account's reading day directly (master data) only until its meter is
+    first read; after that the day changes through a reading plan, approved by a second
+    reviewer, with two months' notice to the customer and the transition billed prorated.
+    Raises FieldConflict naming `reading_day`."""
+    account = session.exec(select(Account).where(col(Account.number) == number)).first()
+    if account is None or account.reading_day == reading_day:
+        return
+    read = session.exec(
+        select(MeterReading.id)
+        .join(Meter, col(Meter.id) == col(MeterReading.meter_id))
+        .where(col(Meter.account_id) == account.id)
+        .limit(1)
+    ).first()
+    if read is not None:
+        raise FieldConflict(
+            "reading_day",
+            f"account {number}'s meter has been read: its reading day changes through a "
+            "reading plan (a second reviewer's approval, two months' notice to the customer)",
+        )
 
 
 def get_plan(*, session: Session, plan_id: int) -> ReadingPlan:

@@ -151,7 +151,7 @@ MATRIX: list[Route] = [
      lambda w: {"number": f"8{_unique(9)}", "service_address": "北京市海淀区1号",
                 "reading_day": 12, "opened_on": "2026-12-01", "tariff_code": TARIFF},
      ADMIN, 201),
-    ("PATCH", "/api/v1/accounts/{number}", lambda w: {"reading_day": 12}, ADMIN, 200),
+    ("PATCH", "/api/v1/accounts/{bare}", lambda w: {"reading_day": 12}, ADMIN, 200),
     ("POST", "/api/v1/accounts/{number}/tariff-assignments",
      lambda w: {"tariff_code": "zhejiang-residential", "effective_from": "2026-12-01"},
      ADMIN, 201),
@@ -231,7 +231,7 @@ def test_the_audit_entry_says_who_what_before_and_after(
     w = world(api_engine)
     auth = staff(api_engine, "admin")
     body = {"reading_day": 20, "reason": "moved to book 20"}
-    answer = client.patch(f"/api/v1/accounts/{w.number}", json=body, auth=auth)
+    answer = client.patch(f"/api/v1/accounts/{w.bare}", json=body, auth=auth)
     assert answer.status_code == 200, answer.text
     with session_scope(api_engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.actor == f"staff:{auth[0]}")).one()
@@ -239,6 +239,19 @@ def test_the_audit_entry_says_who_what_before_and_after(
         assert entry.before == {"reading_day": 5}
         assert entry.after == {"reading_day": 20}
         assert entry.reason == "moved to book 20"
+
+
+def test_a_read_accounts_reading_day_changes_only_through_a_reading_plan(
+    client: TestClient, api_engine: Engine
+) -> None:
+    w = world(api_engine)
+    auth = staff(api_engine, "admin")
+    answer = client.patch(f"/api/v1/accounts/{w.number}", json={"reading_day": 20}, auth=auth)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["field"] == "reading_day"
+    assert "reading plan" in answer.json()["detail"]
+    same_day = client.patch(f"/api/v1/accounts/{w.number}", json={"reading_day": 5}, auth=auth)
+    assert same_day.status_code == 200, same_day.text
 
 
 @pytest.mark.parametrize(
