@@ -18,6 +18,7 @@ from api.console.pages import (
     ConsoleUser,
     NavItem,
     PageRefused,
+    after_action,
     allowed,
     back,
     console_router,
@@ -108,7 +109,7 @@ def add_contact(
         )  # fmt: skip
         state = "verified" if contact.verified else "unverified until the customer confirms"
         done = f"contact {contact.address} added ({state})"
-    return back(_here(customer_id), problem="; ".join(problems), done="" if problems else done)
+    return after_action(_here(customer_id), problems, done)
 
 
 @router.post("/console/accounts/{number}/reading-day")
