@@ -101,6 +101,7 @@ def add_contact(
     address: Annotated[str, Form(max_length=128)] = "",
     attested: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    done = ""
     with refusals(session) as problems:
         contact = customers.add_contact(
             session=session, clock=clock, actor=f"staff:{user.username}",
