@@ -85,7 +85,8 @@ class AccountBody(Strict):
     opened_on: date
     tariff_code: str = Field(min_length=1, max_length=64)
     billing_cycle_months: int = Field(default=1, ge=1, le=12)
-    payment_terms_days: int = Field(default=15, ge=0, le=90)
+    # empty: the policy's terms for the customer's kind (policies/payment_terms.yaml)
+    payment_terms_days: int | None = Field(default=None, ge=0, le=90)
     reason: Reason = ""
 
 

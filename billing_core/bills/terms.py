@@ -1,10 +1,10 @@
 """Payment terms by customer kind: `policies/payment_terms.yaml` (the days from a bill's issue
 to its due date, `bills.model.due_date_for`), and the one rule that picks an account's terms.
 
-An account keeps the terms agreed with it (`account.payment_terms_days`); an account that has
-the column's default (`ACCOUNT_DEFAULT_TERMS`, 15 days: what every account starts with)
-follows the policy's terms for its customer's kind, so that a change of policy reaches every
-account that never agreed other terms, with no data to rewrite."""
+An account keeps the terms agreed with it (`account.payment_terms_days`); an account with
+none (the column empty, as every account starts) follows the policy's terms for its
+customer's kind, so that a change of policy reaches every account that never agreed its own,
+with no data to rewrite."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from billing_core.policies import DEFAULT_POLICY_DIR, load_policy
 
-ACCOUNT_DEFAULT_TERMS = 15  # the account table's column default (customers/tables.py)
+DEFAULT_TERMS = 15  # days, for a kind the policy does not name
 Days = Annotated[int, Field(ge=0, le=90)]  # the account column's range
 
 
@@ -24,8 +24,8 @@ class TermsByKind(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # one field per `customers.model.CustomerKind`
-    residential: Days = ACCOUNT_DEFAULT_TERMS
-    non_residential: Days = ACCOUNT_DEFAULT_TERMS
+    residential: Days = DEFAULT_TERMS
+    non_residential: Days = DEFAULT_TERMS
 
 
 class PaymentTermsPolicy(BaseModel):
@@ -35,13 +35,13 @@ class PaymentTermsPolicy(BaseModel):
     effective_from: date
     days_by_customer_kind: TermsByKind = TermsByKind()
 
-    def terms_days(self, *, account_terms: int, customer_kind: str) -> int:
-        """The account's own terms, or the policy's for its kind while it has the default
-        ones (an unknown kind keeps the account's)."""
-        if account_terms != ACCOUNT_DEFAULT_TERMS:
+    def terms_days(self, *, account_terms: int | None, customer_kind: str) -> int:
+        """The account's own terms, or else the policy's for its kind (`DEFAULT_TERMS` for a
+        kind the policy does not name)."""
+        if account_terms is not None:
             return account_terms
         by_kind: int | None = getattr(self.days_by_customer_kind, customer_kind, None)
-        return account_terms if by_kind is None else by_kind
+        return DEFAULT_TERMS if by_kind is None else by_kind
 
 
 DEFAULT_PAYMENT_TERMS = PaymentTermsPolicy(version=1, effective_from=date(2025, 1, 1))

@@ -244,7 +244,7 @@ def open_account(
     tariff_code: str,
     known_tariffs: Collection[str],
     billing_cycle_months: int = 1,
-    payment_terms_days: int = 15,
+    payment_terms_days: int | None = None,
     reason: str = "",
 ) -> Account:
     """A new account of the customer, on `tariff_code` from the day it opens."""
@@ -259,7 +259,9 @@ def open_account(
         service_address=check_text("service_address", service_address, max_length=300),
         reading_day=check_range("reading_day", reading_day, 1, MAX_READING_DAY),
         billing_cycle_months=check_range("billing_cycle_months", billing_cycle_months, 1, 12),
-        payment_terms_days=check_range("payment_terms_days", payment_terms_days, 0, 90),
+        payment_terms_days=None
+        if payment_terms_days is None
+        else check_range("payment_terms_days", payment_terms_days, 0, 90),
         opened_on=opened_on,
         status=AccountStatus.active,
     )

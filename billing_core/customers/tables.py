@@ -74,7 +74,9 @@ class Account(SQLModel, table=True):
     reading_day: int = Field(ge=1, le=28)  # a bill run selects by it: see ix_account_due
     billing_cycle_months: int = Field(default=1, ge=1, le=12)
     status: str = Field(default=AccountStatus.active, max_length=20)
-    payment_terms_days: int = Field(default=15, ge=0, le=90)
+    # the days from a bill's issue to its due date agreed with this account; empty: the
+    # policy's terms for the customer's kind (policies/payment_terms.yaml, bills/terms.py)
+    payment_terms_days: int | None = Field(default=None, ge=0, le=90)
     opened_on: date
     closed_on: date | None = None
 

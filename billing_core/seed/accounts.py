@@ -164,7 +164,7 @@ class _AccountRows(_ReadingRows):
             reading_day=book.reading_day,
             billing_cycle_months=1,
             status=AccountStatus.active,
-            payment_terms_days=15,
+            payment_terms_days=None,
             opened_on=opened_on,
             closed_on=None,
         )

@@ -197,7 +197,7 @@ class AccountRow:
     reading_day: int
     billing_cycle_months: int
     status: str
-    payment_terms_days: int
+    payment_terms_days: int | None  # empty: the policy's terms for the kind
     opened_on: date
     closed_on: date | None
 

@@ -371,7 +371,7 @@ class SeedPopulation(_AccountRows):
                 reading_day=demo.reading_day,
                 billing_cycle_months=1,
                 status=AccountStatus.active,
-                payment_terms_days=15,
+                payment_terms_days=None,
                 opened_on=opened_on,
                 closed_on=None,
             )

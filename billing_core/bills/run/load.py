@@ -75,7 +75,7 @@ class _AccountRow(NamedTuple):
     id: int
     number: str
     status: str
-    payment_terms_days: int
+    payment_terms_days: int | None
     opened_on: date
     kind: str
     household_size: int

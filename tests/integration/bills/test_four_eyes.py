@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from billing_core.bills.tables import Bill
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS
 from billing_core.customers.tables import Account
 from billing_core.db import create_db_engine
 from billing_core.dedupe_keys import charge_key
@@ -114,7 +115,10 @@ def test_a_rebill_with_adjustment_lines_waits_for_a_second_reviewer(desk: Desk) 
         assert account is not None
     approved_on = desk.clock.now().astimezone(TZ).date()
     assert issued.status == "issued"
-    assert issued.due_date == approved_on + timedelta(days=account.payment_terms_days)
+    terms = DEFAULT_PAYMENT_TERMS.terms_days(
+        account_terms=account.payment_terms_days, customer_kind="residential"
+    )
+    assert issued.due_date == approved_on + timedelta(days=terms)
     assert charges_of(desk, new_id) == 1
     assert len(events_about(desk.engine, BILL_ISSUED, new_id)) == 1
     [item] = items_of(desk.engine, new_id)

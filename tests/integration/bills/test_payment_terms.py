@@ -69,11 +69,13 @@ def test_the_run_and_an_approval_give_each_kind_its_policy_terms(fresh_engine: E
         approved = approve_bill(session=session, clock=next_day, tz=TZ, bill_id=bill_id,
                                 reviewer=reviewer, payment_terms=POLICY)  # fmt: skip
         assert approved.due_date == day + timedelta(days=1 + POLICY.terms_days(
-            account_terms=15, customer_kind=kind))  # fmt: skip
+            account_terms=None, customer_kind=kind))  # fmt: skip
 
 
 def test_the_shipped_policy_keeps_fifteen_days_and_own_terms_win() -> None:
-    assert DEFAULT_PAYMENT_TERMS.terms_days(account_terms=15, customer_kind="residential") == 15
-    assert POLICY.terms_days(account_terms=15, customer_kind="non_residential") == 30
+    assert DEFAULT_PAYMENT_TERMS.terms_days(account_terms=None, customer_kind="residential") == 15
+    assert POLICY.terms_days(account_terms=None, customer_kind="non_residential") == 30
     assert POLICY.terms_days(account_terms=10, customer_kind="residential") == 10
-    assert POLICY.terms_days(account_terms=15, customer_kind="martian") == 15
+    # 15 days agreed with the account are its own, even where the kind's policy says 30
+    assert POLICY.terms_days(account_terms=15, customer_kind="non_residential") == 15
+    assert POLICY.terms_days(account_terms=None, customer_kind="martian") == 15

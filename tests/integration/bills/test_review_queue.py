@@ -27,6 +27,7 @@ from api.cli import app as cli
 from billing_core.audit.tables import AuditEntry
 from billing_core.bills.run import BillRunSummary, run_bills
 from billing_core.bills.tables import Bill, BillLine, ReviewItem
+from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS
 from billing_core.clock import FixedClock
 from billing_core.customers.tables import Account, Customer, TariffAssignment
 from billing_core.db import create_db_engine, session_scope
@@ -487,7 +488,10 @@ def test_correcting_cancels_the_bill_and_rebills_the_period_with_adjustment_line
         account = session.get(Account, old.account_id)
         assert account is not None
     today = desk.clock.now().astimezone(TZ).date()
-    assert new.due_date == today + timedelta(days=account.payment_terms_days)
+    terms = DEFAULT_PAYMENT_TERMS.terms_days(
+        account_terms=account.payment_terms_days, customer_kind="residential"
+    )
+    assert new.due_date == today + timedelta(days=terms)
     priced = price_period(
         TARIFFS.get(bill.tariff_code),
         start=old.period_start,
