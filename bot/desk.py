@@ -1,21 +1,15 @@
 """What the bot's handlers ask of the conversation layer, each an update's one unit of work
 through the app's runner (as `sms/inbound.py` does), and the answer rendered for the chat.
-The middleware (`bot/middleware.py`) gives each handler an `Asking` for its update.
-
-The answer is rendered inside the unit of work (`answered`), where the unit runs: on SQLite
-the writer process, so the web process is handed the response's JSON rather than an outcome
-to unpickle and build aiogram's models from (about a fifth of its CPU for a "my bill")."""
+The middleware (`bot/middleware.py`) gives each handler an `Asking` for its update."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-from sqlmodel import Session
+from aiogram.methods import SendMessage
 
 from billing_core.clock import Clock
 from billing_core.conversations import actions
@@ -23,33 +17,9 @@ from billing_core.conversations.model import InboundMessage, Outcome
 from billing_core.conversations.service import ConversationContext, receive_in
 from billing_core.db.unit_of_work import UnitOfWorkRunner
 from bot.inbound import contact_body, inbound_message
-from bot.render import Answer
+from bot.render import send_message
 
 log = logging.getLogger("wattdesk.bot")
-
-
-class Answered(NamedTuple):
-    """What a unit of work hands back to the web process: the answer rendered, and what the
-    log needs of its outcome."""
-
-    answer: Answer | None  # None: the bot stays silent
-    conversation_id: int
-    duplicate: bool
-
-
-def answered(session: Session, *, work: Callable[[Session], Outcome], chat_id: int) -> Answered:
-    """`work`'s outcome with its reply rendered for the chat: a unit of work (module-level,
-    so that it pickles). The rendering is pure; were it ever to fail, the message and its
-    reply are stored all the same and the chat is answered nothing now (an error logged),
-    rather than the whole unit failing and Telegram redelivering the update for ever."""
-    outcome = work(session)
-    answer = None
-    if outcome.reply is not None:
-        try:
-            answer = Answer.of(chat_id, outcome.reply)
-        except Exception:
-            log.exception("telegram: the reply %r could not be rendered", outcome.reply.template)
-    return Answered(answer, outcome.conversation_id, outcome.duplicate)
 
 
 @dataclass(frozen=True)
@@ -73,40 +43,40 @@ class Asking:
     user_id: int
     chat_id: int
 
-    async def command(self, command: str) -> Answer | None:
+    async def command(self, command: str) -> SendMessage | None:
         desk = self.desk
         work = functools.partial(
             actions.receive_command, clock=desk.clock, context=desk.context,
             message=self._message(command), tariff_dir=desk.tariff_dir,
         )  # fmt: skip
-        return await self._answer(work)
+        return self._answer(await desk.units.run(work))
 
-    async def text(self, text: str) -> Answer | None:
+    async def text(self, text: str) -> SendMessage | None:
         """Free text, through the same recogniser as an SMS."""
         desk = self.desk
         work = functools.partial(
             receive_in, clock=desk.clock, context=desk.context, message=self._message(text)
         )
-        return await self._answer(work)
+        return self._answer(await desk.units.run(work))
 
-    async def contact(self, phone: str, *, own: bool) -> Answer | None:
+    async def contact(self, phone: str, *, own: bool) -> SendMessage | None:
         desk = self.desk
         work = functools.partial(
             actions.receive_contact, clock=desk.clock, context=desk.context,
             message=self._message(contact_body(phone)), phone=phone, own=own,
         )  # fmt: skip
-        return await self._answer(work)
+        return self._answer(await desk.units.run(work))
 
     def _message(self, body: str) -> InboundMessage:
         return inbound_message(
             update_id=self.update_id, user_id=self.user_id, body=body, clock=self.desk.clock
         )
 
-    async def _answer(self, work: Callable[[Session], Outcome]) -> Answer | None:
-        unit = functools.partial(answered, work=work, chat_id=self.chat_id)
-        outcome = await self.desk.units.run(unit)
+    def _answer(self, outcome: Outcome) -> SendMessage | None:
         if outcome.duplicate:
-            again = "answered as stored" if outcome.answer is not None else "not answered again"
+            again = "answered as stored" if outcome.reply is not None else "not answered again"
             log.info("telegram update %s: a redelivery, conversation %s; %s", self.update_id,
                      outcome.conversation_id, again)  # fmt: skip
-        return outcome.answer
+        if outcome.reply is None:
+            return None
+        return send_message(self.chat_id, outcome.reply)

@@ -1,25 +1,19 @@
 """A `Reply` as a Telegram message: its paragraphs as plain text (no parse mode, so nothing a
 template or a customer wrote needs escaping), the pay action as a URL button, the choices as
 callback buttons, and a Menu button under any answer that offers more. Answers that ask an
-unlinked chat to link get a one-time keyboard with Telegram's "share my phone number".
-
-An answer is rendered where its unit of work ran (on SQLite the writer process, `Answer`):
-the web process gets the JSON its response carries, not the reply to build models from."""
+unlinked chat to link get a one-time keyboard with Telegram's "share my phone number"."""
 
 from __future__ import annotations
 
 import functools
-import json
-from typing import Any, NamedTuple
 
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import SendMessage
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from pydantic_core import PydanticSerializationError
 
 from billing_core.conversations.model import STORED, Reply
 from billing_core.messages.templates import label, money
@@ -69,34 +63,3 @@ def send_message(chat_id: int, reply: Reply) -> SendMessage:
     """The Bot API call that sends the reply to the chat (answered inline, or made by the
     Bot when polling)."""
     return SendMessage(chat_id=chat_id, text=message_text(reply), reply_markup=keyboard(reply))
-
-
-def method_json(method: TelegramMethod[Any]) -> bytes:
-    """The method as Telegram takes it in a webhook's response: its name under "method" and
-    its parameters, nested objects as JSON objects, unset ones left out. pydantic writes the
-    JSON (aiogram's request encoder, walking the method in Python, cost four times as much:
-    37 against 8 µs for a bill with its buttons). A method that uploads a file cannot be
-    answered inline: ValueError (the bot sends photos through the outbox)."""
-    try:
-        params = method.model_dump_json(exclude_unset=True)
-    except PydanticSerializationError as exc:
-        raise ValueError(f"{method.__api_method__} cannot be answered inline: {exc}") from exc
-    head = '{"method":' + json.dumps(method.__api_method__)
-    return (head + ("}" if params == "{}" else "," + params[1:])).encode()
-
-
-class Answer(NamedTuple):
-    """A reply rendered for a chat: the SendMessage as a webhook's response carries it."""
-
-    chat_id: int
-    json: bytes
-
-    @classmethod
-    def of(cls, chat_id: int, reply: Reply) -> Answer:
-        return cls(chat_id, method_json(send_message(chat_id, reply)))
-
-    def method(self) -> SendMessage:
-        """The SendMessage again, for the Bot to send (polling)."""
-        params = json.loads(self.json)
-        del params["method"]
-        return SendMessage.model_validate(params)

@@ -11,6 +11,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
 from billing_core.app_services import Services
@@ -20,7 +21,6 @@ from billing_core.db.unit_of_work import UnitOfWorkRunner
 from billing_core.settings import Settings
 from bot.desk import Desk
 from bot.middleware import DeskMiddleware
-from bot.render import Answer
 from bot.routers import routers
 
 log = logging.getLogger("wattdesk.bot")
@@ -82,12 +82,11 @@ class TelegramBot:
         pydantic's ValidationError for what is not an update."""
         return Update.model_validate(data, context={"bot": self.bot})
 
-    async def handle(self, update: Update) -> Answer | None:
-        """The handlers' answer, rendered (None: no handler, or the bot stays silent)."""
+    async def handle(self, update: Update) -> TelegramMethod[Any] | None:
         result = await self.dispatcher.feed_update(self.bot, update)
         if update.callback_query is not None:
             self._answer_callback(update.callback_query.id)
-        return result if isinstance(result, Answer) else None
+        return result if isinstance(result, TelegramMethod) else None
 
     def _answer_callback(self, query_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._answer_quietly(query_id))

@@ -2,19 +2,21 @@
 set-webhook is checked in constant time before anything else (401 and nothing recorded
 otherwise); the update is parsed with aiogram's types and handed to the bot's Dispatcher; the
 answer is the webhook's response, as one Bot API method in JSON (the analogue of TwiML: no
-second call), rendered by the handlers' unit of work (`bot.render.Answer`). Telegram retries
-any non-2xx response, so an authentic update that is no update we can read is logged and
-answered 200, never 5xx; a redelivered update_id is stored once."""
+second call). Telegram retries any non-2xx response, so an authentic update that is no update
+we can read is logged and answered 200, never 5xx; a redelivered update_id is stored once."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+from typing import Any
 
+from aiogram.methods import TelegramMethod
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from bot.telegram import TelegramBot
 
@@ -32,6 +34,20 @@ def is_from_telegram(secret: str, header: str | None) -> bool:
     if not secret or header is None:
         return False
     return hmac.compare_digest(secret.encode(), header.encode("utf-8", "surrogateescape"))
+
+
+def method_json(method: TelegramMethod[Any]) -> bytes:
+    """The method as Telegram takes it in a webhook's response: its name under "method" and
+    its parameters, nested objects as JSON objects, unset ones left out. pydantic writes the
+    JSON (aiogram's request encoder, walking the method in Python, cost four times as much:
+    37 against 8 µs for a bill with its buttons). A method that uploads a file cannot be
+    answered inline: ValueError (the bot sends photos through the outbox)."""
+    try:
+        params = method.model_dump_json(exclude_unset=True)
+    except PydanticSerializationError as exc:
+        raise ValueError(f"{method.__api_method__} cannot be answered inline: {exc}") from exc
+    head = '{"method":' + json.dumps(method.__api_method__)
+    return (head + ("}" if params == "{}" else "," + params[1:])).encode()
 
 
 def router(telegram: TelegramBot) -> APIRouter:
@@ -57,8 +73,10 @@ def router(telegram: TelegramBot) -> APIRouter:
             log.warning("telegram webhook: an update we cannot read, ignored (update_id %r): %s",
                         str(data.get("update_id"))[:32], exc.errors()[:1])  # fmt: skip
             return Response(_NOTHING, media_type=JSON)
-        answer = await telegram.handle(update)
-        return Response(_NOTHING if answer is None else answer.json, media_type=JSON)
+        method = await telegram.handle(update)
+        if method is None:
+            return Response(_NOTHING, media_type=JSON)
+        return Response(method_json(method), media_type=JSON)
 
     routes = APIRouter(tags=["telegram"])
     # A plain route like Twilio's: it reads and checks the body itself, and Telegram's webhook

@@ -4,8 +4,6 @@ commands; Telegram's templates in both languages."""
 
 from __future__ import annotations
 
-import json
-import pickle
 import string
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,12 +12,11 @@ import pytest
 
 from billing_core.conversations import replies
 from billing_core.conversations.actions import Command, parse_command
-from billing_core.conversations.model import STORED, Choice, Outcome, PayAction, Reply
+from billing_core.conversations.model import STORED, Choice, PayAction, Reply
 from billing_core.customers.model import Language
 from billing_core.messages.templates import LABELS, TEMPLATES
 from bot.callbacks import Press
-from bot.desk import Answered, answered
-from bot.render import Answer, keyboard, send_message
+from bot.render import keyboard, send_message
 from bot.webhook import is_from_telegram
 
 PAY = PayAction("http://127.0.0.1:8000/p/" + "A" * 32, Decimal("123.45"), "CNY",
@@ -40,40 +37,6 @@ def test_a_bill_has_a_pay_button_and_the_menu() -> None:
     assert found[-1] == {"text": "Menu", "callback_data": "c:MENU:"}
     message = send_message(42, reply)
     assert message.chat_id == 42 and PAY.url not in message.text
-
-
-def test_an_answer_is_the_send_message_as_the_webhook_answers_it_and_pickles_small() -> None:
-    reply = Reply("bill_reply", Language.en, ("wattdesk: account 1, ...",), pay=PAY)
-    answer = Answer.of(42, reply)
-    body = json.loads(answer.json)
-    assert body["method"] == "sendMessage" and body["chat_id"] == 42
-    assert body["reply_markup"]["inline_keyboard"][0] == [
-        {"text": "Pay CNY 123.45", "url": PAY.url}
-    ]
-    assert answer.method() == send_message(42, reply)  # the Bot sends it again when polling
-    assert pickle.loads(pickle.dumps(answer)) == answer
-
-
-def outcome_of(reply: Reply | None) -> Outcome:
-    return Outcome(7, reply, Language.en, duplicate=reply is None)
-
-
-def test_the_unit_of_work_hands_back_its_reply_rendered() -> None:
-    reply = Reply("bill_reply", Language.en, ("wattdesk: account 1, ...",), pay=PAY)
-    done = answered(None, work=lambda session: outcome_of(reply), chat_id=42)  # type: ignore[arg-type]
-    assert done == Answered(Answer.of(42, reply), 7, False)
-    silent = answered(None, work=lambda session: outcome_of(None), chat_id=42)  # type: ignore[arg-type]
-    assert silent == Answered(None, 7, True)
-
-
-def test_a_reply_that_cannot_be_rendered_is_logged_and_the_unit_still_succeeds(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # a choice with no label: aiogram refuses the button
-    reply = Reply("bill_reply", Language.en, ("words",), choices=(Choice("x", None, "X"),))  # type: ignore[arg-type]
-    done = answered(None, work=lambda session: outcome_of(reply), chat_id=42)  # type: ignore[arg-type]
-    assert done == Answered(None, 7, False)
-    assert "could not be rendered" in caplog.text
 
 
 def test_choices_are_callback_buttons_within_64_bytes() -> None:
