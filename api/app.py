@@ -102,11 +102,14 @@ def create_app(
     )
     engine = engine or create_db_engine(settings.effective_database_url)
     clock = clock or SystemClock()
-    # A SQLite writer process logs as this process does, request ids included.
+    context = conversation_context(settings)
+    # A SQLite writer process logs as this process does, request ids included; the
+    # conversation context every message's unit of work takes along is sent to it once.
     units = UnitOfWorkRunner.for_settings(
         settings, engine,
         writer_setup=functools.partial(_prepare_writer, settings, configure_logs=configure_logs),
         writer_carried=(f"{configure_logging.__module__}:request_id_var",),
+        writer_shared=(context,),
     )  # fmt: skip
     # Policies and tariffs are loaded and validated once, at start: a bad file stops start-up.
     app.state.services = Services(
@@ -117,7 +120,7 @@ def create_app(
         tariffs=TariffCatalog.load(settings.tariff_dir),
         review_policy=load_review_policy(settings.policy_dir),
         payment_context=payment_context(settings, load_payments_policy(settings.policy_dir)),
-        conversation_context=conversation_context(settings),
+        conversation_context=context,
         checkout_provider=_checkout_provider(settings, clock),
         dashboard_policy=load_dashboard_policy(settings.policy_dir),
         health_policy=load_health_policy(settings.policy_dir),

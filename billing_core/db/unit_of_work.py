@@ -171,6 +171,7 @@ class UnitOfWorkRunner:
         connection_options: dict[str, Any] | None = None,
         writer_setup: Callable[[], None] | None = None,
         writer_carried: Sequence[str] = (),
+        writer_shared: Sequence[Any] = (),
     ) -> None:
         if kind != "direct" and engine.dialect.name != "sqlite":
             raise ValueError(f"a {kind} writer is for SQLite, not {engine.dialect.name}")
@@ -182,6 +183,7 @@ class UnitOfWorkRunner:
         self.connection_options = WRITE if connection_options is None else connection_options
         self.writer_setup = writer_setup
         self.writer_carried = tuple(writer_carried)
+        self.writer_shared = tuple(writer_shared)
         self._writer: GroupCommit | WriterProcess | None = None
 
     @classmethod
@@ -193,10 +195,12 @@ class UnitOfWorkRunner:
         retry: Retry = UNIT_RETRY,
         writer_setup: Callable[[], None] | None = None,
         writer_carried: Sequence[str] = (),
+        writer_shared: Sequence[Any] = (),
     ) -> UnitOfWorkRunner:
         """The runner the settings ask for: on a SQLite file with `sqlite_writer=process`, a
         writer process (`writer_setup` runs first in it, its logging; `writer_carried` names
-        the context variables each unit takes along, "module:name"); on other SQLite
+        the context variables each unit takes along, "module:name"; `writer_shared` the
+        long-lived objects units take along, sent once: `WriterProcess`); on other SQLite
         databases a writer thread; elsewhere a worker thread per unit."""
         kind: RunKind
         if engine.dialect.name != "sqlite":
@@ -207,7 +211,7 @@ class UnitOfWorkRunner:
             kind = "thread"
         return cls(
             engine, kind=kind, retry=retry, writer_setup=writer_setup,
-            writer_carried=writer_carried,
+            writer_carried=writer_carried, writer_shared=writer_shared,
         )  # fmt: skip
 
     @property
@@ -255,6 +259,7 @@ class UnitOfWorkRunner:
             writer = WriterProcess(
                 self.engine, connection_options=self.connection_options, retry=self.retry,
                 setup=self.writer_setup, carried=self.writer_carried,
+                shared=self.writer_shared,
             )  # fmt: skip
         else:
             writer = GroupCommit(

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import pickle
 import signal
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,50 @@ def test_a_child_that_dies_fails_what_it_had_not_answered_and_is_started_again(
     assert isinstance(lost, WriterGone)
     assert again.startswith("after by after in ") and starts == 2
     assert names(table) == ["after"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A long-lived object many units take along (the conversation context's stand-in)."""
+
+    name: str
+    rules: tuple[str, ...]
+
+
+def reads_policy(session: Session, *, policy: Policy) -> tuple[str, int, int]:
+    """What the unit was given, and where that object lives in the child."""
+    return policy.name, len(policy.rules), id(policy)
+
+
+def test_a_shared_object_travels_once_and_others_of_its_type_as_usual(table: Engine) -> None:
+    shared = Policy("shared", tuple(f"rule {i}" for i in range(200)))
+    other = Policy("other", ("one rule",))
+
+    async def scenario() -> tuple[list[tuple[str, int, int]], int, int, bytes]:
+        writer = WriterProcess(table, shared=(shared,))
+        await writer.start()
+        try:
+            assert writer._process is not None
+            os.kill(writer._process.pid, signal.SIGKILL)  # the next child is given it too
+            while writer._writer is not None:  # until the parent sees the child gone
+                await asyncio.sleep(0.01)
+            answers = [
+                await writer.run(functools.partial(reads_policy, policy=policy))
+                for policy in (shared, shared, other)
+            ]
+            frame = writer._dumps((0, functools.partial(reads_policy, policy=shared), ()))
+            return answers, writer.starts, len(frame), pickle.dumps(shared)
+        finally:
+            await writer.aclose()
+
+    answers, starts, frame_size, in_full = asyncio.run(scenario())
+    (first, first_id), (again, again_id), (third, _) = (
+        (answer[:2], answer[2]) for answer in answers
+    )
+    assert starts == 2
+    assert first == again == ("shared", 200) and third == ("other", 1)
+    assert first_id == again_id  # one copy in the child, not one per unit
+    assert frame_size < 400 < len(in_full)
 
 
 def test_a_closed_writer_takes_no_more_work(table: Engine) -> None:
