@@ -647,7 +647,7 @@ def print_inbound_report(
 
     before, after = counts
     messages, links = after[0] - before[0], after[1] - before[1]
-    sent = 2 * requests + bench_sms.WARM_UP
+    sent = (1 + len(report.ratios)) * requests + bench_sms.WARM_UP
     healthz = "/healthz".ljust(len(label))
     console.print(f"\nfixed rate {rate:,.0f} req/s (open loop, {concurrency} connections):")
     console.print("  " + bench_sms.describe(label, report.bill_fixed))
@@ -655,8 +655,10 @@ def print_inbound_report(
     console.print(f"saturation ({concurrency} connections, closed loop):")
     console.print("  " + bench_sms.describe(label, report.bill_saturated))
     console.print("  " + bench_sms.describe(healthz, report.trivial_saturated))
-    ratio = report.bill_saturated.rate / report.trivial_saturated.rate
-    console.print(f"ratio {short} / healthz, req/s at saturation: {ratio:.2f}")
+    ratio = report.ratio
+    rounds = ", ".join(f"{each:.2f}" for each in report.ratios)
+    console.print(f"ratio {short} / healthz, req/s at saturation: {ratio:.2f} (the median of "
+                  f"{len(report.ratios)} rounds: {rounds}; the round shown above)")  # fmt: skip
     start, after_fixed, end = report.cpu
     for name, steal in ((f"{short} at a fixed rate", describe_steal(start, after_fixed)),
                         ("all four measurements", describe_steal(start, end))):  # fmt: skip
@@ -665,7 +667,7 @@ def print_inbound_report(
     with_link = report.bill_fixed.pay_links + report.bill_saturated.pay_links
     console.print(f"stored: {messages:,} conversation messages, {links:,} pay links for "
                   f"{sent:,} {sent_as}; {with_link:,} of {2 * requests:,} measured "
-                  f"{carried}")  # fmt: skip
+                  f"(fixed rate, median round) {carried}")  # fmt: skip
     p99 = report.bill_fixed.percentile(99)
     achieved = report.bill_fixed.rate
     console.print(

@@ -21,6 +21,7 @@ from bench.sms_inbound import (
     _request,
     fixed_rate,
     saturated,
+    saturation_rounds,
     serving,
     trivial_requests,
 )
@@ -111,11 +112,18 @@ async def measure(
         bill_fixed = await fixed_rate(connections, bill_requests(base_url, users, requests), rate)
         after_fixed = cpu_times()
         trivial_fixed = await fixed_rate(connections, trivial_requests(base_url, requests), rate)
-        bill_max = await saturated(connections, bill_requests(base_url, users, requests))
-        trivial_max = await saturated(connections, trivial_requests(base_url, requests))
+        bill_max, trivial_max, ratios = await saturation_rounds(
+            connections, lambda: bill_requests(base_url, users, requests),
+            lambda: trivial_requests(base_url, requests),
+        )  # fmt: skip
     finally:
         gc.unfreeze()
         await connections.close()
     return Report(
-        bill_fixed, trivial_fixed, bill_max, trivial_max, (start, after_fixed, cpu_times())
+        bill_fixed,
+        trivial_fixed,
+        bill_max,
+        trivial_max,
+        (start, after_fixed, cpu_times()),
+        ratios,
     )

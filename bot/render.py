@@ -48,15 +48,18 @@ def keyboard(reply: Reply) -> Markup | None:
         amount = _money(reply.pay.amount, reply.pay.currency, language)
         rows.append([InlineKeyboardButton(text=label("pay_amount", language, amount=amount),
                                           url=reply.pay.url)])  # fmt: skip
-    buttons = [
-        InlineKeyboardButton(text=choice.label, callback_data=Press.of(choice.command).pack())
-        for choice in reply.choices
-    ]
+    buttons = [_command_button(choice.label, choice.command) for choice in reply.choices]
     rows.extend(buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW))
     if reply.template not in NO_MENU_BUTTON:
-        menu = Press.of("MENU").pack()
-        rows.append([InlineKeyboardButton(text=label("menu", language), callback_data=menu)])
+        rows.append([_command_button(label("menu", language), "MENU")])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@functools.lru_cache(1024)
+def _command_button(text: str, command: str) -> InlineKeyboardButton:
+    """A button that sends a command back: the same few (Menu, the states' choices) under
+    most answers, each built and validated once (nothing changes a button once built)."""
+    return InlineKeyboardButton(text=text, callback_data=Press.of(command).pack())
 
 
 def send_message(chat_id: int, reply: Reply) -> SendMessage:
