@@ -20,7 +20,6 @@ from api.console.pages import (
     PageRefused,
     after_action,
     allowed,
-    back,
     console_router,
     refusals,
     render,
@@ -31,8 +30,10 @@ from api.routes.master_data import business_change
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
 from billing_core.customers.tables import Account, Customer
+from billing_core.errors import NotFound
 from billing_core.readings import meters, plans_changes
 from billing_core.readings.model import Registers
+from billing_core.readings.tables import Meter
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
 
@@ -122,18 +123,15 @@ def change_reading_day(
     reading_day: Annotated[int, Form(ge=1, le=28)],
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    customer_id = 0
+    page = _account_page(session, number)
     with refusals(session) as problems:
         plans_changes.check_direct_day_change(session=session, number=number,
                                               reading_day=reading_day)  # fmt: skip
-        account = customers.update_account(
+        customers.update_account(
             session=session, clock=clock, actor=f"staff:{user.username}", number=number,
             changes={"reading_day": reading_day}, reason=reason,
         )  # fmt: skip
-        customer_id = account.customer_id
-    if problems:
-        return back("/console/customers", problem="; ".join(problems))
-    return back(_here(customer_id), done=f"account {number} is read on day {reading_day}")
+    return after_action(page, problems, f"account {number} is read on day {reading_day}")
 
 
 @router.post("/console/accounts/{number}/tariff")
@@ -147,7 +145,7 @@ def assign_tariff(
     effective_from: Annotated[date, Form()],
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    customer_id = 0
+    page = _account_page(session, number)
     actor = f"staff:{user.username}"
     with refusals(session) as problems:
         assignment = customers.assign_tariff(
@@ -156,10 +154,7 @@ def assign_tariff(
         )  # fmt: skip
         business_change(session, clock, actor, assignment.account_id,
                         BusinessChangeKind.tariff_change, effective_from, reason)  # fmt: skip
-        customer_id = customers.account_by_number(session, number).customer_id
-    if problems:
-        return back("/console/customers", problem="; ".join(problems))
-    return back(_here(customer_id), done=f"account {number} on {tariff_code} from {effective_from}")
+    return after_action(page, problems, f"account {number} on {tariff_code} from {effective_from}")
 
 
 @router.post("/console/meters/{meter_id}/replace")
@@ -180,7 +175,7 @@ def replace_meter(
     change that holds the next bill for review. TOU meters: the API."""
     actor = f"staff:{user.username}"
     at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
-    customer_id = 0
+    page = _meter_page(session, meter_id)
     with refusals(session) as problems:
         meter = meters.replace_meter(
             session=session, clock=clock, actor=actor, tz=settings.tz, meter_id=meter_id,
@@ -190,8 +185,19 @@ def replace_meter(
         replaced = BusinessChangeKind.meter_replacement
         business_change(session, clock, actor, meter.account_id, replaced, meter.installed_on,
                         reason)  # fmt: skip
-        account = session.get(Account, meter.account_id)
-        customer_id = account.customer_id if account is not None else 0
-    if problems or not customer_id:
-        return back("/console/customers", problem="; ".join(problems))
-    return back(_here(customer_id), done=f"meter {serial} replaces meter {meter_id}")
+    return after_action(page, problems, f"meter {serial} replaces meter {meter_id}")
+
+
+def _account_page(session: Session, number: str) -> str:
+    """The page to go back to after an action on the account: its customer's, or the search
+    page for an account that is not there (the action says so)."""
+    try:
+        return _here(customers.account_by_number(session, number).customer_id)
+    except NotFound:
+        return "/console/customers"
+
+
+def _meter_page(session: Session, meter_id: int) -> str:
+    meter = session.get(Meter, meter_id)
+    account = session.get(Account, meter.account_id) if meter is not None else None
+    return _here(account.customer_id) if account is not None else "/console/customers"
