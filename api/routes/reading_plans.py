@@ -9,7 +9,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import staff_router, staff_with_role
 from api.deps import ClockDep, Id, SessionDep, SettingsDep, exact_json, json_body_doc
@@ -35,7 +35,52 @@ class ReviewBody(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
-@router.get("/reading-plans", responses=error_responses(403))
+class LoadOut(BaseModel):
+    """How even a month's days are: accounts a day, the busiest and the quietest, and the
+    imbalance (busiest / mean − 1)."""
+
+    model_config = ConfigDict(extra="allow")
+    days: int
+    max_load: int
+    min_load: int
+    imbalance: float
+
+
+class PlanOut(BaseModel):
+    """A reading plan: its month, effective date, status and who proposed and reviewed it,
+    the accounts it moves, the customers told, and the load before and after."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    month: str
+    effective_on: date
+    status: str
+    proposed_by: str
+    reviewed_by: str | None = None
+    accounts: int
+    notices: int
+    tolerance: float
+    before: LoadOut | None = None
+    after: LoadOut | None = None
+
+
+class PlansOut(BaseModel):
+    plans: list[PlanOut]
+
+
+class ChangeOut(BaseModel):
+    account_id: int
+    old_day: int
+    new_day: int
+    last_old_reading_on: date
+    first_new_reading_on: date
+
+
+class PlanDetailOut(PlanOut):
+    changes: list[ChangeOut]
+
+
+@router.get("/reading-plans", response_model=PlansOut, responses=error_responses(403))
 def list_plans(
     session: SessionDep,
     _user: Reviewer,
@@ -45,7 +90,9 @@ def list_plans(
     return {"plans": [plans_changes.plan_json(row) for row in rows]}
 
 
-@router.get("/reading-plans/{plan_id}", responses=error_responses(403, 404))
+@router.get(
+    "/reading-plans/{plan_id}", response_model=PlanDetailOut, responses=error_responses(403, 404)
+)
 def get_plan(
     plan_id: Id,
     session: SessionDep,
@@ -71,6 +118,7 @@ def get_plan(
 @router.post(
     "/reading-plans",
     status_code=201,
+    response_model=PlanOut,
     openapi_extra=json_body_doc(ProposeBody),
     responses=error_responses(403, 409, 422),
 )
@@ -98,6 +146,7 @@ def propose(
 
 @router.post(
     "/reading-plans/{plan_id}/approve",
+    response_model=PlanOut,
     openapi_extra=json_body_doc(ReviewBody),
     responses=error_responses(403, 404, 409),
 )
@@ -116,6 +165,7 @@ def approve(
 
 @router.post(
     "/reading-plans/{plan_id}/reject",
+    response_model=PlanOut,
     openapi_extra=json_body_doc(ReviewBody),
     responses=error_responses(403, 404, 409, 422),
 )
@@ -133,7 +183,11 @@ def reject(
     return plans_changes.plan_json(plan)
 
 
-@router.post("/reading-plans/{plan_id}/apply", responses=error_responses(403, 404, 409))
+@router.post(
+    "/reading-plans/{plan_id}/apply",
+    response_model=PlanOut,
+    responses=error_responses(403, 404, 409),
+)
 def apply(
     plan_id: Id, user: Reviewer, session: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> dict[str, Any]:

@@ -223,6 +223,8 @@ def urls_of(path: str, data: Data) -> list[str]:
         "{conversation_id}": [str(data.conversation_id)],
         "{case_id}": ["1"],
         "{run_id}": ["1"],
+        "{plan_id}": ["1"],
+        "{customer_id}": ["1"],
         "/receipts/{payment_id}/{signature}": [data.receipt_path],
     }
     urls = [path]
