@@ -339,6 +339,29 @@ def test_a_refused_action_says_why_on_the_page_it_came_from(
     assert page.status_code == 200 and 'role="alert"' in page.text and "999999" in page.text
 
 
+def test_collections_import_a_forecast_file_and_see_its_hot_days(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]]
+) -> None:
+    browser, token = signed_in["collections"]
+    good = b"date,low_c,high_c\n2027-07-20,27,36.5\n2027-07-21,24,31\n"
+    answer = browser.post("/console/forecast", data={"csrf_token": token, "source": "bureau"},
+                          files={"file": ("week.csv", good, "text/csv")})  # fmt: skip
+    assert answer.status_code == 303, answer.text[:300]
+    assert "2+day%28s%29+stored" in answer.headers["location"]
+    page = browser.get("/console/forecast").text
+    hot = re.search(r'<tr class="flag">\s*<td>2027-07-20', page)
+    assert hot and "36.5" in page and "<td>2027-07-21" in page
+    assert not re.search(r'<tr class="flag">\s*<td>2027-07-21', page)
+
+    bad = b"date,low_c,high_c\n2027-07-22,20,30\n2027-07-23,hot,31\n2027-07-24,30,20\n"
+    answer = browser.post("/console/forecast", data={"csrf_token": token},
+                          files={"file": ("bad.csv", bad, "text/csv")})  # fmt: skip
+    assert answer.status_code == 303
+    page = browser.get(answer.headers["location"]).text
+    assert 'role="alert"' in page and "line 3" in page and "line 4" in page
+    assert "2027-07-22" not in page  # nothing stored, not even the good line
+
+
 # --- CSRF ---------------------------------------------------------------------------------------
 
 
