@@ -20,6 +20,7 @@ from billing_core.calendar import WorkingCalendar
 from billing_core.errors import InvalidInput
 from billing_core.notices.reading_days import approve_and_notify
 from billing_core.readings import plans_changes
+from billing_core.readings.plans import months_after
 from billing_core.readings.plans_policy import load_reading_plan_policy
 from billing_core.staff.model import Role
 from billing_core.staff.tables import StaffUser
@@ -39,9 +40,9 @@ def reading_plans_page(
              for plan in plans_changes.list_plans(session=session, limit=SHOWN)]  # fmt: skip
     today = clock.now().astimezone(settings.tz).date()
     policy = load_reading_plan_policy(settings.policy_dir)
-    earliest = _add_months(today, policy.notice_months)
+    earliest = months_after(today, policy.notice_months)
     # the first month whose first day is far enough ahead for the customers' notice
-    first = earliest if earliest.day == 1 else _add_months(earliest.replace(day=1), 1)
+    first = earliest if earliest.day == 1 else months_after(earliest.replace(day=1), 1)
     return render(request, "console/reading_plans.html", user,
                   {"plans": plans, "earliest": earliest, "shown": SHOWN,
                    "suggested": first.strftime("%Y-%m"),
@@ -95,9 +96,3 @@ def _month(text: str) -> date:
     except ValueError:
         raise InvalidInput(f"month: {text!r} is not a month written YYYY-MM") from None
     return first
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    return day.replace(year=year, month=month + 1, day=min(day.day, 28))
