@@ -23,10 +23,10 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import anyio.to_thread
 import psycopg
@@ -38,7 +38,7 @@ from sqlmodel import Session
 
 from api.auth import staff_router
 from billing_core.app_services import services
-from billing_core.live.service import LiveRow, events_after, in_flight, latest_id
+from billing_core.live.service import LiveRow, events_after, ids_after, in_flight, latest_id
 
 SHUTDOWN_WAIT = 2.0  # seconds the hub's tasks get to stop
 log = logging.getLogger("wattdesk.live")
@@ -93,6 +93,15 @@ class Subscription:
         taken, self.events = self.events, []
         self.ready.clear()
         return taken
+
+
+class _Id(NamedTuple):
+    """An event's id alone (`LiveHub._read` with no stream open)."""
+
+    id: int
+
+
+_Row = LiveRow | _Id
 
 
 @dataclass
@@ -181,10 +190,16 @@ class LiveHub:
         with Session(self.engine) as session:
             return latest_id(session)
 
-    def _read(self, after: int, gap_pending: bool) -> tuple[frozenset[str] | None, list[LiveRow]]:
+    def _read(
+        self, after: int, gap_pending: bool, whole: bool
+    ) -> tuple[frozenset[str] | None, Sequence[_Row]]:
+        """The rows after `after`, or only their ids when there is nobody to give them to
+        (`whole` false: the horizon moves on, no payload is decoded or encoded)."""
         with Session(self.engine) as session:
             # who may still commit, asked before the rows are read (see `_deliverable`)
             flight = in_flight(session) if gap_pending else None
+            if not whole:
+                return flight, [_Id(id) for id in ids_after(session, after_id=after, limit=PAGE)]
             return flight, events_after(session, after_id=after, limit=PAGE)
 
     async def _run(self) -> None:
@@ -205,25 +220,31 @@ class LiveHub:
                 await asyncio.sleep(COALESCE)
 
     async def read_once(self) -> bool:
-        """Read what is new and hand it out; whether a whole page came (read again)."""
+        """Read what is new and hand it out; whether a whole page came (read again). With no
+        stream open only the ids are read (a web process nobody watches spends nothing on
+        the events); a stream that subscribed meanwhile gets them at the next read."""
+        whole = bool(self.subscriptions)
         flight, rows = await anyio.to_thread.run_sync(
-            self._read, self.horizon, self._gap is not None
+            self._read, self.horizon, self._gap is not None, whole
         )
+        if not whole and self.subscriptions:  # its events after self.horizon: read them
+            return True
         deliver = self._deliverable(rows, flight)
         if deliver:
             self.horizon = deliver[-1].id
-            batch = [encode(row) for row in deliver]
-            for subscription in list(self.subscriptions):
-                subscription.offer(batch)
+            if whole:
+                batch = [encode(row) for row in deliver if isinstance(row, LiveRow)]
+                for subscription in list(self.subscriptions):
+                    subscription.offer(batch)
         return len(rows) == PAGE and bool(deliver)
 
-    def _deliverable(self, rows: list[LiveRow], flight: frozenset[str] | None) -> list[LiveRow]:
+    def _deliverable(self, rows: Sequence[_Row], flight: frozenset[str] | None) -> list[_Row]:
         """The rows that follow the horizon without a gap. A missing id is skipped when it
         cannot appear any more: at once on SQLite (one writer: ids appear in order; a gap is
         a deleted row); on PostgreSQL once no transaction that was running after the gap was
         seen is still running (publish gives its transaction an id before it takes the
         event's, so the one holding the missing id was among them), or after `gap_timeout`."""
-        deliver: list[LiveRow] = []
+        deliver: list[_Row] = []
         expected = self.horizon + 1
         for row in rows:
             if row.id != expected and not self._skip_gap(expected, flight):

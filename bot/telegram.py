@@ -11,6 +11,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
@@ -41,7 +42,20 @@ def make_dispatcher(desk: Desk) -> Dispatcher:
     dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(DeskMiddleware(desk))
     dispatcher.include_routers(*routers())
+    _without_idle_error_middleware(dispatcher)
     return dispatcher
+
+
+def _without_idle_error_middleware(dispatcher: Dispatcher) -> None:
+    """aiogram's ErrorsMiddleware hands a handler's exception to the routers' error handlers
+    and raises it again when none takes it. No router has one (the webhook logs what
+    escapes, and Telegram is answered 200 anyway), so it only wrapped every update in one
+    more layer: taken out while no router registers an error handler."""
+    if any(router.errors.handlers for router in dispatcher.chain_tail):
+        return
+    manager = dispatcher.update.outer_middleware
+    for middleware in [m for m in manager if isinstance(m, ErrorsMiddleware)]:
+        manager.unregister(middleware)
 
 
 class TelegramBot:

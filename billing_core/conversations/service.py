@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -70,6 +70,7 @@ from billing_core.live.service import (
     MESSAGE_OUT,
     message_payload,
     publish,
+    publish_all,
 )
 from billing_core.messages.templates import redact_codes
 from billing_core.outbox.fallback import mark_reachable
@@ -213,7 +214,7 @@ def receive_message(
         from_provider=from_provider is not None, body=body, provider_id=provider_id,
     )  # fmt: skip
     reply = _answer(turn, intent) if understood is None else understood.answer(turn)
-    publish_message(session, clock, conversation, stored, "customer", stored_body, MESSAGE_IN)
+    events = [message_event(conversation, stored, "customer", stored_body, MESSAGE_IN)]
     if reply is not None:
         text = reply_text(reply)
         reply_id = conversations.store_message(
@@ -221,7 +222,8 @@ def receive_message(
             channel=channel, body=text, intent=intent_name,
             provider_message_id=None, status="replied", created_at=now,
         )  # fmt: skip
-        publish_message(session, clock, conversation, reply_id, "bot", text, MESSAGE_OUT)
+        events.append(message_event(conversation, reply_id, "bot", text, MESSAGE_OUT))
+    publish_all(session, clock=clock, events=events)  # the message and its answer at once
     conversations.save(connection, conversation, last_message_at=now)
     if (conversation.state, conversation.agent_username) != state_before:
         publish_state(session, clock, conversation)  # handed to the agents' queue
@@ -249,11 +251,22 @@ def publish_message(
     kind: str,
 ) -> None:
     """The console's live event for a message stored in the conversation."""
+    event_kind, conversation_id, payload = message_event(
+        conversation, message_id, author, body, kind
+    )
+    publish(session, clock=clock, kind=event_kind, conversation_id=conversation_id,
+            payload=payload)  # fmt: skip
+
+
+def message_event(
+    conversation: ConversationRow, message_id: int, author: str, body: str, kind: str
+) -> tuple[str, int | None, dict[str, Any]]:
+    """A message's live event as `publish_all` takes it: (kind, conversation id, payload)."""
     payload = message_payload(
         message_id=message_id, author=author, channel=conversation.channel, body=body,
         state=conversation.state, agent=conversation.agent_username,
     )  # fmt: skip
-    publish(session, clock=clock, kind=kind, conversation_id=conversation.id, payload=payload)
+    return kind, conversation.id, payload
 
 
 def publish_state(session: Session, clock: Clock, conversation: ConversationRow) -> None:

@@ -72,26 +72,9 @@ class Prepared:
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> Rows:
+        prepared = self._prepared(connection.dialect, params)
+        args = self._args(prepared, params)
         dialect = connection.dialect
-        prepared = self._compiled.get((dialect.name, tuple(params)))
-        if prepared is None:
-            prepared = self._compile(dialect, tuple(params))
-        if prepared.fixed is not None:  # the statement's own values, then the caller's
-            values = prepared.fixed | dict(params)
-        else:  # a value computed per execution
-            values = {**prepared.compiled.construct_params(params), **(prepared.defaults or {})}
-        if prepared.positional:
-            args: Sequence[Any] | dict[str, Any] = tuple(
-                value if convert is None else convert(value)
-                for value, convert in zip(
-                    (values[name] for name in prepared.names), prepared.bind, strict=True
-                )
-            )
-        else:
-            args = {
-                name: values[name] if convert is None else convert(values[name])
-                for name, convert in zip(prepared.names, prepared.bind, strict=True)
-            }
         cursor = connection.connection.cursor()
         try:
             cursor.execute(prepared.sql, args)
@@ -120,6 +103,49 @@ class Prepared:
                     for row in rows
                 ]
         return Rows(rows, rowcount, lastrowid)
+
+    def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once for each of `rows` (all with the same names), in order, as one
+        call of the driver's `executemany`: for an INSERT of a few rows that need nothing
+        read back."""
+        if not rows:
+            return
+        dialect = connection.dialect
+        prepared = self._prepared(dialect, rows[0])
+        many = [self._args(prepared, params) for params in rows]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(prepared.sql, many)  # type: ignore[arg-type]  # all alike
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                prepared.sql, many, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
+        finally:
+            cursor.close()
+
+    def _prepared(self, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
+        prepared = self._compiled.get((dialect.name, tuple(params)))
+        return prepared if prepared is not None else self._compile(dialect, tuple(params))
+
+    @staticmethod
+    def _args(prepared: _Compiled, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        """The driver's parameters: the statement's own values, then the caller's, each
+        converted by its type."""
+        if prepared.fixed is not None:  # the statement's own values, then the caller's
+            values = prepared.fixed | dict(params)
+        else:  # a value computed per execution
+            values = {**prepared.compiled.construct_params(params), **(prepared.defaults or {})}
+        if prepared.positional:
+            return tuple(
+                value if convert is None else convert(value)
+                for value, convert in zip(
+                    (values[name] for name in prepared.names), prepared.bind, strict=True
+                )
+            )
+        return {
+            name: values[name] if convert is None else convert(values[name])
+            for name, convert in zip(prepared.names, prepared.bind, strict=True)
+        }
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
         compiled = cast(

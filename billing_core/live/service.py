@@ -15,6 +15,7 @@ the event's id. On SQLite there is one writer at a time: ids become visible in o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -48,6 +49,12 @@ _AFTER = (
     .limit(bindparam("limit"))
 )
 _AFTER_UP_TO = _AFTER.where(EVENT.c.id <= bindparam("up_to"))
+_IDS_AFTER = (
+    select(EVENT.c.id)
+    .where(EVENT.c.id > bindparam("after_id"))
+    .order_by(EVENT.c.id)
+    .limit(bindparam("limit"))
+)
 # Transactions of this database holding a transaction id: those that may still commit rows.
 _IN_FLIGHT = text(
     "SELECT backend_xid::text FROM pg_stat_activity"
@@ -75,15 +82,32 @@ def publish(
 ) -> None:
     """Record an event in the caller's transaction (one prepared INSERT; on PostgreSQL one
     statement more, for the NOTIFY)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown live event kind {kind!r}")
+    publish_all(session, clock=clock, events=[(kind, conversation_id, payload)])
+
+
+def publish_all(
+    session: Session, *, clock: Clock, events: Sequence[tuple[str, int | None, dict[str, Any]]]
+) -> None:
+    """Record events (kind, conversation id, payload) in the caller's transaction, their ids
+    in the order given: one statement for all of them (a message and the bot's answer to it
+    are two events of every answered message)."""
+    for kind, _, _ in events:
+        if kind not in KINDS:
+            raise ValueError(f"unknown live event kind {kind!r}")
+    if not events:
+        return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         _NOTIFY.execute(connection, {})
-    _INSERT.execute(
-        connection,
-        {"at": clock.now(), "kind": kind, "conversation_id": conversation_id, "payload": payload},
-    )
+    at = clock.now()
+    rows = [
+        {"at": at, "kind": kind, "conversation_id": conversation_id, "payload": payload}
+        for kind, conversation_id, payload in events
+    ]
+    if len(rows) == 1:
+        _INSERT.execute(connection, rows[0])
+    else:
+        _INSERT.execute_many(connection, rows)
 
 
 def message_payload(
@@ -123,6 +147,12 @@ def events_after(
     if up_to is not None:
         statement, params["up_to"] = _AFTER_UP_TO, up_to
     return [LiveRow(*row) for row in session.execute(statement, params)]
+
+
+def ids_after(session: Session, *, after_id: int, limit: int = 500) -> list[int]:
+    """The ids alone of `events_after`: what a reader with nobody to give the events to
+    needs to move its horizon on (no payload decoded)."""
+    return list(session.scalars(_IDS_AFTER, {"after_id": after_id, "limit": limit}))
 
 
 def latest_id(session: Session) -> int:

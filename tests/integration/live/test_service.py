@@ -81,3 +81,24 @@ def test_retention_deletes_only_old_events_in_chunks(engine: Engine, clock: Fixe
         left = live.events_after(session, after_id=0)
         assert [e.at for e in left] == [clock.now()] * 2
         session.commit()
+
+
+def test_publish_all_writes_several_events_in_the_order_given(
+    session: Session, clock: FixedClock
+) -> None:
+    before = live.latest_id(session)
+    events = [
+        (live.MESSAGE_IN, 4, {"message_id": 1, "body": "BILL"}),
+        (live.MESSAGE_OUT, 4, {"message_id": 2, "body": "账单 ¥128.19"}),
+        (live.CONVERSATION_STATE, 4, {"state": "bot"}),
+    ]
+    live.publish_all(session, clock=clock, events=events)
+    stored = live.events_after(session, after_id=before)
+    assert [(e.kind, e.conversation_id, e.payload) for e in stored] == events
+    assert [e.id for e in stored] == sorted(e.id for e in stored)
+    assert all(e.at == clock.now() for e in stored)
+    with pytest.raises(ValueError, match="unknown live event kind"):
+        live.publish_all(session, clock=clock, events=[events[0], ("message.lost", 4, {})])
+    assert live.latest_id(session) == stored[-1].id  # a refused list writes none of it
+    live.publish_all(session, clock=clock, events=[])
+    assert live.latest_id(session) == stored[-1].id
