@@ -41,6 +41,7 @@ from api.routes import (
     review,
     simulator,
 )
+from api.writer_setup import prepare_writer
 from billing_core.app_services import Background, Services
 from billing_core.bills.policy import load_review_policy
 from billing_core.bills.terms import load_payment_terms_policy
@@ -65,14 +66,6 @@ log = logging.getLogger("wattdesk.http")
 REQUEST_ID_HEADER = "X-Request-ID"
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # the console's scripts and styles
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
-
-
-def _prepare_writer(settings: Settings, *, configure_logs: bool) -> None:
-    """First thing in a SQLite writer process: it logs as this process does, and its
-    recogniser is ready before it says so (the units of work it runs answer messages)."""
-    if configure_logs:
-        configure_logging(settings)
-    warm_recogniser()
 
 
 def create_app(
@@ -107,7 +100,7 @@ def create_app(
     # conversation context every message's unit of work takes along is sent to it once.
     units = UnitOfWorkRunner.for_settings(
         settings, engine,
-        writer_setup=functools.partial(_prepare_writer, settings, configure_logs=configure_logs),
+        writer_setup=functools.partial(prepare_writer, settings, configure_logs=configure_logs),
         writer_carried=(f"{configure_logging.__module__}:request_id_var",),
         writer_shared=(context,),
     )  # fmt: skip

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copyreg
+import gc
 import importlib
 import io
 import logging
@@ -369,6 +370,11 @@ def _serve(connection: Connection) -> None:
         engine, max_batch=config.max_batch, connection_options=config.connection_options,
         retry=config.retry,
     )  # fmt: skip
+    # What start-up made (modules, the shared objects, what the setup loaded: the
+    # recogniser) lives as long as the child: left out of the collector's passes, as the
+    # web process leaves its own (api/app.py's lifespan).
+    gc.collect()
+    gc.freeze()
     connection.send_bytes(b"ready")
     stop = False
     since_checkpoint = 0
