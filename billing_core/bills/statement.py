@@ -37,6 +37,7 @@ class BillLine:
     open_amount: Decimal
     due_date: date | None
     standing: BillStanding
+    kwh: Decimal | None = None  # what the bill charged for (a chat's "my bill" shows it)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,7 +75,7 @@ BILLS = table_of(Bill)
 # The entries and, beside each charge, its bill: one round trip for a statement.
 _ENTRIES_WITH_BILLS = Prepared(
     select(*ENTRY_COLUMNS, BILLS.c.status, BILLS.c.period_start, BILLS.c.period_end,
-           BILLS.c.total, BILLS.c.due_date)
+           BILLS.c.total, BILLS.c.due_date, BILLS.c.kwh)
     .select_from(LEDGER.outerjoin(
         BILLS, (BILLS.c.id == LEDGER.c.bill_id) & (LEDGER.c.kind == EntryKind.charge.value)
     ))
@@ -89,6 +90,7 @@ class _BillRow(NamedTuple):
     period_end: date
     total: Decimal
     due_date: date | None
+    kwh: Decimal | None
 
 
 def account_statement(
@@ -119,6 +121,7 @@ def account_statement(
             total=bill.total, open_amount=open_amount, due_date=bill.due_date,
             standing=bill_standing(total=bill.total, open_amount=open_amount,
                                    due_date=bill.due_date, today=today),
+            kwh=bill.kwh,
         ))  # fmt: skip
     late_open = sum(
         (allocation.open_by_entry.get(e.id, ZERO) for e in entries

@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from billing_core.audit.service import record_change, snapshot
@@ -54,8 +54,6 @@ from billing_core.conversations.service import (
 )
 from billing_core.customers.model import Channel
 from billing_core.customers.tables import Contact, Customer, TariffAssignment
-from billing_core.db.columns import table_of
-from billing_core.db.prepared import Prepared
 from billing_core.db.unit_of_work import retry_duplicates
 from billing_core.dedupe_keys import conversation_purpose
 from billing_core.messages.templates import kwh, label, money, period, render
@@ -275,27 +273,14 @@ def _bill(turn: Turn, argument: str) -> Reply | None:
     reply = answer_self_service(turn, _indexed(turn, IntentKind.bill, argument))
     if reply is None or reply.template not in ("bill_reply", "bill_overdue", "bill_paid"):
         return reply
-    figures = {figure.name: figure.value for figure in reply.figures}
-    account = next((a for a in turn.accounts if a.number == figures.get("account")), None)
-    if account is None:
-        return reply
-    params = {"account_id": account.id, "period_start": figures.get("period_start")}
-    used = _BILL_KWH.execute(turn.session.connection(), params).scalar()
+    used = next((figure.value for figure in reply.figures if figure.name == "kwh"), None)
+    used = used if isinstance(used, Decimal) else None
     standing = {"bill_paid": "paid", "bill_overdue": "overdue"}.get(reply.template, "issued")
     return reply._replace(paragraphs=(*reply.paragraphs, _details(used, standing, turn.language)))
 
 
-# "My bill" is the bot's busiest answer: its one statement more than SMS's BILL is prepared,
-# and its words are remembered (babel formats slowly).
-_BILLS = table_of(Bill)
-_BILL_KWH = Prepared(
-    select(_BILLS.c.kwh).where(
-        _BILLS.c.account_id == bindparam("account_id"), _BILLS.c.status == "issued",
-        _BILLS.c.period_start == bindparam("period_start"),
-    )
-)  # fmt: skip
-
-
+# "My bill" is the bot's busiest answer: its kWh comes with the statement of account (no
+# statement more than SMS's BILL), and its words are remembered (babel formats slowly).
 @functools.lru_cache(maxsize=4096)
 def _details(used: Decimal | None, standing: str, language: str) -> str:
     return render(

@@ -46,14 +46,16 @@ def bill(
     balance: Decimal,
     pay: PayAction | None,
     overdue: bool,
+    kwh: Decimal | None = None,
 ) -> Reply:
-    """The latest bill, what is due now and, when something is, the pay link."""
+    """The latest bill, what is due now and, when something is, the pay link. Its kWh is a
+    figure, not in the words (an SMS has no room; a chat's "my bill" adds it)."""
     due = _day(due_date, language) if due_date else "-"
     figures = (
         Figure("account", account), Figure("period_start", period_start),
         Figure("period_end", period_end), Figure("amount", amount, currency),
         Figure("due_date", due_date) if due_date else Figure("due_date", ""),
-        Figure("balance", balance, currency),
+        Figure("balance", balance, currency), Figure("kwh", "" if kwh is None else kwh),
     )  # fmt: skip
     period_text, amount_text = (
         _period(period_start, period_end, language),

@@ -608,7 +608,7 @@ def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> Reply
         language=language, currency=currency, account=account.number,
         period_start=latest.period_start, period_end=latest.period_end, amount=latest.total,
         due_date=latest.due_date, balance=due_now, pay=pay,
-        overdue=latest.standing == BillStanding.overdue,
+        overdue=latest.standing == BillStanding.overdue, kwh=latest.kwh,
     )  # fmt: skip
 
 

@@ -136,7 +136,7 @@ def test_a_bill_reply_carries_its_figures_and_the_pay_action_apart_from_its_word
     assert set(reply.figures) == {
         Figure("account", "1000000001"), Figure("period_start", START),
         Figure("period_end", END), Figure("amount", TOTAL, "CNY"), Figure("due_date", DUE),
-        Figure("balance", BALANCE, "CNY"),
+        Figure("balance", BALANCE, "CNY"), Figure("kwh", ""),
     }  # fmt: skip
     assert bill(Language.en, pay=False).pay is None
 
