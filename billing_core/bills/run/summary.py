@@ -25,6 +25,7 @@ from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
 from billing_core.bills.terms import DEFAULT_PAYMENT_TERMS, PaymentTermsPolicy
 from billing_core.clock import Clock
 from billing_core.db.columns import table_of
+from billing_core.db.engine import session_scope
 from billing_core.errors import NotFound
 from billing_core.readings.plans_service import DEFAULT_READING_WINDOW_DAYS, missed_readings
 
@@ -148,7 +149,10 @@ def run_day(
     except Exception as exc:  # recorded for staff, then the next day runs
         log.exception("the scheduled bill run of %s failed", run_date)
         return _fail(engine, clock, run_id, run_date, catch_up, f"{type(exc).__name__}: {exc}")
-    with Session(engine) as session, session.begin():
+    # Reads, then writes: it begins IMMEDIATE on SQLite (a deferred transaction that another
+    # writer overtook fails at its first write with "database is locked", whatever the busy
+    # timeout: the demo's start-up jobs all write at once).
+    with session_scope(engine, write=True) as session:
         missed = missed_readings(session=session, on=run_date, tz=tz, grace_days=grace_days)
         if missed:
             session.execute(
@@ -207,7 +211,7 @@ def _start(engine: Engine, clock: Clock, run_date: date, catch_up: bool) -> int:
         "errors": "",
         "bill_run_id": None,
     }
-    with Session(engine) as session, session.begin():
+    with session_scope(engine, write=True) as session:  # reads, then writes (as above)
         found = session.execute(select(RUN.c.id).where(RUN.c.run_date == run_date)).scalar()
         if found is None:
             return int(

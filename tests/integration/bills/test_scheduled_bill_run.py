@@ -6,21 +6,23 @@ only the leader runs it; a run that breaks is recorded with its error."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from billing_core.bills.run import run_bills
+from billing_core.bills.run import run_bills, summary
 from billing_core.bills.run.summary import get_run, list_runs
 from billing_core.bills.run.tables import MissedReading, ScheduledBillRun
 from billing_core.bills.tables import Bill
 from billing_core.clock import FixedClock
 from billing_core.db import create_db_engine, session_scope
 from billing_core.db.columns import table_of
+from billing_core.db.engine import IMMEDIATE, SQLITE_BEGIN
 from billing_core.ledger.policy import load_late_fee_policy
 from billing_core.notices.policy import load_notices_policy
 from billing_core.payments.service import PaymentContext
@@ -220,3 +222,31 @@ def test_after_a_manual_cli_run_the_job_stores_nothing_and_the_cli_lists_it(
     assert f"missed readings: {row['missed_readings']}" in shown.output
     missing = cli_env.invoke(cli, ["bill-runs", "show", "999999"])
     assert missing.exit_code == 2 and "no scheduled bill run 999999" in missing.output
+
+
+def test_a_day_starts_while_another_writer_holds_the_database(fresh_engine: Engine) -> None:
+    """The demo's start-up jobs write at once. A day's record begins its transaction
+    IMMEDIATE: it waits for the other writer instead of failing at its first write with
+    "database is locked" once the other has committed (SQLite's stale snapshot)."""
+    if fresh_engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    clock = FixedClock(datetime(2026, 11, 26, 14, 0, tzinfo=TZ))
+    done: list[int | BaseException] = []
+    with fresh_engine.connect() as connection:
+        other = connection.execution_options(**{SQLITE_BEGIN: IMMEDIATE})
+        held = other.begin()  # the write lock, until the commit below
+        other.execute(text("CREATE TABLE _held (x INTEGER)"))
+
+        def start() -> None:
+            try:
+                done.append(summary._start(fresh_engine, clock, date(2026, 11, 26), False))
+            except BaseException as exc:  # the assertion below names it
+                done.append(exc)
+
+        thread = threading.Thread(target=start)
+        thread.start()
+        thread.join(0.3)  # it is waiting for the lock
+        held.commit()
+        thread.join(10)
+    assert len(done) == 1 and isinstance(done[0], int), done
+    assert [row["run_date"] for row in runs(fresh_engine)] == [date(2026, 11, 26)]
