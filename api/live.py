@@ -199,7 +199,8 @@ class LiveHub:
             # who may still commit, asked before the rows are read (see `_deliverable`)
             flight = in_flight(session) if gap_pending else None
             if not whole:
-                return flight, [_Id(id) for id in ids_after(session, after_id=after, limit=PAGE)]
+                ids = ids_after(session, after_id=after, limit=PAGE)
+                return flight, [_Id(event_id) for event_id in ids]
             return flight, events_after(session, after_id=after, limit=PAGE)
 
     async def _run(self) -> None:

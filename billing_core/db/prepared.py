@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -72,9 +72,9 @@ class Prepared:
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> Rows:
-        prepared = self._prepared(connection.dialect, params)
-        args = self._args(prepared, params)
         dialect = connection.dialect
+        prepared = self._prepared(dialect, params)
+        args = self._args(prepared, params)
         cursor = connection.connection.cursor()
         try:
             cursor.execute(prepared.sql, args)
@@ -83,9 +83,7 @@ class Prepared:
             rowcount = cursor.rowcount
             lastrowid = getattr(cursor, "lastrowid", None)
         except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(
-                prepared.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from exc
+            raise _as_sqlalchemy(dialect, prepared.sql, args, exc) from exc
         finally:
             cursor.close()
         if rows and description:
@@ -117,9 +115,7 @@ class Prepared:
         try:
             cursor.executemany(prepared.sql, many)  # type: ignore[arg-type]  # all alike
         except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(
-                prepared.sql, many, exc, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from exc
+            raise _as_sqlalchemy(dialect, prepared.sql, many, exc) from exc
         finally:
             cursor.close()
 
@@ -186,3 +182,9 @@ class Prepared:
         )
         self._compiled[(dialect.name, names)] = prepared
         return prepared
+
+
+def _as_sqlalchemy(dialect: Dialect, sql: str, args: Any, error: Exception) -> StatementError:
+    """A driver's error as SQLAlchemy raises it (`IntegrityError`, `OperationalError`), so
+    callers and retries see what `connection.execute` would have raised."""
+    return DBAPIError.instance(sql, args, error, dialect.loaded_dbapi.Error, dialect=dialect)
