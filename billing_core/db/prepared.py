@@ -16,7 +16,7 @@ for a few fixed statements on a hot path, not as the way to talk to the database
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Connection
@@ -41,6 +41,10 @@ class _Compiled:
     # execution (a bind with a callable): what construct_params would fill in each time
     fixed: dict[str, Any] | None
     results: list[Converter | None] | None = None  # their conversions, once rows came
+    pairs: tuple[tuple[str, Converter | None], ...] = field(init=False)  # names with binds
+
+    def __post_init__(self) -> None:
+        self.pairs = tuple(zip(self.names, self.bind, strict=True))
 
 
 @dataclass(frozen=True)
@@ -128,19 +132,17 @@ class Prepared:
         """The driver's parameters: the statement's own values, then the caller's, each
         converted by its type."""
         if prepared.fixed is not None:  # the statement's own values, then the caller's
-            values = prepared.fixed | dict(params)
+            values = {**prepared.fixed, **params}
         else:  # a value computed per execution
             values = {**prepared.compiled.construct_params(params), **(prepared.defaults or {})}
         if prepared.positional:
-            return tuple(
-                value if convert is None else convert(value)
-                for value, convert in zip(
-                    (values[name] for name in prepared.names), prepared.bind, strict=True
-                )
-            )
+            return [
+                values[name] if convert is None else convert(values[name])
+                for name, convert in prepared.pairs
+            ]
         return {
             name: values[name] if convert is None else convert(values[name])
-            for name, convert in zip(prepared.names, prepared.bind, strict=True)
+            for name, convert in prepared.pairs
         }
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:

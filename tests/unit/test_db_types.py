@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
 from billing_core.db.types import DecimalType, UTCDateTime
@@ -43,3 +45,37 @@ def test_aware_datetimes_are_stored_in_utc_and_come_back_aware() -> None:
     loaded = UTCDateTime().process_result_value(stored, SQLITE)
     assert loaded == datetime(2026, 1, 1, tzinfo=UTC)
     assert loaded is not None and loaded.tzinfo is UTC
+
+
+def _sqlalchemy_chain(value: object) -> object:
+    """What SQLAlchemy's own processors make of a value for SQLite: the type's
+    process_bind_param, then SQLite's DATETIME formatting."""
+    bound = UTCDateTime().dialect_impl(SQLITE)
+    return bound.impl_instance.bind_processor(SQLITE)(bound.process_bind_param(value, SQLITE))
+
+
+ZONES = [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30),
+        timezones=st.sampled_from(ZONES),
+    )
+)  # fmt: skip
+def test_the_sqlite_bind_processor_writes_what_sqlalchemys_chain_writes(value: datetime) -> None:
+    fused = UTCDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert fused is not None
+    assert fused(value) == _sqlalchemy_chain(value)
+
+
+def test_the_sqlite_bind_processor_refuses_what_the_type_refuses() -> None:
+    fused = UTCDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert fused is not None
+    assert fused(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        fused(datetime(2026, 1, 1))
+    with pytest.raises(TypeError, match="expected datetime"):
+        fused("2026-01-01 00:00:00")
+    # whole seconds keep their microseconds' places, as SQLAlchemy's format writes them
+    assert fused(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01 00:00:00.000000"
