@@ -316,6 +316,70 @@ def telegram_inbound(
     )  # fmt: skip
 
 
+@app.command("writer-unit")
+def writer_unit(
+    units: Annotated[int, typer.Option(min=100, help="Units a round and setting.")] = 1200,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds (alternated).")] = 3,
+    batch: Annotated[list[int] | None, typer.Option(help="Units a transaction (repeat).")] = None,
+    every: Annotated[
+        list[int] | None, typer.Option(help="Units between checkpoints, 0: SQLite's (repeat).")
+    ] = None,
+    customers: Annotated[int, typer.Option(min=10, help="Customers to seed.")] = 300,
+) -> None:
+    """What a Telegram "my bill" answer costs the SQLite writer, in this process alone: seed
+    telegram-inbound's database, then run its unit of work (BILL from a linked chat) BATCH to
+    a transaction with a passive checkpoint EVERY so many units, as the writer process does,
+    each setting in turn for ROUNDS rounds. Prints CPU µs a unit (median and each round) and
+    each setting against the first. Defaults: 1 and 6 a transaction, checkpoints every 16
+    units and every IDLE_CHECKPOINT_UNITS (the writer's)."""
+    from bench import sms_inbound as bench_sms
+    from bench import telegram_inbound as bench_tg
+    from bench import writer_unit as bench_wu
+    from billing_core.conversations.nlu import warm
+    from billing_core.conversations.service import conversation_context
+    from billing_core.db import create_db_engine
+    from billing_core.db.writer_process import IDLE_CHECKPOINT_UNITS
+    from billing_core.settings import load_settings
+
+    batches = batch or [1, 6]
+    intervals = every or sorted({16, IDLE_CHECKPOINT_UNITS})
+    if any(b < 1 or b > 64 for b in batches) or any(e < 0 for e in intervals):
+        fail("--batch is 1 to 64 units, --every 0 or more")
+    config = load_settings()
+    bench_dir = (config.data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    url = bench_sms.fresh_database(bench_dir)
+    console.print(f"seeding {customers:,} customers, billing the last cycle …")
+    defaults = load_settings(data_dir=bench_dir, _env_file=None)
+    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
+    users = bench_tg.link_chats(url, phones) if phones else []
+    if not users:
+        fail("the seeded database has no verified numbers with a bill")
+    warm()
+    engine = create_db_engine(url)
+    settings = [bench_wu.Setting(b, e) for b in batches for e in intervals]
+    console.print(f"{len(users):,} linked chats; {units:,} units a round and setting, "
+                  f"{rounds} rounds, alternated")  # fmt: skip
+    try:
+        results = bench_wu.measure(
+            engine, bench_wu.BillUnits(conversation_context(defaults), users), settings,
+            count=units, rounds=rounds,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        fail(escape(str(exc)))
+        return
+    finally:
+        engine.dispose()
+    first = results[0].median
+    for result in results:
+        rounds_text = ", ".join(f"{cpu:,.0f}" for cpu in result.per_unit)
+        console.print(
+            f"{result.setting.label()}: [bold]{result.median:,.0f} µs[/] CPU a unit "
+            f"(rounds {rounds_text}); ×{result.median / first:.2f} of the first; "
+            f"{result.paid:,} of {result.units:,} answers carry a pay link"
+        )
+
+
 @app.command("console-live")
 def console_live(
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of webhooks.")] = 10,

@@ -61,8 +61,11 @@ MAX_BATCH = 32
 # slowest webhooks' wait. The child checkpoints whenever nothing is waiting and this many
 # units have committed since its last one (a short checkpoint of a small log), so the log
 # rarely gets that long; when the child is never idle, SQLite's own checkpoint still bounds
-# it as before.
-IDLE_CHECKPOINT_UNITS = 16
+# it as before. Not much more often than that: a checkpoint copies each page once however
+# often units rewrote it since the last (the conversation's, the indexes' last pages), so
+# many short checkpoints cost far more in all than a few longer ones (docs/performance.md).
+# 48 answers one to a transaction write about 700 pages, under SQLite's 1,000.
+IDLE_CHECKPOINT_UNITS = 48
 START_SECONDS = 60.0  # the child must say it is ready within this
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's frame: a length, then the bytes
 _STOP = b""  # a frame with nothing in it: finish what has come, then exit
@@ -402,13 +405,13 @@ def _serve(connection: Connection) -> None:
                 and since_checkpoint >= config.idle_checkpoint_units
                 and not connection.poll(0)
             ):
-                _checkpoint(engine)
+                checkpoint(engine)
                 since_checkpoint = 0
     finally:  # its counts are the web process's to log (UnitOfWorkRunner.close)
         engine.dispose()
 
 
-def _checkpoint(engine: Engine) -> None:
+def checkpoint(engine: Engine) -> None:
     """A PASSIVE checkpoint (it waits for no one) outside any transaction: the driver's
     connection itself, which the engine leaves in autocommit."""
     raw = engine.raw_connection()
