@@ -40,6 +40,7 @@ from billing_core.tariffs import (
 
 if TYPE_CHECKING:
     from bench.sms_inbound import Report as InboundReport
+    from billing_core.settings import Settings
 
 # Its own consoles, as api.cli.common's: `bench` does not import the product's CLI (which
 # registers this app).
@@ -227,6 +228,24 @@ def select_count(table: Table) -> Select[int]:
     return select(func.count()).select_from(table)
 
 
+def _seeded_database(customers: int) -> tuple[str, Path, Settings, list[str]]:
+    """The inbound benchmarks' fresh SQLite database under var/bench/, seeded with
+    `customers` customers and the last cycle billed: its URL, the folder, the settings a
+    server there runs with, and the verified numbers with a bill (none: the command fails)."""
+    from bench import sms_inbound as bench_sms
+    from billing_core.settings import load_settings
+
+    bench_dir = (load_settings().data_dir / "bench").resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    url = bench_sms.fresh_database(bench_dir)
+    console.print(f"seeding {customers:,} customers, billing the last cycle …")
+    defaults = load_settings(data_dir=bench_dir, _env_file=None)  # what the server runs with
+    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
+    if not phones:
+        fail("the seeded database has no verified numbers with a bill")
+    return url, bench_dir, defaults, phones
+
+
 @app.command("sms-inbound")
 def sms_inbound(
     requests: Annotated[int, typer.Option(min=100, help="Requests per measurement.")] = 3000,
@@ -241,18 +260,9 @@ def sms_inbound(
     import asyncio
 
     from bench import sms_inbound as bench_sms
-    from billing_core.settings import load_settings
 
-    config = load_settings()
-    bench_dir = (config.data_dir / "bench").resolve()
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    url = bench_sms.fresh_database(bench_dir)
-    console.print(f"seeding {customers:,} customers, billing the last cycle …")
     started = time.perf_counter()
-    defaults = load_settings(data_dir=bench_dir, _env_file=None)  # what the server runs with
-    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
-    if not phones:
-        fail("the seeded database has no verified numbers with a bill")
+    url, bench_dir, _, phones = _seeded_database(customers)
     console.print(f"ready in {time.perf_counter() - started:.1f} s: {len(phones):,} verified "
                   "numbers with an issued bill")  # fmt: skip
     before = bench_sms.counts(url)
@@ -287,17 +297,10 @@ def telegram_inbound(
 
     from bench import sms_inbound as bench_sms
     from bench import telegram_inbound as bench_tg
-    from billing_core.settings import load_settings
 
-    config = load_settings()
-    bench_dir = (config.data_dir / "bench").resolve()
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    url = bench_sms.fresh_database(bench_dir)
-    console.print(f"seeding {customers:,} customers, billing the last cycle …")
     started = time.perf_counter()
-    defaults = load_settings(data_dir=bench_dir, _env_file=None)  # what the server runs with
-    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
-    users = bench_tg.link_chats(url, phones) if phones else []
+    url, bench_dir, _, phones = _seeded_database(customers)
+    users = bench_tg.link_chats(url, phones)
     if not users:
         fail("the seeded database has no verified numbers with a bill")
     console.print(f"ready in {time.perf_counter() - started:.1f} s: {len(users):,} linked "
@@ -332,27 +335,19 @@ def writer_unit(
     each setting in turn for ROUNDS rounds. Prints CPU µs a unit (median and each round) and
     each setting against the first. Defaults: 1 and 6 a transaction, checkpoints every 16
     units and every IDLE_CHECKPOINT_UNITS (the writer's)."""
-    from bench import sms_inbound as bench_sms
     from bench import telegram_inbound as bench_tg
     from bench import writer_unit as bench_wu
     from billing_core.conversations.nlu import warm
     from billing_core.conversations.service import conversation_context
     from billing_core.db import create_db_engine
     from billing_core.db.writer_process import IDLE_CHECKPOINT_UNITS
-    from billing_core.settings import load_settings
 
     batches = batch or [1, 6]
     intervals = every or sorted({16, IDLE_CHECKPOINT_UNITS})
     if any(b < 1 or b > 64 for b in batches) or any(e < 0 for e in intervals):
         fail("--batch is 1 to 64 units, --every 0 or more")
-    config = load_settings()
-    bench_dir = (config.data_dir / "bench").resolve()
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    url = bench_sms.fresh_database(bench_dir)
-    console.print(f"seeding {customers:,} customers, billing the last cycle …")
-    defaults = load_settings(data_dir=bench_dir, _env_file=None)
-    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
-    users = bench_tg.link_chats(url, phones) if phones else []
+    url, _, defaults, phones = _seeded_database(customers)
+    users = bench_tg.link_chats(url, phones)
     if not users:
         fail("the seeded database has no verified numbers with a bill")
     warm()
@@ -395,17 +390,8 @@ def console_live(
 
     from bench import console_live as bench_live
     from bench import sms_inbound as bench_sms
-    from billing_core.settings import load_settings
 
-    config = load_settings()
-    bench_dir = (config.data_dir / "bench").resolve()
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    url = bench_sms.fresh_database(bench_dir)
-    console.print(f"seeding {customers:,} customers, billing the last cycle …")
-    defaults = load_settings(data_dir=bench_dir, _env_file=None)
-    phones = bench_sms.prepare_database(url, customers=customers, settings=defaults)
-    if not phones:
-        fail("the seeded database has no verified numbers with a bill")
+    url, bench_dir, _, phones = _seeded_database(customers)
     if len(phones) < rate * 0.5:
         fail("too few numbers: each must send at most one message every half second")
     auth = bench_live.add_agent(url)
