@@ -251,11 +251,8 @@ def publish_message(
     kind: str,
 ) -> None:
     """The console's live event for a message stored in the conversation."""
-    event_kind, conversation_id, payload = message_event(
-        conversation, message_id, author, body, kind
-    )
-    publish(session, clock=clock, kind=event_kind, conversation_id=conversation_id,
-            payload=payload)  # fmt: skip
+    event = message_event(conversation, message_id, author, body, kind)
+    publish_all(session, clock=clock, events=[event])
 
 
 def message_event(

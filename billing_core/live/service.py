@@ -104,10 +104,7 @@ def publish_all(
         {"at": at, "kind": kind, "conversation_id": conversation_id, "payload": payload}
         for kind, conversation_id, payload in events
     ]
-    if len(rows) == 1:
-        _INSERT.execute(connection, rows[0])
-    else:
-        _INSERT.execute_many(connection, rows)
+    _INSERT.execute_many(connection, rows)
 
 
 def message_payload(
