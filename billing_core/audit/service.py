@@ -14,7 +14,7 @@ from billing_core.audit.tables import AuditEntry
 from billing_core.clock import Clock
 
 # Never copied into the audit log, whatever the entity.
-_SECRET_FIELDS = frozenset({"password_hash", "password", "token_hash", "secret"})
+_SECRET_FIELDS = frozenset({"password_hash", "password", "token_hash", "token_seed", "secret"})
 
 
 def snapshot(entity: SQLModel, fields: Sequence[str] | None = None) -> dict[str, Any]:

@@ -76,7 +76,7 @@ from billing_core.messages.templates import redact_codes
 from billing_core.outbox.fallback import mark_reachable
 from billing_core.outbox.optouts import record_opt_in, record_opt_out
 from billing_core.payments.policy import PaymentsPolicy, load_payments_policy, payment_context
-from billing_core.payments.service import PaymentContext, issue_pay_link
+from billing_core.payments.service import PaymentContext, offer_pay_link
 from billing_core.settings import Settings
 
 CHANNELS = frozenset({Channel.sms, Channel.telegram, Channel.email})
@@ -587,7 +587,7 @@ def _bill_or_pay(turn: _Turn, account: SenderAccount, kind: IntentKind) -> Reply
     due_now = statement.amount_due
     pay = None
     if due_now > 0:
-        _, link, url = issue_pay_link(
+        _, link, url = offer_pay_link(
             session=turn.session, clock=turn.clock, context=context.payments,
             account_id=account.id,
         )  # fmt: skip

@@ -4,6 +4,7 @@ finished, messages about the bills it paid cancelled, a receipt in the outbox)."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -14,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -45,7 +46,11 @@ from billing_core.outbox.service import (
 from billing_core.payments.providers import SANDBOX
 from billing_core.payments.tables import CheckoutAttempt, PayLink, Payment
 
-TOKEN_BYTES = 24  # 192 random bits, 32 URL-safe characters
+TOKEN_BYTES = 24  # 192 bits of HMAC, 32 URL-safe characters
+SEED_BYTES = 16  # a link's stored random seed: 128 bits, 22 URL-safe characters
+# A link is offered again (`offer_pay_link`) while at least this share of its life is left:
+# a customer who asks again gets a link that still has days to run, not one about to end.
+OFFER_AGAIN_WHILE_LEFT = 0.5
 BALANCE = "balance"
 PAYMENT_RECEIVED = "payment_received"
 CENT = Decimal("0.01")
@@ -72,6 +77,21 @@ class PaymentContext:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def link_token(secret_key: str, seed: str) -> str:
+    """A pay link's token: HMAC-SHA256 of the link's stored seed under the secret key, 32
+    URL-safe characters. The database holds the seed and the token's hash, never the token;
+    without the key neither gives it away. A new key derives other tokens: links made
+    under the old one still pay (their hash is stored) but are not offered again."""
+    digest = hmac.new(secret_key.encode(), f"pay-link:{seed}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:TOKEN_BYTES]).decode("ascii")
+
+
+def _new_token(secret_key: str) -> tuple[str, str]:
+    """(seed, token) for a new link."""
+    seed = secrets.token_urlsafe(SEED_BYTES)
+    return seed, link_token(secret_key, seed)
 
 
 def purpose_of(bill_id: int | None) -> str:
@@ -112,6 +132,36 @@ def create_pay_link(
     return link, url
 
 
+def offer_pay_link(
+    *,
+    session: Session,
+    clock: Clock,
+    context: PaymentContext,
+    account_id: int,
+    bill_id: int | None = None,
+) -> tuple[int, dict[str, Any], str]:
+    """The link a customer who asks to pay is given: the account's active link for the
+    purpose again, while at least half its life is left and its token derives under the
+    current key (one read, nothing written), else a new one (`issue_pay_link`, which
+    replaces it). So the link in an earlier answer keeps working when the customer asks
+    again. Returns the link's id, its column values and its URL, as `issue_pay_link`."""
+    purpose = purpose_of(bill_id)
+    now = clock.now()
+    found = _ACTIVE_LINK.execute(
+        session.connection(), {"b_account_id": account_id, "b_purpose": purpose}
+    ).first()
+    if found is not None:
+        values = dict(zip(_OFFERED_COLUMNS, found, strict=True))
+        link_id, seed = values.pop("id"), values["token_seed"]
+        if seed and values["expires_at"] - now >= context.pay_link_ttl * OFFER_AGAIN_WHILE_LEFT:
+            token = link_token(context.secret_key, seed)
+            if hmac.compare_digest(hash_token(token), values["token_hash"]):
+                return link_id, values, f"{context.public_base_url}/p/{token}"
+    return issue_pay_link(
+        session=session, clock=clock, context=context, account_id=account_id, bill_id=bill_id
+    )
+
+
 def issue_pay_link(
     *,
     session: Session,
@@ -134,11 +184,11 @@ def issue_pay_link(
                 and held.purpose == purpose and held.status == "active"):  # fmt: skip
             set_committed_value(held, "status", "replaced")
             set_committed_value(held, "finished_at", now)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    seed, token = _new_token(context.secret_key)
     values: dict[str, Any] = {
         "account_id": account_id, "purpose": purpose, "bill_id": bill_id,
-        "token_hash": hash_token(token), "status": "active", "created_at": now,
-        "expires_at": now + context.pay_link_ttl, "finished_at": None,
+        "token_hash": hash_token(token), "token_seed": seed, "status": "active",
+        "created_at": now, "expires_at": now + context.pay_link_ttl, "finished_at": None,
     }  # fmt: skip
     link_id: int = _INSERT_LINK.execute(connection, values).scalar()
     return link_id, values, f"{context.public_base_url}/p/{token}"
@@ -161,21 +211,31 @@ def issue_balance_links(
     )  # fmt: skip
     urls, rows = {}, []
     for account_id in account_ids:
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        seed, token = _new_token(context.secret_key)
         urls[account_id] = f"{context.public_base_url}/p/{token}"
-        rows.append((account_id, BALANCE, None, hash_token(token), "active", now,
+        rows.append((account_id, BALANCE, None, hash_token(token), seed, "active", now,
                      now + context.pay_link_ttl, None))  # fmt: skip
     bulk_insert(session.connection(), _PAY_LINKS, _LINK_COLUMNS, rows)
     return urls
 
 
 _PAY_LINKS = table_of(PayLink)
-_LINK_COLUMNS = ("account_id", "purpose", "bill_id", "token_hash", "status", "created_at",
-                 "expires_at", "finished_at")  # fmt: skip
+# `status = 'active'` written out, not a parameter: SQLite uses the partial index on
+# (account, purpose) WHERE status = 'active' only when it can see the value, and with a
+# parameter it prepares the statement again at every execution (8 against 1.4 µs).
+_IS_ACTIVE = _PAY_LINKS.c.status == literal_column("'active'")
+_LINK_COLUMNS = ("account_id", "purpose", "bill_id", "token_hash", "token_seed", "status",
+                 "created_at", "expires_at", "finished_at")  # fmt: skip
+_OFFERED_COLUMNS = ("id", *_LINK_COLUMNS)
+_ACTIVE_LINK = Prepared(
+    select(*(_PAY_LINKS.c[name] for name in _OFFERED_COLUMNS))
+    .where(_PAY_LINKS.c.account_id == bindparam("b_account_id"),
+           _PAY_LINKS.c.purpose == bindparam("b_purpose"), _IS_ACTIVE)
+)  # fmt: skip
 _REPLACE_ACTIVE = Prepared(
     update(_PAY_LINKS)
     .where(_PAY_LINKS.c.account_id == bindparam("b_account_id"),
-           _PAY_LINKS.c.purpose == bindparam("b_purpose"), _PAY_LINKS.c.status == "active")
+           _PAY_LINKS.c.purpose == bindparam("b_purpose"), _IS_ACTIVE)
     .values(status="replaced", finished_at=bindparam("b_now"))
 )  # fmt: skip
 _INSERT_LINK = Prepared(insert(_PAY_LINKS).returning(_PAY_LINKS.c.id))

@@ -41,8 +41,11 @@ _ACTIVE = text("status = 'active'")
 
 
 class PayLink(SQLModel, table=True):
-    """A link a customer pays through. Only the token's hash is stored; at most one active
-    link per account and purpose ("balance", or "bill:<id>")."""
+    """A link a customer pays through; at most one active link per account and purpose
+    ("balance", or "bill:<id>"). The token is not stored: its hash (how a token is looked
+    up) and the random seed it was derived from under the secret key
+    (`payments.service.link_token`), so that the service can offer the same link again
+    while the database alone gives no token away. Links made before seeds have none."""
 
     __tablename__ = "pay_link"
     __table_args__ = (
@@ -65,6 +68,7 @@ class PayLink(SQLModel, table=True):
         default=None, sa_column=foreign_key("bill.id", nullable=True, index=False)
     )
     token_hash: str = Field(max_length=64, unique=True)
+    token_seed: str | None = Field(default=None, max_length=32)
     status: str = Field(default="active", max_length=16)  # active, paid, expired, replaced
     created_at: datetime = Field(sa_column=instant())
     expires_at: datetime = Field(sa_column=instant())

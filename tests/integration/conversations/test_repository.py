@@ -89,21 +89,33 @@ def test_a_bill_answer_runs_the_statements_it_ran_before(
     if session.connection().dialect.name != "sqlite":
         pytest.skip("counted with SQLite's trace callback")
     with_bill(session)
-    receive(session, clock, context, "BILL", "SM0001")  # the conversation is made
+    first = receive(session, clock, context, "BILL", "SM0001")  # the conversation is made
     with sqlite_statements(session) as statements:
         outcome = receive(session, clock, context, "BILL", "SM0002")
     assert outcome.reply is not None and outcome.reply.pay is not None
+    assert first.reply is not None and first.reply.pay is not None
+    assert outcome.reply.pay.url == first.reply.pay.url  # the same link, offered again
     verbs = [s.split()[0].upper() for s in statements]
     # the conversation locked; the message stored; the sender's accounts; the statement of
-    # account; the earlier pay link replaced and the new one stored; the reply stored; the
-    # two live events (the message's and the reply's: one executemany, traced per row); the
-    # conversation written back
-    assert verbs == ["SELECT", "INSERT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT",
-                     "INSERT", "INSERT", "UPDATE"], statements  # fmt: skip
+    # account; the active pay link read (offered again: nothing written); the reply stored;
+    # the two live events (the message's and the reply's: one executemany, traced per
+    # row); the conversation written back
+    assert verbs == ["SELECT", "INSERT", "SELECT", "SELECT", "SELECT", "INSERT", "INSERT",
+                     "INSERT", "UPDATE"], statements  # fmt: skip
+    assert "FROM pay_link" in statements[4] and "status = 'active'" in statements[4]
     events = [s for s in statements if s.startswith("INSERT INTO live_event")]
-    assert events == statements[7:9]
+    assert events == statements[6:8]
     assert "'message.in'" in events[0] and "'message.out'" in events[1]
     assert statements[-1].startswith("UPDATE conversation SET selected_account_id=")
+
+    clock.advance(timedelta(days=4))  # less than half of its 7 days left: a new link
+    with sqlite_statements(session) as statements:
+        later = receive(session, clock, context, "BILL", "SM0003")
+    assert later.reply is not None and later.reply.pay is not None
+    assert later.reply.pay.url != first.reply.pay.url
+    verbs = [s.split()[0].upper() for s in statements]
+    # ... the active link read, replaced, and the new one stored
+    assert verbs[4:7] == ["SELECT", "UPDATE", "INSERT"], statements
 
 
 def test_a_reply_is_sent_through_the_outbox_once_per_provider_message(

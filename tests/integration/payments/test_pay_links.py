@@ -9,14 +9,14 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from api.app import create_app
@@ -35,6 +35,9 @@ from billing_core.payments.service import (
     accept_payment,
     create_pay_link,
     find_pay_link,
+    issue_balance_links,
+    link_token,
+    offer_pay_link,
     receipt_url,
     start_checkout,
 )
@@ -167,20 +170,23 @@ def checkout(client: TestClient, token: str, **form: str) -> CheckoutAttempt:
 # --- the link and its token ----------------------------------------------------------------
 
 
-def test_token_has_at_least_128_random_bits_and_only_its_hash_is_stored(
+def test_token_comes_from_128_random_bits_and_the_key_and_is_not_stored(
     pay_engine: Engine, context: PaymentContext, clock: FixedClock
 ) -> None:
     home = household(pay_engine, context, clock)
     assert home.url == f"{context.public_base_url}/p/{home.token}"
-    assert re.fullmatch(r"[A-Za-z0-9_-]+", home.token)
-    raw = base64.urlsafe_b64decode(home.token + "=" * (-len(home.token) % 4))
-    assert len(raw) * 8 >= 128
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", home.token)
     with Session(pay_engine) as session:
         link = session.get(PayLink, home.link_id)
         assert link is not None
         assert link.token_hash == hashlib.sha256(home.token.encode()).hexdigest()
         stored = " ".join(str(value) for value in link.model_dump().values())
     assert home.token not in stored
+    seed = link.token_seed
+    assert seed is not None
+    assert len(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))) * 8 >= 128
+    assert link_token(context.secret_key, seed) == home.token
+    assert link_token("another key of the same length as it is", seed) != home.token
     assert link.expires_at - link.created_at == timedelta(days=7)  # policies/payments.yaml
     other = household(pay_engine, context, clock)
     assert other.token != home.token
@@ -216,6 +222,98 @@ def test_unknown_expired_replaced_and_paid_links_get_the_same_page(
     with Session(pay_engine) as session:
         link = session.get(PayLink, expired.link_id)
         assert link is not None and link.status == "expired"
+
+
+# --- a link offered again ------------------------------------------------------------------
+
+
+def offer(engine: Engine, context: PaymentContext, clock: FixedClock, account_id: int,
+          bill_id: int | None = None) -> tuple[int, str]:  # fmt: skip
+    with session_scope(engine) as session:
+        link_id, _, url = offer_pay_link(
+            session=session, clock=clock, context=context, account_id=account_id,
+            bill_id=bill_id,
+        )  # fmt: skip
+    return link_id, url
+
+
+def links_of(engine: Engine, account_id: int) -> list[tuple[int, str]]:
+    with Session(engine) as session:
+        return [
+            (link.id or 0, link.status)
+            for link in session.scalars(
+                select(PayLink).where(col(PayLink.account_id) == account_id).order_by(PayLink.id)
+            )
+        ]
+
+
+def test_asked_again_the_customer_gets_the_same_link_and_nothing_is_written(
+    client: TestClient, pay_engine: Engine, context: PaymentContext, clock: FixedClock
+) -> None:
+    home = household(pay_engine, context, clock)
+    clock.advance(timedelta(days=3))  # four of its seven days left: more than half
+    assert offer(pay_engine, context, clock, home.account_id) == (home.link_id, home.url)
+    assert offer(pay_engine, context, clock, home.account_id) == (home.link_id, home.url)
+    assert links_of(pay_engine, home.account_id) == [(home.link_id, "active")]
+    assert client.get(path(home.url)).status_code == 200  # the first message's link works
+
+    clock.advance(timedelta(days=1, seconds=1))  # under half left: a new link replaces it
+    link_id, url = offer(pay_engine, context, clock, home.account_id)
+    assert link_id != home.link_id and url != home.url
+    assert links_of(pay_engine, home.account_id) == [(home.link_id, "replaced"),
+                                                     (link_id, "active")]  # fmt: skip
+    assert client.get(path(url)).status_code == 200
+    assert client.get(path(home.url)).status_code == 404
+
+
+def test_a_link_the_key_no_longer_derives_or_without_a_seed_is_replaced(
+    pay_engine: Engine, context: PaymentContext, clock: FixedClock
+) -> None:
+    home = household(pay_engine, context, clock)
+    rotated = replace(context, secret_key="a new secret key, after a rotation, 32+")
+    link_id, url = offer(pay_engine, rotated, clock, home.account_id)
+    assert link_id != home.link_id and url.rsplit("/", 1)[1] != home.token
+    assert offer(pay_engine, rotated, clock, home.account_id) == (link_id, url)
+
+    with session_scope(pay_engine) as session:  # a link made before links had seeds
+        session.execute(update(PayLink).where(col(PayLink.id) == link_id).values(token_seed=None))
+    newer, _ = offer(pay_engine, rotated, clock, home.account_id)
+    assert newer not in (home.link_id, link_id)
+    assert [status for _, status in links_of(pay_engine, home.account_id)] == [
+        "replaced", "replaced", "active",
+    ]  # fmt: skip
+
+
+def test_a_paid_link_or_one_for_a_bill_is_not_offered_for_the_balance(
+    pay_engine: Engine, context: PaymentContext, clock: FixedClock
+) -> None:
+    home = household(pay_engine, context, clock, bill_id_link=True)
+    link_id, _ = offer(pay_engine, context, clock, home.account_id)  # the balance's own
+    assert link_id != home.link_id
+    assert offer(pay_engine, context, clock, home.account_id, home.bill_ids[0]) == (
+        home.link_id, home.url,
+    )  # fmt: skip
+    with session_scope(pay_engine) as session:
+        accept_payment(
+            session=session, clock=clock, context=context, account_id=home.account_id,
+            amount=Decimal("10.00"), channel="counter", provider_reference="C-offer",
+            received_at=NOW,
+        )  # fmt: skip
+        session.execute(update(PayLink).where(col(PayLink.id) == link_id).values(status="paid"))
+    again, _ = offer(pay_engine, context, clock, home.account_id)
+    assert again != link_id
+
+
+def test_a_reminders_link_is_the_one_a_customer_is_offered_next(
+    pay_engine: Engine, context: PaymentContext, clock: FixedClock
+) -> None:
+    home = household(pay_engine, context, clock)
+    with session_scope(pay_engine) as session:
+        urls = issue_balance_links(
+            session=session, clock=clock, context=context, account_ids=[home.account_id]
+        )
+    _, url = offer(pay_engine, context, clock, home.account_id)
+    assert url == urls[home.account_id] != home.url
 
 
 # --- the page ------------------------------------------------------------------------------
