@@ -9,15 +9,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiogram.methods import SendMessage
-
 from billing_core.clock import Clock
 from billing_core.conversations import actions
 from billing_core.conversations.model import InboundMessage, Outcome
 from billing_core.conversations.service import ConversationContext, receive_in
 from billing_core.db.unit_of_work import UnitOfWorkRunner
 from bot.inbound import contact_body, inbound_message
-from bot.render import send_message
+from bot.render import Answer, send_message
 
 log = logging.getLogger("wattdesk.bot")
 
@@ -43,7 +41,7 @@ class Asking:
     user_id: int
     chat_id: int
 
-    async def command(self, command: str) -> SendMessage | None:
+    async def command(self, command: str) -> Answer | None:
         desk = self.desk
         work = functools.partial(
             actions.receive_command, clock=desk.clock, context=desk.context,
@@ -51,7 +49,7 @@ class Asking:
         )  # fmt: skip
         return self._answer(await desk.units.run(work))
 
-    async def text(self, text: str) -> SendMessage | None:
+    async def text(self, text: str) -> Answer | None:
         """Free text, through the same recogniser as an SMS."""
         desk = self.desk
         work = functools.partial(
@@ -59,7 +57,7 @@ class Asking:
         )
         return self._answer(await desk.units.run(work))
 
-    async def contact(self, phone: str, *, own: bool) -> SendMessage | None:
+    async def contact(self, phone: str, *, own: bool) -> Answer | None:
         desk = self.desk
         work = functools.partial(
             actions.receive_contact, clock=desk.clock, context=desk.context,
@@ -72,7 +70,7 @@ class Asking:
             update_id=self.update_id, user_id=self.user_id, body=body, clock=self.desk.clock
         )
 
-    def _answer(self, outcome: Outcome) -> SendMessage | None:
+    def _answer(self, outcome: Outcome) -> Answer | None:
         if outcome.duplicate:
             again = "answered as stored" if outcome.reply is not None else "not answered again"
             log.info("telegram update %s: a redelivery, conversation %s; %s", self.update_id,

@@ -65,10 +65,10 @@ async def poll(
         backoff = 1.0
         for update in updates:
             offset = update.update_id + 1  # confirmed with the next getUpdates
-            method = await telegram.handle(update)
-            if method is not None:
+            answer = await telegram.handle(update)
+            if answer is not None:
                 try:
-                    await bot(method)
+                    await bot(answer.method())
                 except (TelegramAPIError, ClientDecodeError) as exc:  # stored; chat gone?
                     log.warning("telegram update %s: the answer was not sent: %s",
                                 update.update_id, exc)  # fmt: skip

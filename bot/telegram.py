@@ -1,6 +1,7 @@
 """The bot: aiogram's Bot (pointed at WATTDESK_TELEGRAM_API_BASE) and a Dispatcher with the
 routers and the middleware, built once from the app's container. `handle` answers an update
-with the Bot API method to make (the webhook's response, or the Bot's call when polling)."""
+with the message to send (`render.Answer`: the webhook's response, or the Bot's call when
+polling)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
-from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
 from billing_core.app_services import Services
@@ -22,6 +22,7 @@ from billing_core.db.unit_of_work import UnitOfWorkRunner
 from billing_core.settings import Settings
 from bot.desk import Desk
 from bot.middleware import DeskMiddleware
+from bot.render import Answer
 from bot.routers import routers
 
 log = logging.getLogger("wattdesk.bot")
@@ -96,11 +97,11 @@ class TelegramBot:
         pydantic's ValidationError for what is not an update."""
         return Update.model_validate(data, context={"bot": self.bot})
 
-    async def handle(self, update: Update) -> TelegramMethod[Any] | None:
+    async def handle(self, update: Update) -> Answer | None:
         result = await self.dispatcher.feed_update(self.bot, update)
         if update.callback_query is not None:
             self._answer_callback(update.callback_query.id)
-        return result if isinstance(result, TelegramMethod) else None
+        return result if isinstance(result, Answer) else None
 
     def _answer_callback(self, query_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._answer_quietly(query_id))

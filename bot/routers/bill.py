@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Press
 from bot.desk import Asking
+from bot.render import Answer
 
 
-async def bill(message: Message, asking: Asking) -> SendMessage | None:
+async def bill(message: Message, asking: Asking) -> Answer | None:
     return await asking.command("BILL")
 
 
-async def pay(message: Message, asking: Asking) -> SendMessage | None:
+async def pay(message: Message, asking: Asking) -> Answer | None:
     return await asking.command("PAY")
 
 
-async def pressed(query: CallbackQuery, callback_data: Press, asking: Asking) -> SendMessage | None:
+async def pressed(query: CallbackQuery, callback_data: Press, asking: Asking) -> Answer | None:
     return await asking.command(callback_data.command)
 
 

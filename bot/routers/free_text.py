@@ -5,18 +5,18 @@ the menu; other messages (stickers, photos) are not answered."""
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from bot.desk import Asking
 from bot.filters import has_text
+from bot.render import Answer
 
 
-async def text(message: Message, asking: Asking) -> SendMessage | None:
+async def text(message: Message, asking: Asking) -> Answer | None:
     return await asking.text(message.text or "")
 
 
-async def unknown_button(query: CallbackQuery, asking: Asking) -> SendMessage | None:
+async def unknown_button(query: CallbackQuery, asking: Asking) -> Answer | None:
     return await asking.command("MENU")
 
 

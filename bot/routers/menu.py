@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Press
 from bot.desk import Asking
+from bot.render import Answer
 
 
-async def menu(message: Message, asking: Asking) -> SendMessage | None:
+async def menu(message: Message, asking: Asking) -> Answer | None:
     return await asking.command("MENU")
 
 
-async def menu_pressed(query: CallbackQuery, asking: Asking) -> SendMessage | None:
+async def menu_pressed(query: CallbackQuery, asking: Asking) -> Answer | None:
     return await asking.command("MENU")
 
 
 async def account_pressed(
     query: CallbackQuery, callback_data: Press, asking: Asking
-) -> SendMessage | None:
+) -> Answer | None:
     return await asking.command(callback_data.command)
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Press
 from bot.desk import Asking
+from bot.render import Answer
 
 
-async def reading(message: Message, asking: Asking) -> SendMessage | None:
+async def reading(message: Message, asking: Asking) -> Answer | None:
     return await asking.command("READ")
 
 
-async def pressed(query: CallbackQuery, asking: Asking) -> SendMessage | None:
+async def pressed(query: CallbackQuery, asking: Asking) -> Answer | None:
     return await asking.command("READ")
 
 

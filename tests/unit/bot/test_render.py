@@ -1,11 +1,13 @@
 """A Reply as a Telegram message: the pay action a URL button, choices callback buttons that
-fit Telegram's 64 bytes, the phone button where the chat must link; the secret check; the
-commands; Telegram's templates in both languages."""
+fit Telegram's 64 bytes, the phone button where the chat must link; the answer rendered
+straight to JSON is the call aiogram's models make; the secret check; the commands;
+Telegram's templates in both languages."""
 
 from __future__ import annotations
 
+import json
 import string
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,7 +18,7 @@ from billing_core.conversations.model import STORED, Choice, PayAction, Reply
 from billing_core.customers.model import Language
 from billing_core.messages.templates import LABELS, TEMPLATES
 from bot.callbacks import Press
-from bot.render import keyboard, send_message
+from bot.render import Answer, keyboard, send_message
 from bot.webhook import is_from_telegram
 
 PAY = PayAction("http://127.0.0.1:8000/p/" + "A" * 32, Decimal("123.45"), "CNY",
@@ -26,8 +28,7 @@ PAY = PayAction("http://127.0.0.1:8000/p/" + "A" * 32, Decimal("123.45"), "CNY",
 def buttons(reply: Reply) -> list[dict[str, object]]:
     markup = keyboard(reply)
     assert markup is not None
-    rows = markup.model_dump(exclude_none=True)
-    return [b for row in rows.get("inline_keyboard", rows.get("keyboard", [])) for b in row]
+    return [b for row in markup.get("inline_keyboard", markup.get("keyboard", [])) for b in row]
 
 
 def test_a_bill_has_a_pay_button_and_the_menu() -> None:
@@ -35,8 +36,39 @@ def test_a_bill_has_a_pay_button_and_the_menu() -> None:
     found = buttons(reply)
     assert found[0] == {"text": "Pay CNY 123.45", "url": PAY.url}
     assert found[-1] == {"text": "Menu", "callback_data": "c:MENU:"}
-    message = send_message(42, reply)
+    message = send_message(42, reply).method()
     assert message.chat_id == 42 and PAY.url not in message.text
+
+
+ANSWERS = [
+    replies.bill(language=Language.zh_cn, currency="CNY", account="1000000174",
+                 period_start=date(2026, 10, 26), period_end=date(2026, 11, 25),
+                 amount=Decimal("290.06"), due_date=date(2026, 12, 10),
+                 balance=Decimal("290.06"), pay=PAY, overdue=False, kwh=Decimal("312")),
+    replies.pay(language=Language.en, currency="CNY", account="1000000174", pay=PAY),
+    replies.choose_account(language=Language.en, numbers=["1000000001", "1000000002", "3"],
+                           command="BILL"),
+    replies.clarify(language=Language.zh_cn),
+    replies.lang_choose(language=Language.en),
+    replies.plain("not_linked", Language.en),
+    Reply("tg_menu", Language.zh_cn, ("菜单",)),
+    Reply(STORED, Language.en, ("words. Pay: http://x/p/1",)),
+    Reply("tg_linked", Language.en, ("line one", 'a "quoted" line\\ with \u2028 and 中文')),
+]  # fmt: skip
+
+
+def canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("reply", ANSWERS, ids=lambda r: r.template)
+def test_the_answer_is_the_call_aiograms_models_make(reply: Reply) -> None:
+    answer = send_message(7_000_000_001, reply)
+    method = answer.method()  # aiogram's model validates the parameters
+    through_models = {"method": "sendMessage",
+                      **json.loads(method.model_dump_json(exclude_unset=True))}  # fmt: skip
+    assert canonical(json.loads(answer.json())) == canonical(through_models)  # true is not 1
+    assert Answer(answer.params).json() == answer.json()
 
 
 def test_choices_are_callback_buttons_within_64_bytes() -> None:
