@@ -157,8 +157,10 @@ async def measure(
     tasks: list[asyncio.Task[None]] = []
     try:
         # warm-up and the baseline: the same webhooks with no stream open
-        await _send_at_rate(connections, bill_requests(base_url, phones, 50), rate)
-        _, alone = await _send_at_rate(connections, bill_requests(base_url, phones, count), rate)
+        await _send_at_rate(connections, bill_requests(base_url, phones, 50, first=0), rate)
+        _, alone = await _send_at_rate(
+            connections, bill_requests(base_url, phones, count, first=0), rate
+        )
         streams = [Client() for _ in range(clients)]
         tasks = [asyncio.create_task(follow(base_url, auth, c)) for c in streams]
         await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in streams)), 60)
@@ -166,7 +168,7 @@ async def measure(
         await connections.close()
         connections = await Connections(base_url, 16).open()
         start = cpu_times()
-        requests = bill_requests(base_url, phones, count)
+        requests = bill_requests(base_url, phones, count, first=0)  # request i: number i
         answered, with_streams = await _send_at_rate(connections, requests, rate)
         end = cpu_times()
         expected = count * clients

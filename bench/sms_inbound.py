@@ -199,15 +199,36 @@ def _request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def bill_requests(base_url: str, phones: list[str], count: int) -> list[bytes]:
-    """`count` signed BILL webhooks, each with its own MessageSid, round the numbers."""
+class SendersRound:
+    """Where the next batch of requests starts round the senders: each batch goes on where
+    the last one stopped. With more senders than requests in a run (`--customers`), every
+    BILL is its sender's first and is given a new pay link (a sender who asks again is
+    offered the same link again: docs/payments.md)."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, count: int) -> int:
+        start, self.next = self.next, self.next + count
+        return start
+
+
+SENDERS = SendersRound()
+
+
+def bill_requests(
+    base_url: str, phones: list[str], count: int, *, first: int | None = None
+) -> list[bytes]:
+    """`count` signed BILL webhooks, each with its own MessageSid, round the numbers: from
+    the `first`-th (request i from number first + i), or where the last batch stopped."""
     url = base_url + INBOUND_PATH
     host = base_url.removeprefix("http://")
+    start = SENDERS.take(count) if first is None else first
     prepared = []
     for index in range(count):
         sid = "SM" + uuid.uuid4().hex
         form = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32,
-                "From": phones[index % len(phones)], "To": "+15005550006", "Body": "BILL",
+                "From": phones[(start + index) % len(phones)], "To": "+15005550006", "Body": "BILL",
                 "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01"}  # fmt: skip
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",

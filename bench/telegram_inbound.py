@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlmodel import col
 
 from bench.sms_inbound import (
+    SENDERS,
     WARM_UP,
     Connections,
     Report,
@@ -77,12 +78,13 @@ _update_ids = iter(range(random.randrange(10**8, 10**9), 10**10))
 
 
 def bill_requests(base_url: str, users: list[int], count: int) -> list[bytes]:
-    """`count` "/bill" updates, each with its own update_id, round the linked chats."""
+    """`count` "/bill" updates, each with its own update_id, round the linked chats (going on
+    where the last batch stopped, as `sms_inbound.bill_requests`)."""
     host = base_url.removeprefix("http://")
     headers = {"Content-Type": "application/json", SECRET_HEADER: BENCH_SECRET}
-    prepared = []
+    prepared, start = [], SENDERS.take(count)
     for index in range(count):
-        user = users[index % len(users)]
+        user = users[(start + index) % len(users)]
         update = {
             "update_id": next(_update_ids),
             "message": {
