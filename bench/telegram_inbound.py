@@ -27,8 +27,9 @@ from bench.sms_inbound import (
     trivial_requests,
 )
 from billing_core.clock import SystemClock
-from billing_core.customers.tables import Contact
+from billing_core.customers.tables import Contact, Customer
 from billing_core.db import create_db_engine
+from billing_core.transcripts.tables import Conversation
 from bot.webhook import SECRET_HEADER, WEBHOOK_PATH
 
 BENCH_TOKEN = "123456:bench-telegram-token"  # the server under test is given them; not secrets
@@ -40,24 +41,35 @@ FIRST_USER_ID = 7_000_000_000
 
 def link_chats(url: str, phones: list[str]) -> list[int]:
     """A linked Telegram chat (a verified contact, address = its user id) for each customer
-    with one of these verified numbers; returns the user ids."""
+    with one of these verified numbers, and its conversation: a chat links itself through
+    the bot (/start, then its shared contact), so a linked chat has one already. Returns the
+    user ids."""
     engine = create_db_engine(url)
     now = SystemClock().now()
     with engine.begin() as connection:
         customers = list(
             connection.execute(
-                select(col(Contact.customer_id))
+                select(col(Contact.customer_id), col(Customer.language))
+                .join(Customer, col(Customer.id) == col(Contact.customer_id))
                 .where(col(Contact.channel) == "sms", col(Contact.address).in_(phones))
                 .distinct()
                 .order_by(col(Contact.customer_id))
-            ).scalars()
+            ).all()
         )
         users = [FIRST_USER_ID + index for index in range(len(customers))]
+        chats = list(zip(customers, users, strict=True))
         connection.execute(
             insert(Contact),
             [{"customer_id": customer, "channel": "telegram", "address": str(user),
               "verified": True, "verified_at": now, "notify": True, "opted_out": False}
-             for customer, user in zip(customers, users, strict=True)],
+             for (customer, _), user in chats],
+        )  # fmt: skip
+        connection.execute(
+            insert(Conversation),
+            [{"channel": "telegram", "address": str(user), "customer_id": customer,
+              "language": language, "state": "bot", "unrecognised_streak": 0,
+              "created_at": now, "last_message_at": now}
+             for (customer, language), user in chats],
         )  # fmt: skip
     engine.dispose()
     return users
