@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         default=SecretStr(DEVELOPMENT_SECRET_KEY),
         description=(
-            f"Signs receipts and staff sessions; production needs {MIN_SECRET_KEY_LENGTH}+ "
-            "random characters."
+            f"Signs receipts and staff sessions, derives pay links' tokens; production needs "
+            f"{MIN_SECRET_KEY_LENGTH}+ random characters."
         ),
     )
     # Payments: the provider behind the pay links. The sandbox is wattdesk's own test checkout
