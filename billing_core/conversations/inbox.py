@@ -37,7 +37,7 @@ from billing_core.errors import InvalidInput, NotFound
 from billing_core.ledger.model import BillStanding
 from billing_core.live.service import BODY_CHARS, CONVERSATION_NOTE, publish
 from billing_core.outbox.tables import OptOut
-from billing_core.payments.tables import PayLink, Payment
+from billing_core.payments.tables import ACTIVE_LINK, PayLink, Payment
 from billing_core.transcripts.tables import (
     Conversation,
     ConversationMessage,
@@ -485,7 +485,7 @@ def _account_context(
         select(PayLink)
         .where(
             col(PayLink.account_id) == account.id,
-            col(PayLink.status) == "active",
+            ACTIVE_LINK,
             col(PayLink.expires_at) > now,  # expired by time: not open, whatever its row says
         )
         .order_by(col(PayLink.id).desc())
