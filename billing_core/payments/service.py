@@ -142,7 +142,7 @@ def offer_pay_link(
 ) -> tuple[int, dict[str, Any], str]:
     """The link a customer who asks to pay is given: the account's active link for the
     purpose again, while at least half its life is left and its token derives under the
-    current key (one read, nothing written), else a new one (`issue_pay_link`, which
+    current key (one read, nothing written), else a new one (as `issue_pay_link`, which
     replaces it). So the link in an earlier answer keeps working when the customer asks
     again. Returns the link's id, its column values and its URL, as `issue_pay_link`."""
     purpose = purpose_of(bill_id)
@@ -157,9 +157,8 @@ def offer_pay_link(
             token = link_token(context.secret_key, seed)
             if hmac.compare_digest(hash_token(token), values["token_hash"]):
                 return link_id, values, f"{context.public_base_url}/p/{token}"
-    return issue_pay_link(
-        session=session, clock=clock, context=context, account_id=account_id, bill_id=bill_id
-    )
+    # None found: none to replace (the read was the UPDATE's search already)
+    return _issue(session, now, context, account_id, bill_id, replace=found is not None)
 
 
 def issue_pay_link(
@@ -173,17 +172,31 @@ def issue_pay_link(
     """create_pay_link's writes, without ORM objects: one UPDATE (the earlier active link for
     the purpose is replaced) and one INSERT. Returns the new link's id, its column values
     and its URL. The caller checks the bill; pending ORM changes are not flushed first."""
+    return _issue(session, clock.now(), context, account_id, bill_id, replace=True)
+
+
+def _issue(
+    session: Session,
+    now: datetime,
+    context: PaymentContext,
+    account_id: int,
+    bill_id: int | None,
+    *,
+    replace: bool,
+) -> tuple[int, dict[str, Any], str]:
+    """`issue_pay_link`'s writes; `replace=False` when the caller has just read that the
+    account has no active link for the purpose (its UPDATE would find nothing)."""
     purpose = purpose_of(bill_id)
-    now = clock.now()
     connection = session.connection()
-    _REPLACE_ACTIVE.execute(
-        connection, {"b_account_id": account_id, "b_purpose": purpose, "b_now": now}
-    )
-    for held in list(session.identity_map.values()):  # links this session holds, kept true
-        if (isinstance(held, PayLink) and held.account_id == account_id
-                and held.purpose == purpose and held.status == "active"):  # fmt: skip
-            set_committed_value(held, "status", "replaced")
-            set_committed_value(held, "finished_at", now)
+    if replace:
+        _REPLACE_ACTIVE.execute(
+            connection, {"b_account_id": account_id, "b_purpose": purpose, "b_now": now}
+        )
+        for held in list(session.identity_map.values()):  # links this session holds, kept true
+            if (isinstance(held, PayLink) and held.account_id == account_id
+                    and held.purpose == purpose and held.status == "active"):  # fmt: skip
+                set_committed_value(held, "status", "replaced")
+                set_committed_value(held, "finished_at", now)
     seed, token = _new_token(context.secret_key)
     values: dict[str, Any] = {
         "account_id": account_id, "purpose": purpose, "bill_id": bill_id,

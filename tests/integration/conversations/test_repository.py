@@ -89,7 +89,11 @@ def test_a_bill_answer_runs_the_statements_it_ran_before(
     if session.connection().dialect.name != "sqlite":
         pytest.skip("counted with SQLite's trace callback")
     with_bill(session)
-    first = receive(session, clock, context, "BILL", "SM0001")  # the conversation is made
+    with sqlite_statements(session) as statements:
+        first = receive(session, clock, context, "BILL", "SM0001")  # the conversation is made
+    # no active link yet: read, then the new one stored (no UPDATE to replace one)
+    links = [s.split()[0].upper() for s in statements if "pay_link" in s]
+    assert links == ["SELECT", "INSERT"], statements
     with sqlite_statements(session) as statements:
         outcome = receive(session, clock, context, "BILL", "SM0002")
     assert outcome.reply is not None and outcome.reply.pay is not None
