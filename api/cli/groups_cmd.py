@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from api.cli.common import clock, console, unit_of_work
-from billing_core.notices.groups import set_group_notice
+from billing_core.notices.groups import notice_state, set_group_notice
 
 app = typer.Typer(help="Group customers (集团客户).", no_args_is_help=True)
 
@@ -29,10 +29,4 @@ def notice(
             session=session, clock=clock(), group_code=code, actor="cli",
             consolidated=consolidated, contact_customer_id=contact, clear_contact=no_contact,
         )  # fmt: skip
-        if not group.consolidated_notice:
-            state = "a notice per account"
-        elif group.contact_customer_id is None:
-            state = "a notice per account (consolidated, but no contact customer)"
-        else:
-            state = f"one consolidated notice, to customer {group.contact_customer_id}"
-        console.print(f"group {group.code}: {state}")
+        console.print(f"group {group.code}: {notice_state(group)}")

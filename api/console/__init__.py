@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from api.console import (
     arrears,
@@ -18,6 +19,7 @@ from api.console import (
     dashboard,
     disconnections,
     forecast,
+    groups,
     inbox,
     reading_plans,
     reconnections,
@@ -27,7 +29,13 @@ from api.console import (
     statement,
     waivers,
 )
-from api.console.pages import LoginRequired, PageRefused, login_required_page, refused_page
+from api.console.pages import (
+    LoginRequired,
+    PageRefused,
+    form_refused_page,
+    login_required_page,
+    refused_page,
+)
 
 # In the nav's order.
 PAGES: tuple[ModuleType, ...] = (
@@ -47,6 +55,7 @@ PAGES: tuple[ModuleType, ...] = (
     bill_runs,
     reading_plans,
     customers,
+    groups,
 )
 
 
@@ -57,3 +66,5 @@ def install(app: FastAPI) -> None:
     app.state.console_nav = tuple(page.NAV for page in PAGES if page.NAV is not None)
     app.add_exception_handler(LoginRequired, login_required_page)
     app.add_exception_handler(PageRefused, refused_page)
+    # after the API's own handler (api.errors), which it calls for anything not a console form
+    app.add_exception_handler(RequestValidationError, form_refused_page)

@@ -1,8 +1,11 @@
 """Customers (`/console/customers`, every staff role may look): find a customer by name,
 account number or contact address, see their contacts, accounts, tariffs and meters, and
-make the common master data changes through the same services as the staff API
-(docs/master-data.md): add a contact (agents and admins), change an account's reading day,
-assign a tariff and replace a plain meter (admins). Each change is audited by its service."""
+make the master data changes through the same services as the staff API
+(docs/master-data.md): add a contact, mark one verified with how it was checked, or remove
+one (agents and admins); create or edit a customer, open an account, change its reading day,
+assign a tariff, and install, replace, remove or link a plain meter (admins). Each change is
+audited by its service; a refused one comes back to the page with the reason. Time-of-use
+meters are installed and replaced through the API (their four registers)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from api.console.pages import (
     PageRefused,
     after_action,
     allowed,
+    back,
     console_router,
+    optional_int,
     refusals,
     render,
     with_role,
@@ -29,7 +34,8 @@ from api.deps import ClockDep, Id, ServicesDep, SessionDep, SettingsDep
 from api.routes.master_data import business_change
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
-from billing_core.customers.tables import Account, Customer
+from billing_core.customers.model import CustomerKind, FieldError, Language
+from billing_core.customers.tables import Account, Contact, Customer, CustomerGroup
 from billing_core.errors import NotFound
 from billing_core.readings import meters, plans_changes
 from billing_core.readings.model import Registers
@@ -51,7 +57,11 @@ def search_page(
     q: Annotated[str, Query(max_length=128)] = "",
 ) -> HTMLResponse:
     found = customers.search_customers(session=session, query=q) if q.strip() else []
-    return render(request, "console/customers.html", user, {"q": q, "found": found})
+    return render(request, "console/customers.html", user, {
+        "q": q, "found": found, "may_create": allowed(user, (Role.admin,)),
+        "kinds": list(CustomerKind), "languages": list(Language),
+        "groups": customers.groups(session),
+    })  # fmt: skip
 
 
 def _accounts(session: Session, customer_id: int) -> list[dict[str, Any]]:
@@ -77,11 +87,16 @@ def customer_page(
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise PageRefused(404, f"no customer {customer_id}", user=user)
+    group = session.get(CustomerGroup, customer.group_id) if customer.group_id else None
     return render(request, "console/customer.html", user, {
         "customer": customer,
+        "group": group,
         "contacts": customers.contacts_of(session, customer_id),
         "accounts": _accounts(session, customer_id),
         "tariff_codes": parts.tariffs.codes(),
+        "kinds": list(CustomerKind),
+        "languages": list(Language),
+        "groups": customers.groups(session),
         "may_edit_contacts": allowed(user, (Role.agent,)),
         "may_edit_accounts": allowed(user, (Role.admin,)),
     })  # fmt: skip
@@ -111,6 +126,142 @@ def add_contact(
         )  # fmt: skip
         state = "verified" if contact.verified else "unverified until the customer confirms"
         done = f"contact {contact.address} added ({state})"
+    return after_action(_here(customer_id), problems, done)
+
+
+@router.post("/console/contacts/{contact_id}/verify")
+def verify_contact(
+    contact_id: Id,
+    user: ContactEditor,
+    session: SessionDep,
+    clock: ClockDep,
+    attested: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Staff checked the contact themselves (an ID card at the counter, a call back to the
+    number on file): `attested` says how, and is audited."""
+    page, done = _contact_page(session, contact_id), ""
+    with refusals(session) as problems:
+        contact = customers.verify_contact_by_staff(
+            session=session, clock=clock, actor=f"staff:{user.username}", contact_id=contact_id,
+            attested=attested,
+        )  # fmt: skip
+        done = f"contact {contact.address} verified"
+    return after_action(page, problems, done)
+
+
+@router.post("/console/contacts/{contact_id}/remove")
+def remove_contact(
+    contact_id: Id,
+    user: ContactEditor,
+    session: SessionDep,
+    clock: ClockDep,
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    page = _contact_page(session, contact_id)
+    contact = session.get(Contact, contact_id)
+    address = contact.address if contact is not None else str(contact_id)
+    with refusals(session) as problems:
+        customers.remove_contact(
+            session=session, clock=clock, actor=f"staff:{user.username}", contact_id=contact_id,
+            reason=reason,
+        )  # fmt: skip
+    return after_action(page, problems, f"contact {address} removed")
+
+
+def _contact_page(session: Session, contact_id: int) -> str:
+    contact = session.get(Contact, contact_id)
+    return _here(contact.customer_id) if contact is not None else "/console/customers"
+
+
+@router.post("/console/customers")
+def create_customer(
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    kind: Annotated[str, Form(max_length=32)] = CustomerKind.residential,
+    language: Annotated[str, Form(max_length=16)] = Language.zh_cn,
+    household_size: Annotated[int, Form(ge=1, le=50)] = 1,
+    group_code: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """A new customer, then their page (to add contacts and open accounts)."""
+    with refusals(session) as problems:
+        customer = customers.create_customer(
+            session=session, clock=clock, actor=f"staff:{user.username}", name=name, kind=kind,
+            language=language, household_size=household_size, group_code=group_code or None,
+            reason=reason,
+        )  # fmt: skip
+        assert customer.id is not None
+        return back(_here(customer.id), done=f"customer {customer.name} created")
+    return after_action("/console/customers", problems, "")
+
+
+@router.post("/console/customers/{customer_id}/edit")
+def edit_customer(
+    customer_id: Id,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    kind: Annotated[str, Form(max_length=32)] = "",
+    language: Annotated[str, Form(max_length=16)] = "",
+    household_size: Annotated[int, Form(ge=1, le=50)] = 1,
+    group_code: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """The fields the form shows, changed where they differ from what is stored (the audit
+    entry holds the difference)."""
+    done = ""
+    with refusals(session) as problems:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        group = session.get(CustomerGroup, customer.group_id) if customer.group_id else None
+        stored = {"name": customer.name, "kind": customer.kind, "language": customer.language,
+                  "household_size": customer.household_size,
+                  "group_code": group.code if group is not None else ""}  # fmt: skip
+        sent = {"name": name, "kind": kind, "language": language,
+                "household_size": household_size, "group_code": group_code.strip()}  # fmt: skip
+        changes = {field: value for field, value in sent.items() if value != stored[field]}
+        if not changes:
+            raise FieldError("name", "nothing to change: the form is what is stored")
+        customers.update_customer(
+            session=session, clock=clock, actor=f"staff:{user.username}",
+            customer_id=customer_id, changes=changes, reason=reason,
+        )  # fmt: skip
+        done = f"customer {customer_id}: {', '.join(sorted(changes))} changed"
+    return after_action(_here(customer_id), problems, done)
+
+
+@router.post("/console/customers/{customer_id}/accounts")
+def open_account(
+    customer_id: Id,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    parts: ServicesDep,
+    number: Annotated[str, Form(max_length=32)],
+    service_address: Annotated[str, Form(max_length=300)],
+    reading_day: Annotated[int, Form(ge=1, le=28)],
+    opened_on: Annotated[date, Form()],
+    tariff_code: Annotated[str, Form(max_length=64)],
+    billing_cycle_months: Annotated[int, Form(ge=1, le=12)] = 1,
+    payment_terms_days: Annotated[str, Form(max_length=4)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """An account on the customer (新装): empty payment terms follow the customer's kind."""
+    done = ""
+    with refusals(session) as problems:
+        terms = optional_int("payment_terms_days", payment_terms_days)
+        account = customers.open_account(
+            session=session, clock=clock, actor=f"staff:{user.username}",
+            customer_id=customer_id, number=number, service_address=service_address,
+            reading_day=reading_day, opened_on=opened_on, tariff_code=tariff_code,
+            known_tariffs=parts.tariffs.codes(), billing_cycle_months=billing_cycle_months,
+            payment_terms_days=terms, reason=reason,
+        )  # fmt: skip
+        done = f"account {account.number} opened"
     return after_action(_here(customer_id), problems, done)
 
 
@@ -186,6 +337,80 @@ def replace_meter(
         business_change(session, clock, actor, meter.account_id, replaced, meter.installed_on,
                         reason)  # fmt: skip
     return after_action(page, problems, f"meter {serial} replaces meter {meter_id}")
+
+
+@router.post("/console/accounts/{number}/meters")
+def install_meter(
+    number: str,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    serial: Annotated[str, Form(max_length=32)],
+    installed_on: Annotated[date, Form()],
+    initial_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)] = Decimal(0),
+    multiplier: Annotated[Decimal, Form(gt=0, max_digits=10, decimal_places=4)] = Decimal(1),
+    digits: Annotated[int, Form(ge=3, le=10)] = 6,
+    parent_meter_id: Annotated[str, Form(max_length=12)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """装表: a plain meter on an account with none in service, from its initial reading."""
+    page, done = _account_page(session, number), ""
+    with refusals(session) as problems:
+        meter = meters.install_meter(
+            session=session, clock=clock, actor=f"staff:{user.username}", number=number,
+            spec=meters.MeterSpec(serial=serial, initial=Registers(initial_total),
+                                  multiplier=multiplier, digits=digits),
+            installed_on=installed_on,
+            parent_meter_id=optional_int("parent_meter_id", parent_meter_id), reason=reason,
+        )  # fmt: skip
+        done = f"meter {meter.serial} installed on account {number}"
+    return after_action(page, problems, done)
+
+
+@router.post("/console/meters/{meter_id}/remove")
+def remove_meter(
+    meter_id: Id,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    read_at: Annotated[datetime, Form()],
+    final_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)],
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """拆表: the meter out of service with its final reading at `read_at` (local time); the
+    account is billed up to it and no further until a meter is installed."""
+    at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
+    page, done = _meter_page(session, meter_id), ""
+    with refusals(session) as problems:
+        meter = meters.remove_meter(
+            session=session, clock=clock, actor=f"staff:{user.username}", tz=settings.tz,
+            meter_id=meter_id, final=Registers(final_total), read_at=at, reason=reason,
+        )  # fmt: skip
+        done = f"meter {meter.serial} removed on {meter.removed_on}"
+    return after_action(page, problems, done)
+
+
+@router.post("/console/meters/{meter_id}/parent")
+def link_meter(
+    meter_id: Id,
+    user: Admin,
+    session: SessionDep,
+    clock: ClockDep,
+    parent_meter_id: Annotated[str, Form(max_length=12)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """A sub-meter under its master meter (总表/分表), or none (empty)."""
+    page, done = _meter_page(session, meter_id), ""
+    with refusals(session) as problems:
+        parent = optional_int("parent_meter_id", parent_meter_id)
+        meters.link_meter(
+            session=session, clock=clock, actor=f"staff:{user.username}", meter_id=meter_id,
+            parent_meter_id=parent, reason=reason,
+        )  # fmt: skip
+        done = (f"meter {meter_id} under meter {parent}" if parent is not None
+                else f"meter {meter_id} has no parent meter")  # fmt: skip
+    return after_action(page, problems, done)
 
 
 def _account_page(session: Session, number: str) -> str:

@@ -15,21 +15,23 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from api.auth import SESSION_COOKIE, BasicDep, BearerDep, current_staff, session_cookie
 from api.deps import ReaderDep
+from api.errors import validation_error_response
 from billing_core.app_services import services
 from billing_core.arrears import service as arrears
 from billing_core.arrears.service import AccountLedger
 from billing_core.clock import Clock
-from billing_core.errors import NotFound, WattdeskError
+from billing_core.errors import InvalidInput, NotFound, WattdeskError
 from billing_core.ledger.policy import LateFeePolicy, load_late_fee_policy
 from billing_core.live.service import latest_id
 from billing_core.settings import Environment, Settings
@@ -235,6 +237,17 @@ def after_action(path: str, problems: list[str], done: str) -> RedirectResponse:
     return back(path, problem="; ".join(problems), done="" if problems else done)
 
 
+def optional_int(field: str, text: str) -> int | None:
+    """A form's optional whole number (an id, a count of days): empty for none, else digits;
+    anything else refused naming the field (for `refusals` to show)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"{field}: a whole number, or empty; not {text[:20]!r}")
+    return int(text)
+
+
 @contextmanager
 def refusals(session: Session) -> Iterator[list[str]]:
     """Runs an action: a domain error (a conflict, a rule refused, bad input) rolls its
@@ -245,6 +258,32 @@ def refusals(session: Session) -> Iterator[list[str]]:
     except WattdeskError as exc:
         session.rollback()
         problems.append(str(exc))
+
+
+async def form_refused_page(request: Request, exc: Exception) -> Response:
+    """A console form whose fields fail their type or range (a letter in a reading, a day
+    that is no date) goes back to the page the form is on, each field named, as a refused
+    action does; nothing was written. Anything else gets the API's answer (FastAPI's 422)."""
+    assert isinstance(exc, RequestValidationError)  # registered for it only
+    if request.method != "POST" or not request.url.path.startswith("/console/"):
+        return await validation_error_response(request, exc)
+    problems = [
+        f"{error.get('loc', ('', 'form'))[-1]}: {error.get('msg', 'not accepted')}"
+        for error in exc.errors()
+    ]
+    return back(_form_page(request), problem="; ".join(problems) or "the form was not accepted")
+
+
+def _form_page(request: Request) -> str:
+    """The console page the form was sent from (its Referer, without the last action's
+    message), else the console's first page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/console"
+    if not referer.path.startswith("/console") or referer.path.startswith(LOGIN_PATH):
+        return "/console"
+    kept = [(k, v) for k, v in parse_qsl(referer.query) if k not in ("done", "problem")]
+    return referer.path + (f"?{urlencode(kept)}" if kept else "")
 
 
 async def login_required_page(request: Request, _exc: Exception) -> Response:

@@ -43,3 +43,12 @@ def set_group_notice(
         entity_id=group.id, before=before, after=snapshot(group, FIELDS),
     )  # fmt: skip
     return group
+
+
+def notice_state(group: CustomerGroup) -> str:
+    """How the group's bills are announced, as staff read it."""
+    if not group.consolidated_notice:
+        return "a notice per account"
+    if group.contact_customer_id is None:
+        return "a notice per account (consolidated, but no contact customer)"
+    return f"one consolidated notice, to customer {group.contact_customer_id}"

@@ -152,3 +152,80 @@ def assert_outbox_holds_the_reply(server: RunningServer) -> None:
             found += [item for item in items if item["recipient"] == EMMA_BROWN.phone
                       and item["template"] == "agent_message"]  # fmt: skip
     assert found, "no agent_message to Emma Brown in the outbox"
+
+
+def test_an_admin_signs_up_a_customer_and_fits_a_meter_on_the_customer_page(
+    demo_server: RunningServer, browser: Any
+) -> None:
+    """新装 as a counter clerk does it: a new customer, a phone attested at the counter, an
+    account, its meter; a reading typed with a comma comes back with the field named and
+    nothing stored. Screenshot: var/screenshots/console-customer.png."""
+    from playwright.sync_api import expect
+
+    page = signed_in_page(browser, demo_server, ADMIN.username, ADMIN.password)
+    try:
+        page.goto("/console/customers")
+        page.get_by_text("New customer…").click()
+        page.fill("input[name=name]", "Zhou Min")
+        page.select_option("select[name=language]", "en")
+        page.get_by_role("button", name="Create customer").click()
+        page.wait_for_url(re.compile(r"/console/customers/\d+\?done="))
+        expect(page.locator(".flash.ok")).to_contain_text("customer Zhou Min created")
+
+        phone = f"139{uuid.uuid4().int % 10**8:08d}"
+        page.get_by_text("Add contact…").click()
+        page.fill("input[name=address]", phone)
+        page.fill("input[name=attested]", "ID card seen at the counter")
+        page.get_by_role("button", name="Add contact").click()
+        contact = page.locator("tr[data-contact-id]", has_text=f"+86{phone}")
+        expect(contact).to_contain_text("yes")  # verified: staff attested it
+
+        number = f"{uuid.uuid4().int % 10**10:010d}"
+        page.get_by_text("Open an account…").click()
+        form = page.locator("form[action$='/accounts']")
+        form.locator("input[name=number]").fill(number)
+        form.locator("input[name=service_address]").fill("8 Garden Lane")
+        form.locator("input[name=reading_day]").fill("15")
+        form.locator("input[name=opened_on]").fill("2026-12-01")
+        form.get_by_role("button", name="Open account").click()
+        expect(page.locator(".flash.ok")).to_contain_text(f"account {number} opened")
+
+        page.get_by_text("Install meter…").click()
+        meter = page.locator(f"form[action='/console/accounts/{number}/meters']")
+        meter.locator("input[name=serial]").fill("ZM2026001")
+        meter.locator("input[name=installed_on]").fill("2026-12-01")
+        meter.locator("input[name=initial_total]").fill("12,5")  # a comma, as people type it
+        meter.get_by_role("button", name="Install meter").click()
+        expect(page.locator(".flash.problem")).to_contain_text("initial_total")
+        expect(page.get_by_text("No meter yet.")).to_be_visible()  # nothing stored
+        page.get_by_text("Install meter…").click()
+        meter.locator("input[name=serial]").fill("ZM2026001")
+        meter.locator("input[name=installed_on]").fill("2026-12-01")
+        meter.locator("input[name=initial_total]").fill("12.5")
+        meter.get_by_role("button", name="Install meter").click()
+        expect(page.locator(".flash.ok")).to_contain_text("meter ZM2026001 installed")
+        expect(page.locator("tr[data-meter-id]", has_text="ZM2026001")).to_contain_text("plain")
+        page.get_by_text("Remove meter ZM2026001…").click()  # open, for the screenshot
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "console-customer.png"), full_page=True)
+
+        # Her employer's group, with one consolidated notice to her (var/.../console-groups.png)
+        customer_id = re.search(r"/console/customers/(\d+)", page.url)
+        assert customer_id is not None
+        page.goto("/console/groups")
+        page.get_by_text("New group…").click()
+        new_group = page.locator("form[action='/console/groups']")
+        new_group.locator("input[name=code]").fill("ZM-WORKS")
+        new_group.locator("input[name=name]").fill("Zhou's Works 周氏工坊")
+        new_group.get_by_role("button", name="Create group").click()
+        row = page.locator("tr[data-group-id]", has_text="ZM-WORKS")
+        expect(row).to_contain_text("per account (consolidated, but no contact customer)")
+        row.get_by_text("Edit…").click()
+        row.locator("input[name=contact_customer_id]").fill(customer_id[1])
+        row.get_by_role("button", name="Save group").click()
+        expect(page.locator(".flash.ok")).to_contain_text(
+            f"one consolidated notice, to customer {customer_id[1]}")  # fmt: skip
+        expect(row).to_contain_text("Zhou Min")
+        page.screenshot(path=str(SCREENSHOTS / "console-groups.png"), full_page=True)
+    finally:
+        page.context.close()

@@ -257,6 +257,7 @@ def pages(seeded: Seeded) -> list[tuple[str, tuple[str, ...]]]:
         ("/console/reading-plans", ("reviewer", "admin")),
         ("/console/customers", ROLES),
         (f"/console/customers?q={seeded.account}", ROLES),
+        ("/console/groups", ROLES),
     ]
 
 
@@ -296,6 +297,20 @@ def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], 
         ("/console/reading-plans", {"month": "1999-01"}, ("reviewer", "admin"), 303),
         ("/console/reading-plans/999999/approve", {}, ("reviewer", "admin"), 303),
         ("/console/reading-plans/999999/reject", {"note": "no"}, ("reviewer", "admin"), 303),
+        ("/console/contacts/999999/verify", {"attested": "called back"}, AGENT_ONLY, 303),
+        ("/console/contacts/999999/remove", {"reason": "moved"}, AGENT_ONLY, 303),
+        ("/console/customers", {"name": ""}, ("admin",), 303),
+        ("/console/customers/999999/edit", {"name": "x", "kind": "residential",
+         "language": "en", "household_size": "2"}, ("admin",), 303),
+        ("/console/customers/999999/accounts", {"number": "9999999999", "service_address": "x",
+         "reading_day": "5", "opened_on": "2026-11-01", "tariff_code": "x"}, ("admin",), 303),
+        ("/console/accounts/NO-SUCH/meters", {"serial": "M1", "installed_on": "2026-11-01"},
+         ("admin",), 303),
+        ("/console/meters/999999/remove", {"final_total": "1", "read_at": "2026-11-25T10:00",
+         "reason": "moved"}, ("admin",), 303),
+        ("/console/meters/999999/parent", {"parent_meter_id": ""}, ("admin",), 303),
+        ("/console/groups", {"code": "", "name": ""}, ("admin",), 303),
+        ("/console/groups/999999/edit", {"name": "x"}, ("admin",), 303),
     ]  # fmt: skip
 
 
@@ -788,3 +803,179 @@ def test_the_customer_page_and_its_changes_for_every_role_audited(
     shown = signed_in["admin"][0].get(page).text
     assert "+8613712345678" in shown and "beijing-residential" in shown
     assert "2026-11-25" in shown  # the old meter's removal day
+
+
+def audit_actions(engine: Engine, actor: str) -> list[str]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(AuditEntry.action).where(
+            col(AuditEntry.actor) == actor).order_by(col(AuditEntry.id))))  # fmt: skip
+
+
+def test_an_agent_attests_and_removes_contacts_and_the_last_one_stays(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]], console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.customers.tables import Contact
+
+    browser, token = signed_in["agent"]
+    with session_scope(console_engine) as session:
+        customer = make_customer(session, at=NOW, name="王芳")
+        first = make_contact(session, customer=customer, at=NOW,
+                             address=f"+86137{uuid.uuid4().int % 10**8:08d}")  # fmt: skip
+        customer_id, first_id = customer.id, first.id
+    page = f"/console/customers/{customer_id}"
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    added = submit(browser, token, f"{page}/contacts", channel="sms", address=phone)
+    assert "unverified until the customer confirms" in added.text
+    with session_scope(console_engine) as session:
+        contact = session.exec(select(Contact).where(Contact.address == f"+86{phone}")).one()
+        assert not contact.verified
+        contact_id = contact.id
+    assert f'action="/console/contacts/{contact_id}/verify"' in added.text
+    unsaid = submit(browser, token, f"/console/contacts/{contact_id}/verify", attested=" ")
+    assert "attested: must not be empty" in unsaid.text
+    verified = submit(browser, token, f"/console/contacts/{contact_id}/verify",
+                      attested="called the number on file back")  # fmt: skip
+    assert f"contact +86{phone} verified" in verified.text
+    assert f'action="/console/contacts/{contact_id}/verify"' not in verified.text
+    again = submit(browser, token, f"/console/contacts/{contact_id}/verify", attested="again")
+    assert "already verified" in again.text
+    removed = submit(browser, token, f"/console/contacts/{first_id}/remove", reason="moved away")
+    assert "removed" in removed.text and f'data-contact-id="{first_id}"' not in removed.text
+    last = submit(browser, token, f"/console/contacts/{contact_id}/remove", reason="x")
+    assert "only contact: add another first" in last.text  # refused, said on the page
+    assert f'data-contact-id="{contact_id}"' in last.text
+    actor = f"staff:{seeded.staff['agent']}"
+    assert audit_actions(console_engine, actor)[-3:] == [
+        "contact.add", "contact.verify", "contact.remove"]  # fmt: skip
+
+
+def test_an_admin_creates_a_customer_opens_an_account_and_installs_links_removes_meters(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]], console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.customers.tables import Customer
+    from billing_core.readings.tables import Meter
+
+    browser, token = signed_in["admin"]
+    created = browser.post("/console/customers", data={
+        "name": "Tom Reed", "kind": "residential", "language": "en", "household_size": "2",
+        "csrf_token": token})  # fmt: skip
+    assert created.status_code == 303 and "done=" in created.headers["location"]
+    customer_id = int(re.search(r"/console/customers/(\d+)", created.headers["location"])[1])
+    page = browser.get(created.headers["location"]).text
+    assert "customer Tom Reed created" in page and "No accounts." in page
+    renamed = submit(browser, token, f"/console/customers/{customer_id}/edit", name="Tom Reed",
+                     kind="residential", language="zh-CN", household_size="3")  # fmt: skip
+    assert "household_size, language changed" in renamed.text
+    with session_scope(console_engine) as session:
+        stored = session.get(Customer, customer_id)
+        assert stored is not None and (stored.language, stored.household_size) == ("zh-CN", 3)
+    same = submit(browser, token, f"/console/customers/{customer_id}/edit", name="Tom Reed",
+                  kind="residential", language="zh-CN", household_size="3")  # fmt: skip
+    assert "nothing to change" in same.text
+    number = f"{uuid.uuid4().int % 10**10:010d}"
+    opened = submit(browser, token, f"/console/customers/{customer_id}/accounts", number=number,
+                    service_address="1 River Road", reading_day="12", opened_on="2026-11-01",
+                    tariff_code="beijing-residential", payment_terms_days="")  # fmt: skip
+    assert f"account {number} opened" in opened.text and "No meter yet." in opened.text
+    bad_terms = submit(browser, token, f"/console/customers/{customer_id}/accounts",
+                       number=f"{number[:-1]}x", service_address="2 River Road",
+                       reading_day="12", opened_on="2026-11-01",
+                       tariff_code="beijing-residential", payment_terms_days="ten")  # fmt: skip
+    assert "payment_terms_days: a whole number" in bad_terms.text
+    serial = f"M{uuid.uuid4().hex[:10]}"
+    installed = submit(browser, token, f"/console/accounts/{number}/meters", serial=serial,
+                       installed_on="2026-11-01", initial_total="12.5")  # fmt: skip
+    assert f"meter {serial} installed" in installed.text
+    assert "Install meter" not in installed.text  # one meter in service at a time
+    with session_scope(console_engine) as session:
+        meter = session.exec(select(Meter).where(Meter.serial == serial)).one()
+        meter_id = meter.id
+    twice = submit(browser, token, f"/console/accounts/{number}/meters", serial=f"{serial}b",
+                   installed_on="2026-11-02")  # fmt: skip
+    assert f"has meter {serial} in service: replace it" in twice.text
+    loop = submit(browser, token, f"/console/meters/{meter_id}/parent",
+                  parent_meter_id=str(meter_id))  # fmt: skip
+    assert "would make the meter its own ancestor" in loop.text
+    unlinked = submit(browser, token, f"/console/meters/{meter_id}/parent", parent_meter_id="")
+    assert f"meter {meter_id} has no parent meter" in unlinked.text
+    # a reading typed the way people do (a comma): the form comes back, the field named
+    typo = browser.post(f"/console/meters/{meter_id}/remove", headers={
+        "Referer": f"http://testserver/console/customers/{customer_id}?done=old"}, data={
+        "final_total": "130,5", "read_at": "2026-11-25T10:00", "reason": "moved away",
+        "csrf_token": token})  # fmt: skip
+    assert typo.status_code == 303
+    assert typo.headers["location"].startswith(f"/console/customers/{customer_id}?problem=")
+    assert "final_total" in browser.get(typo.headers["location"]).text
+    with session_scope(console_engine) as session:
+        assert session.get(Meter, meter_id).removed_on is None  # type: ignore[union-attr]
+    removed = submit(browser, token, f"/console/meters/{meter_id}/remove", final_total="130.5",
+                     read_at="2026-11-25T10:00", reason="moved away")  # fmt: skip
+    assert f"meter {serial} removed on 2026-11-25" in removed.text
+    assert "Install meter" in removed.text  # none in service again
+    actor = f"staff:{seeded.staff['admin']}"
+    assert {"customer.create", "customer.update", "account.open", "meter.install",
+            "meter.remove"} <= set(audit_actions(console_engine, actor))  # fmt: skip
+
+
+def test_a_console_form_a_type_refuses_goes_back_to_its_page_but_the_api_answers_422(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]],
+) -> None:  # fmt: skip
+    browser, token = signed_in["admin"]
+    answer = browser.post(f"/console/accounts/{seeded.account}/reading-day", headers={
+        "Referer": "http://testserver/console/customers?q=x&problem=old"},
+        data={"reading_day": "31", "csrf_token": token})  # fmt: skip
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/console/customers?q=x&problem=reading_day")
+    elsewhere = browser.post(f"/console/accounts/{seeded.account}/reading-day", headers={
+        "Referer": "https://evil.example/console/x"}, data={"reading_day": "x",
+        "csrf_token": token})  # fmt: skip
+    assert elsewhere.headers["location"].startswith("/console?problem=")
+    api = browser.client.post("/api/v1/customers", json={"name": 5})
+    assert api.status_code in (401, 403, 422) and "location" not in api.headers
+
+
+def test_an_admin_makes_a_group_its_members_and_its_consolidated_notice(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]], console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.customers.tables import CustomerGroup
+
+    browser, token = signed_in["admin"]
+    code = f"G{uuid.uuid4().hex[:8]}"
+    made = submit(browser, token, "/console/groups", code=code, name="River Works",
+                  consolidated_notice="true")  # fmt: skip
+    assert f"group {code} created" in made.text
+    with session_scope(console_engine) as session:
+        group = session.exec(select(CustomerGroup).where(CustomerGroup.code == code)).one()
+        group_id = group.id
+        member = make_customer(session, at=NOW, name="River Works Canteen")
+        member_id = member.id
+    assert f'data-group-id="{group_id}"' in made.text
+    assert "per account (consolidated, but no contact customer)" in made.text
+    joined = submit(browser, token, f"/console/customers/{member_id}/edit",
+                    name="River Works Canteen", kind="residential", language="zh-CN",
+                    household_size="1", group_code=code)  # fmt: skip
+    assert "group_code changed" in joined.text and f">{code}</a>" in joined.text
+    edit = f"/console/groups/{group_id}/edit"
+    wrong = submit(browser, token, edit, name="River Works", consolidated_notice="true",
+                   contact_customer_id="the canteen")  # fmt: skip
+    assert "contact_customer_id: a whole number" in wrong.text
+    nobody = submit(browser, token, edit, name="River Works", consolidated_notice="true",
+                    contact_customer_id="999999")  # fmt: skip
+    assert "no customer 999999" in nobody.text
+    set_contact = submit(browser, token, edit, name="River Works Ltd", consolidated_notice="true",
+                         contact_customer_id=str(member_id))  # fmt: skip
+    assert f"one consolidated notice, to customer {member_id}" in set_contact.text
+    row_html = re.search(rf'<tr data-group-id="{group_id}">.*?</tr>', set_contact.text, re.S)
+    assert row_html is not None
+    assert "River Works Ltd" in row_html[0] and "River Works Canteen" in row_html[0]
+    assert "<td>1</td>" in row_html[0]  # one member
+    per_account = submit(browser, token, edit, name="River Works Ltd", contact_customer_id="")
+    assert f"group {code}: a notice per account" in per_account.text
+    with session_scope(console_engine) as session:
+        stored = session.get(CustomerGroup, group_id)
+        assert stored is not None and stored.name == "River Works Ltd"
+        assert (stored.consolidated_notice, stored.contact_customer_id) == (False, None)
+    actor = f"staff:{seeded.staff['admin']}"
+    assert {"group.create", "group.update", "group.notice"} <= set(
+        audit_actions(console_engine, actor))  # fmt: skip
+    assert "Save group" not in signed_in["agent"][0].get("/console/groups").text
