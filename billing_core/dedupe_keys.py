@@ -88,6 +88,11 @@ def arrears_step_key(case_id: int, step: str, reason: str, taken: bool, day: dat
     return f"{case_id}:{step}:{'taken' if taken else 'skipped'}:{reason}{when}"
 
 
+def care_flag_task_key(flag_id: int, order_id: int) -> str:
+    """The review task a care flag raises about one of the customer's disconnection orders."""
+    return f"arrears:care:{flag_id}:order:{order_id}"
+
+
 def bench_key(number: int) -> str:
     """A benchmark's message (`wattdesk bench dispatch`)."""
     return f"bench:{number}"

@@ -32,10 +32,17 @@ from api.console.pages import (
 )
 from api.deps import ClockDep, Id, ServicesDep, SessionDep, SettingsDep
 from api.routes.master_data import business_change
+from billing_core.arrears.orders import flag_sensitive
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.customers import service as customers
-from billing_core.customers.model import CustomerKind, FieldError, Language
-from billing_core.customers.tables import Account, Contact, Customer, CustomerGroup
+from billing_core.customers.model import CustomerKind, FieldError, Language, SensitivityKind
+from billing_core.customers.tables import (
+    Account,
+    Contact,
+    Customer,
+    CustomerGroup,
+    CustomerSensitivity,
+)
 from billing_core.errors import NotFound
 from billing_core.readings import meters, plans_changes
 from billing_core.readings.model import Registers
@@ -46,6 +53,15 @@ from billing_core.staff.tables import StaffUser
 router = console_router()
 NAV = NavItem("/console/customers", "Customers")
 ContactEditor = Annotated[StaffUser, Depends(with_role(Role.agent))]
+# A care flag protects, so whoever hears of it records it; ending one is collections' (and admins').
+FlagRecorder = Annotated[StaffUser, Depends(with_role(Role.agent, Role.collections))]
+FlagEnder = Annotated[StaffUser, Depends(with_role(Role.collections))]
+CARE_KINDS: dict[str, str] = {
+    SensitivityKind.medical_equipment: "medical equipment at home (e.g. an oxygen concentrator)",
+    SensitivityKind.elderly_alone: "elderly, living alone",
+    SensitivityKind.hardship: "registered hardship (低保)",
+    SensitivityKind.infant: "an infant in the household",
+}
 Admin = Annotated[StaffUser, Depends(with_role(Role.admin))]
 
 
@@ -83,14 +99,24 @@ def customer_page(
     user: ConsoleUser,
     session: SessionDep,
     parts: ServicesDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise PageRefused(404, f"no customer {customer_id}", user=user)
     group = session.get(CustomerGroup, customer.group_id) if customer.group_id else None
+    today = clock.now().astimezone(settings.tz).date()
+    flags = [{"flag": flag, "label": CARE_KINDS.get(flag.kind, flag.kind),
+              "in_force": customers.in_force(flag, today)}
+             for flag in customers.sensitivities_of(session, customer_id)]  # fmt: skip
     return render(request, "console/customer.html", user, {
         "customer": customer,
         "group": group,
+        "flags": flags,
+        "care_kinds": CARE_KINDS,
+        "may_add_flags": allowed(user, (Role.agent, Role.collections)),
+        "may_end_flags": allowed(user, (Role.collections,)),
         "contacts": customers.contacts_of(session, customer_id),
         "accounts": _accounts(session, customer_id),
         "tariff_codes": parts.tariffs.codes(),
@@ -166,6 +192,56 @@ def remove_contact(
             reason=reason,
         )  # fmt: skip
     return after_action(page, problems, f"contact {address} removed")
+
+
+@router.post("/console/customers/{customer_id}/sensitivities")
+def add_care_flag(
+    customer_id: Id,
+    user: FlagRecorder,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    kind: Annotated[str, Form(max_length=32)],
+    note: Annotated[str, Form(max_length=500)] = "",
+    valid_to: Annotated[date | None, Form()] = None,
+) -> Response:
+    """A care flag in force from today: the customer's pending disconnection orders are
+    withdrawn at once and a person gets a review task for each case (docs/arrears.md)."""
+    done = ""
+    with refusals(session) as problems:
+        flagged = flag_sensitive(
+            session=session, clock=clock, actor=f"staff:{user.username}",
+            customer_id=customer_id, kind=kind, note=note,
+            today=clock.now().astimezone(settings.tz).date(), valid_to=valid_to,
+        )  # fmt: skip
+        said = [f"care flag recorded: {CARE_KINDS.get(flagged.flag.kind, kind)}"]
+        said += [f"disconnection order {n} withdrawn" for n in flagged.withdrawn]
+        said += [f"disconnection order {n} was approved for a time already past: reach the "
+                 "crew now (a review task is open)" for n in flagged.overdue]  # fmt: skip
+        done = "; ".join(said)
+    return after_action(_here(customer_id), problems, done)
+
+
+@router.post("/console/sensitivities/{sensitivity_id}/end")
+def end_care_flag(
+    sensitivity_id: Id,
+    user: FlagEnder,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    flag = session.get(CustomerSensitivity, sensitivity_id)
+    page = _here(flag.customer_id) if flag is not None else "/console/customers"
+    done = ""
+    with refusals(session) as problems:
+        ended = customers.end_sensitivity(
+            session=session, clock=clock, actor=f"staff:{user.username}",
+            sensitivity_id=sensitivity_id, today=clock.now().astimezone(settings.tz).date(),
+            reason=reason,
+        )  # fmt: skip
+        done = f"care flag ended: its last day was {ended.valid_to}"
+    return after_action(page, problems, done)
 
 
 def _contact_page(session: Session, contact_id: int) -> str:

@@ -20,11 +20,12 @@ from sqlmodel import Session
 from api.auth import StaffDep, actor_name, staff_router, staff_with_role
 from api.deps import ClockDep, Id, ServicesDep, SessionDep, SettingsDep, exact_json, json_body_doc
 from api.errors import error_responses
+from billing_core.arrears.orders import flag_sensitive
 from billing_core.audit.service import snapshot
 from billing_core.bills.model import BusinessChangeKind
 from billing_core.clock import Clock
 from billing_core.customers import service as customers
-from billing_core.customers.model import Channel, CustomerKind, Language
+from billing_core.customers.model import Channel, CustomerKind, Language, SensitivityKind
 from billing_core.customers.tables import Customer
 from billing_core.errors import NotFound
 from billing_core.readings import meters, plans_changes
@@ -35,6 +36,9 @@ from billing_core.staff.tables import StaffUser
 router = staff_router(prefix="/api/v1", tags=["master data"])
 Admin = Annotated[StaffUser, Depends(staff_with_role())]  # admins only
 ContactEditor = Annotated[StaffUser, Depends(staff_with_role(Role.agent))]
+# A care flag protects: whoever hears of it records it; ending one is collections' (or an admin's).
+FlagRecorder = Annotated[StaffUser, Depends(staff_with_role(Role.agent, Role.collections))]
+FlagEnder = Annotated[StaffUser, Depends(staff_with_role(Role.collections))]
 Number = Annotated[str, Field(min_length=1, max_length=20)]
 Reason = Annotated[str, Field(max_length=300)]
 WRITE_ERRORS = error_responses(403, 404, 409, 422)
@@ -126,6 +130,12 @@ class AttestBody(Strict):
 
 class ReasonBody(Strict):
     reason: str = Field(min_length=1, max_length=300)
+
+
+class SensitivityBody(Strict):
+    kind: SensitivityKind
+    note: str = Field(min_length=1, max_length=500)  # what staff heard or saw
+    valid_to: date | None = None  # its last day; none: until ended
 
 
 Register = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
@@ -224,6 +234,7 @@ def customer_detail(customer_id: Id, session: SessionDep, _user: StaffDep) -> di
         **snapshot(customer),
         "contacts": [snapshot(c) for c in customers.contacts_of(session, customer_id)],
         "accounts": [snapshot(a) for a in customers.accounts_of(session, customer_id)],
+        "sensitivities": [snapshot(f) for f in customers.sensitivities_of(session, customer_id)],
     }
 
 
@@ -394,6 +405,57 @@ def remove_contact(
         reason=body.reason,
     )  # fmt: skip
     return {"removed": contact_id}
+
+
+# --- care (sensitivity) flags ------------------------------------------------------------------
+
+
+@router.post(
+    "/customers/{customer_id}/sensitivities",
+    response_model=Row,
+    status_code=201,
+    openapi_extra=json_body_doc(SensitivityBody),
+    responses=WRITE_ERRORS,
+)
+def add_sensitivity(
+    customer_id: Id,
+    user: FlagRecorder,
+    body: Annotated[SensitivityBody, Depends(exact_json(SensitivityBody))],
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """A care flag in force from today; the customer's pending disconnection orders are
+    withdrawn (`withdrawn_orders`); `overdue_orders` were approved for a time already past
+    and need a person to reach the crew."""
+    flagged = flag_sensitive(
+        session=session, clock=clock, actor=actor_name(user), customer_id=customer_id,
+        kind=body.kind, note=body.note, today=clock.now().astimezone(settings.tz).date(),
+        valid_to=body.valid_to,
+    )  # fmt: skip
+    return {**snapshot(flagged.flag), "withdrawn_orders": list(flagged.withdrawn),
+            "overdue_orders": list(flagged.overdue)}  # fmt: skip
+
+
+@router.post(
+    "/sensitivities/{sensitivity_id}/end",
+    response_model=Row,
+    openapi_extra=json_body_doc(ReasonBody),
+    responses=WRITE_ERRORS,
+)
+def end_sensitivity(
+    sensitivity_id: Id,
+    user: FlagEnder,
+    body: Annotated[ReasonBody, Depends(exact_json(ReasonBody))],
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    flag = customers.end_sensitivity(
+        session=session, clock=clock, actor=actor_name(user), sensitivity_id=sensitivity_id,
+        today=clock.now().astimezone(settings.tz).date(), reason=body.reason,
+    )  # fmt: skip
+    return snapshot(flag)
 
 
 # --- accounts, tariffs, business changes ------------------------------------------------------

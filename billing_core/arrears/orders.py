@@ -9,7 +9,8 @@ arrangement) and completed when the crew reports supply back."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,6 +22,9 @@ from billing_core.arrears.forecast import with_forecast
 from billing_core.arrears.model import disconnection_blockers
 from billing_core.arrears.rules import ArrearsRules
 from billing_core.clock import Clock
+from billing_core.customers import service as customers
+from billing_core.customers.tables import CustomerSensitivity
+from billing_core.dedupe_keys import care_flag_task_key
 from billing_core.errors import Conflict, InvalidInput
 from billing_core.staff.model import Role
 from billing_core.staff.service import require_role
@@ -41,6 +45,81 @@ BLOCKER_WORDS = {
 
 class NotAllowed(Conflict):
     """An approval a humane rule forbids (409, naming the rules)."""
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A care flag recorded, and what it did to the customer's disconnection orders."""
+
+    flag: CustomerSensitivity
+    withdrawn: tuple[int, ...]  # proposed, or approved for a time still to come: cancelled
+    overdue: tuple[int, ...]  # approved for a time already past: a person must reach the crew
+
+
+def flag_sensitive(
+    *,
+    session: Session,
+    clock: Clock,
+    actor: str,
+    customer_id: int,
+    kind: str,
+    note: str,
+    today: date,
+    valid_to: date | None = None,
+) -> Flagged:
+    """Record a care flag in force from `today` and withdraw at once what it forbids: the
+    customer's proposed disconnection orders and those approved for a time still to come are
+    cancelled with the reason (audited); the ladder's next run sends the case to a person
+    (a review task) instead of proposing again. An order approved for a time already past
+    is not undone here (the crew may have cut supply): it is returned, for the page to say."""
+    flag = customers.add_sensitivity(
+        session=session, clock=clock, actor=actor, customer_id=customer_id, kind=kind,
+        note=note, valid_from=today, valid_to=valid_to,
+    )  # fmt: skip
+    now = clock.now()
+    rows = session.execute(
+        select(ORDER.c.id, ORDER.c.status, ORDER.c.approved_for)
+        .join(ACCOUNT, ACCOUNT.c.id == ORDER.c.account_id)
+        .where(ACCOUNT.c.customer_id == customer_id,
+               ORDER.c.status.in_(["proposed", "approved"]))
+        .order_by(ORDER.c.id)
+    ).all()  # fmt: skip
+    withdrawn = tuple(r.id for r in rows if r.status == "proposed" or r.approved_for > now)
+    overdue = tuple(r.id for r in rows if r.id not in withdrawn)
+    reason = f"the customer is sensitive ({flag.kind}): a person decides, never the ladder"
+    _care_tasks(session, now, flag, withdrawn, overdue)
+    for order_id in withdrawn:
+        before = row_of(session, ORDER, order_id, "disconnection order")
+        session.execute(update(ORDER).where(ORDER.c.id == order_id).values(
+            status="cancelled", decided_at=now, decided_by=actor[:100],
+            decision_reason=reason[:300]))  # fmt: skip
+        audit(session, clock, actor=actor, action="disconnection.withdraw",
+              entity="disconnection_order", entity_id=order_id,
+              before={"status": before.status}, after={"status": "cancelled"},
+              reason=reason)  # fmt: skip
+    return Flagged(flag, withdrawn, overdue)
+
+
+def _care_tasks(
+    session: Session, now: datetime, flag: CustomerSensitivity, withdrawn: tuple[int, ...],
+    overdue: tuple[int, ...],
+) -> None:  # fmt: skip
+    """A review task on each order's case, so that a person takes the case on: the ladder
+    stops short of a work order for a sensitive customer but raises nothing itself once it
+    has proposed one."""
+    assert flag.id is not None
+    rows = session.execute(
+        select(ORDER.c.id, ORDER.c.case_id, ORDER.c.account_id)
+        .where(ORDER.c.id.in_([*withdrawn, *overdue]))
+    ).all()  # fmt: skip
+    for order in rows:
+        then = ("withdrawn; agree the way forward with the customer" if order.id in withdrawn
+                else "was approved for a time already past: reach the crew now")  # fmt: skip
+        detail = f"care flag ({flag.kind}: {flag.note}): disconnection order {order.id} {then}"
+        session.execute(TASK.insert().values(
+            case_id=order.case_id, account_id=order.account_id, kind="review",
+            reason="sensitive_customer", detail=detail[:500], status="open", created_at=now,
+            outcome="", dedupe_key=care_flag_task_key(flag.id, order.id)))  # fmt: skip
 
 
 def approve_order(

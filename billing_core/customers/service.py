@@ -7,7 +7,7 @@ nothing here commits. Meters are `readings.meters`."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlmodel import Session, SQLModel, col, func, or_, select
@@ -21,6 +21,7 @@ from billing_core.customers.model import (
     FieldConflict,
     FieldError,
     Language,
+    SensitivityKind,
     check_account_number,
     check_choice,
     check_range,
@@ -34,6 +35,7 @@ from billing_core.customers.tables import (
     Contact,
     Customer,
     CustomerGroup,
+    CustomerSensitivity,
     TariffAssignment,
 )
 from billing_core.errors import NotFound
@@ -468,6 +470,69 @@ def remove_contact(
         after=None,
         reason=reason,
     )
+
+
+# --- sensitivity (care) flags --------------------------------------------------------------
+
+
+def add_sensitivity(
+    *,
+    session: Session,
+    clock: Clock,
+    actor: str,
+    customer_id: int,
+    kind: str,
+    note: str,
+    valid_from: date,
+    valid_to: date | None = None,
+) -> CustomerSensitivity:
+    """A care flag (docs/domain.md: medical equipment at home, elderly living alone,
+    registered hardship, an infant): while it is in force no disconnection is put forward
+    for the customer's accounts, and an approval is refused. `note` says what staff heard or
+    saw (it is shown to the agents and collections staff who handle the customer)."""
+    _get(session, Customer, customer_id, "customer")
+    if valid_to is not None and valid_to < valid_from:
+        raise FieldError("valid_to", f"before valid_from ({valid_from})")
+    flag = CustomerSensitivity(
+        customer_id=customer_id,
+        kind=check_choice("kind", kind, SensitivityKind),
+        note=check_text("note", note, max_length=500),
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    _audit(session, clock, actor, "sensitivity.add", flag, None, "")
+    return flag
+
+
+def end_sensitivity(
+    *, session: Session, clock: Clock, actor: str, sensitivity_id: int, today: date, reason: str
+) -> CustomerSensitivity:
+    """The flag no longer in force from `today` (its last day is yesterday), with the reason
+    (audited). A flag already ended, or not yet begun, is refused."""
+    flag: CustomerSensitivity = _get(session, CustomerSensitivity, sensitivity_id, "flag")
+    reason = check_text("reason", reason, max_length=500)
+    if flag.valid_to is not None and flag.valid_to < today:
+        raise FieldConflict("valid_to", f"flag {sensitivity_id} ended on {flag.valid_to}")
+    if flag.valid_from > today:
+        raise FieldConflict("valid_from", f"flag {sensitivity_id} begins on {flag.valid_from}")
+    before = snapshot(flag)
+    flag.valid_to = today - timedelta(days=1)
+    _audit(session, clock, actor, "sensitivity.end", flag, before, reason)
+    return flag
+
+
+def sensitivities_of(session: Session, customer_id: int) -> list[CustomerSensitivity]:
+    """The customer's flags, past and present, the newest first."""
+    statement = (
+        select(CustomerSensitivity)
+        .where(CustomerSensitivity.customer_id == customer_id)
+        .order_by(col(CustomerSensitivity.valid_from).desc(), col(CustomerSensitivity.id).desc())
+    )
+    return list(session.exec(statement))
+
+
+def in_force(flag: CustomerSensitivity, today: date) -> bool:
+    return flag.valid_from <= today and (flag.valid_to is None or flag.valid_to >= today)
 
 
 def contacts_of(session: Session, customer_id: int) -> list[Contact]:

@@ -205,6 +205,13 @@ def test_an_admin_signs_up_a_customer_and_fits_a_meter_on_the_customer_page(
         meter.get_by_role("button", name="Install meter").click()
         expect(page.locator(".flash.ok")).to_contain_text("meter ZM2026001 installed")
         expect(page.locator("tr[data-meter-id]", has_text="ZM2026001")).to_contain_text("plain")
+        page.get_by_text("Record a care flag…").click()
+        care = page.locator("form[action$='/sensitivities']")
+        care.locator("select[name=kind]").select_option("infant")
+        care.locator("input[name=note]").fill("a baby born in November")
+        care.get_by_role("button", name="Record care flag").click()
+        expect(page.locator(".flash.ok")).to_contain_text("care flag recorded")
+        expect(page.locator("tr[data-flag-id]")).to_contain_text("an infant in the household")
         page.get_by_text("Remove meter ZM2026001…").click()  # open, for the screenshot
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "console-customer.png"), full_page=True)

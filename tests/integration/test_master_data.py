@@ -21,7 +21,13 @@ from sqlmodel import select
 from api.app import create_app
 from billing_core.audit.tables import AuditEntry
 from billing_core.clock import FixedClock
-from billing_core.customers.tables import BusinessChange, Contact, CustomerGroup, TariffAssignment
+from billing_core.customers.tables import (
+    BusinessChange,
+    Contact,
+    CustomerGroup,
+    CustomerSensitivity,
+    TariffAssignment,
+)
 from billing_core.db import session_scope
 from billing_core.readings.tables import Meter, MeterReading
 from billing_core.settings import load_settings
@@ -43,6 +49,8 @@ ROLES = ("admin", "agent", "reviewer", "collections")
 ADMIN = {"admin"}
 CONTACTS = {"admin", "agent"}
 EVERYONE = set(ROLES)
+FLAG_RECORDERS = {"admin", "agent", "collections"}
+FLAG_ENDERS = {"admin", "collections"}
 TARIFF = "beijing-residential"
 
 
@@ -96,6 +104,7 @@ class World:
     other: int  # a meter in service elsewhere, with no parent
     contact: int  # unverified
     group: int
+    sensitivity: int  # a care flag in force
 
 
 def world(engine: Engine) -> World:
@@ -116,13 +125,19 @@ def world(engine: Engine) -> World:
         unverified = make_contact(session, customer=customer, at=NOW, verified=False,
                                   verified_at=None, address=f"+86138{_unique(8)}")  # fmt: skip
         group = CustomerGroup(code=f"G{_unique(8)}", name="集团")
-        session.add(group)
+        flag = CustomerSensitivity(
+            customer_id=customer.id,
+            kind="infant",
+            valid_from=date(2026, 1, 1),
+            note="a baby at home",
+        )
+        session.add_all([group, flag])
         session.flush()
         bare_number = bare.number
         assert customer.id and meter.id and parent.id and other.id and unverified.id
-        assert group.id
+        assert group.id and flag.id
         return World(customer.id, name, account.number, bare_number, meter.id, parent.id,
-                     other.id, unverified.id, group.id)  # fmt: skip
+                     other.id, unverified.id, group.id, flag.id)  # fmt: skip
 
 
 REGISTER = {"total": "1300.5"}
@@ -147,6 +162,11 @@ MATRIX: list[Route] = [
      lambda w: {"attested": "ID card seen at the counter"}, CONTACTS, 200),
     ("POST", "/api/v1/contacts/{contact}/remove", lambda w: {"reason": "number given up"},
      CONTACTS, 200),
+    ("POST", "/api/v1/customers/{customer}/sensitivities",
+     lambda w: {"kind": "medical_equipment", "note": "home oxygen concentrator"},
+     FLAG_RECORDERS, 201),
+    ("POST", "/api/v1/sensitivities/{sensitivity}/end",
+     lambda w: {"reason": "the baby is three now"}, FLAG_ENDERS, 200),
     ("POST", "/api/v1/customers/{customer}/accounts",
      lambda w: {"number": f"8{_unique(9)}", "service_address": "北京市海淀区1号",
                 "reading_day": 12, "opened_on": "2026-12-01", "tariff_code": TARIFF},
@@ -181,7 +201,7 @@ def _audit_count(engine: Engine, actor: str) -> int:
 def _template(path: str) -> str:
     names = {"{name}": "", "{customer}": "{customer_id}", "{group}": "{group_id}",
              "{contact}": "{contact_id}", "{bare}": "{number}", "{meter}": "{meter_id}",
-             "{other}": "{meter_id}"}  # fmt: skip
+             "{other}": "{meter_id}", "{sensitivity}": "{sensitivity_id}"}  # fmt: skip
     path = path.split("?")[0]
     for mine, theirs in names.items():
         path = path.replace(mine, theirs)

@@ -283,6 +283,61 @@ def test_an_approval_outside_the_humane_window_is_refused_naming_why(session: Se
     assert approved["status"] == "approved"
 
 
+def test_a_care_flag_recorded_mid_case_withdraws_the_pending_order_and_sends_it_to_a_person(
+    session: Session,
+) -> None:
+    from billing_core.audit.tables import AuditEntry
+
+    d = debtor(session)
+    order_id = proposed(session, d)
+    now = local(DUE + timedelta(days=32), time(10, 0))
+    flagged = orders.flag_sensitive(
+        session=session, clock=FixedClock(now), actor="staff:wang", customer_id=d.customer.id or 0,
+        kind="medical_equipment", note="her father uses a home oxygen concentrator",
+        today=now.astimezone(TZ).date(),
+    )  # fmt: skip
+    assert (flagged.withdrawn, flagged.overdue) == ((order_id,), ())
+    order = session.execute(select(ORDER).where(ORDER.c.id == order_id)).one()
+    assert order.status == "cancelled" and "medical_equipment" in order.decision_reason
+    actions = set(session.execute(select(AuditEntry.action).where(
+        AuditEntry.actor == "staff:wang")).scalars())  # fmt: skip
+    assert actions == {"sensitivity.add", "disconnection.withdraw"}
+    # the next days' runs put nothing forward again: a person decides
+    days(session, DUE + timedelta(days=33), DUE + timedelta(days=40))
+    assert count(session, ORDER, ORDER.c.account_id == d.account.id,
+                 ORDER.c.status != "cancelled") == 0  # fmt: skip
+    task = session.execute(
+        select(TASK.c.status, TASK.c.detail).where(
+            TASK.c.account_id == d.account.id, TASK.c.kind == "review"
+        )
+    ).one()  # one, not one a day
+    assert task.status == "open" and f"order {order_id} withdrawn" in task.detail
+    assert "home oxygen concentrator" in task.detail
+
+
+def test_a_care_flag_after_the_approved_time_leaves_the_order_and_says_so(
+    session: Session,
+) -> None:
+    d = debtor(session)
+    order_id = proposed(session, d)
+    boss = make_staff(session, role="collections", at=local(DUE))
+    approved_for = local(date(2026, 12, 9), time(9, 30))
+    orders.approve_order(session=session, clock=FixedClock(local(date(2026, 12, 8), time(10))),
+                         rules=RULES, actor=boss, order_id=order_id, at=approved_for)  # fmt: skip
+    later = approved_for + timedelta(hours=1)  # the crew may have cut supply already
+    flagged = orders.flag_sensitive(
+        session=session, clock=FixedClock(later), actor="staff:li", customer_id=d.customer.id or 0,
+        kind="elderly_alone", note="lives alone, 88", today=later.astimezone(TZ).date(),
+    )  # fmt: skip
+    assert (flagged.withdrawn, flagged.overdue) == ((), (order_id,))
+    status = session.execute(select(ORDER.c.status).where(ORDER.c.id == order_id)).scalar_one()
+    assert status == "approved"
+    task = session.execute(select(TASK.c.kind, TASK.c.detail).where(
+        TASK.c.account_id == d.account.id, TASK.c.reason == "sensitive_customer",
+    )).one()  # fmt: skip
+    assert task.kind == "review" and "reach the crew now" in task.detail
+
+
 def test_payment_in_full_stops_the_ladder_at_once_and_raises_a_reconnection_after_a_cut(
     session: Session,
 ) -> None:

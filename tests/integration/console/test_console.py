@@ -311,6 +311,9 @@ def actions(seeded: Seeded) -> list[tuple[str, dict[str, str], tuple[str, ...], 
         ("/console/meters/999999/parent", {"parent_meter_id": ""}, ("admin",), 303),
         ("/console/groups", {"code": "", "name": ""}, ("admin",), 303),
         ("/console/groups/999999/edit", {"name": "x"}, ("admin",), 303),
+        ("/console/customers/999999/sensitivities", {"kind": "infant", "note": "a baby"},
+         CALLERS, 303),
+        ("/console/sensitivities/999999/end", {"reason": "moved"}, COLLECTIONS, 303),
     ]  # fmt: skip
 
 
@@ -979,3 +982,49 @@ def test_an_admin_makes_a_group_its_members_and_its_consolidated_notice(
     assert {"group.create", "group.update", "group.notice"} <= set(
         audit_actions(console_engine, actor))  # fmt: skip
     assert "Save group" not in signed_in["agent"][0].get("/console/groups").text
+
+
+def test_a_care_flag_from_the_customer_page_withdraws_the_pending_disconnection(
+    seeded: Seeded, signed_in: dict[str, tuple[Browser, str]], console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.customers.tables import Account, CustomerSensitivity
+
+    case = arrears_case(console_engine)
+    with session_scope(console_engine) as session:
+        account = session.exec(select(Account).where(Account.number == case.account)).one()
+        customer_id = account.customer_id
+    page = f"/console/customers/{customer_id}"
+    agent, agent_token = signed_in["agent"]
+    assert "None recorded." in agent.get(page).text
+    wrong = submit(agent, agent_token, f"{page}/sensitivities", kind="infant", note="a baby",
+                   valid_to="2026-01-01")  # fmt: skip
+    assert "valid_to: before valid_from" in wrong.text
+    recorded = submit(agent, agent_token, f"{page}/sensitivities", kind="medical_equipment",
+                      note="her father uses a home oxygen concentrator", valid_to="")  # fmt: skip
+    assert "care flag recorded: medical equipment at home" in recorded.text
+    assert f"disconnection order {case.order_id} withdrawn" in recorded.text
+    assert row(console_engine, ORDER, case.order_id).status == "cancelled"
+    with session_scope(console_engine) as session:
+        task = session.execute(select(TASK.c.kind, TASK.c.detail).where(
+            TASK.c.case_id == case.case_id, TASK.c.reason == "sensitive_customer",
+        )).one()  # fmt: skip
+        flag = session.exec(select(CustomerSensitivity).where(
+            CustomerSensitivity.customer_id == customer_id)).one()  # fmt: skip
+    assert task.kind == "review" and "oxygen concentrator" in task.detail
+    assert (flag.valid_from, flag.valid_to) == (date(2026, 11, 26), None)
+    assert f'data-flag-id="{flag.id}" class="care"' in recorded.text
+    assert f'action="/console/sensitivities/{flag.id}/end"' not in recorded.text  # not agents'
+    refused = agent.post(f"/console/sensitivities/{flag.id}/end",
+                         data={"reason": "x", "csrf_token": agent_token})  # fmt: skip
+    assert refused.status_code == 403
+    boss, boss_token = signed_in["collections"]
+    ended = submit(boss, boss_token, f"/console/sensitivities/{flag.id}/end",
+                   reason="moved to his son's home")  # fmt: skip
+    assert "care flag ended: its last day was 2026-11-25" in ended.text
+    assert f'data-flag-id="{flag.id}" class="care"' not in ended.text
+    again = submit(boss, boss_token, f"/console/sensitivities/{flag.id}/end", reason="again")
+    assert "ended on 2026-11-25" in again.text
+    assert {"sensitivity.add", "disconnection.withdraw"} <= set(
+        audit_actions(console_engine, f"staff:{seeded.staff['agent']}"))  # fmt: skip
+    assert "sensitivity.end" in audit_actions(
+        console_engine, f"staff:{seeded.staff['collections']}")  # fmt: skip
