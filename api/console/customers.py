@@ -3,12 +3,13 @@ account number or contact address, see their contacts, accounts, tariffs and met
 make the master data changes through the same services as the staff API
 (docs/master-data.md): add a contact, mark one verified with how it was checked, or remove
 one (agents and admins); create or edit a customer, open an account, change its reading day,
-assign a tariff, and install, replace, remove or link a plain meter (admins). Each change is
-audited by its service; a refused one comes back to the page with the reason. Time-of-use
-meters are installed and replaced through the API (their four registers)."""
+assign a tariff, and install, replace, remove or link a meter, plain or time-of-use (admins).
+Each change is audited by its service; a refused one comes back to the page with the
+reason."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from api.console.pages import (
     allowed,
     back,
     console_router,
+    optional_decimal,
     optional_int,
     refusals,
     render,
@@ -394,20 +396,25 @@ def replace_meter(
     read_at: Annotated[datetime, Form()],
     final_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)],
     serial: Annotated[str, Form(max_length=32)],
+    final_tou: FinalTou,
+    initial_tou: InitialTou,
     initial_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)] = Decimal(0),
+    tou: Annotated[bool, Form()] = False,
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    """换表 on a plain (not time-of-use) meter: the old meter's final reading at `read_at`
-    (the console's local time), the new meter from its initial reading, and the business
-    change that holds the next bill for review. TOU meters: the API."""
+    """换表: the old meter's final reading at `read_at` (the console's local time; with its
+    peak / flat / valley on a time-of-use meter), the new meter from its initial reading
+    (`tou`: a time-of-use meter, its three registers too), and the business change that
+    holds the next bill for review."""
     actor = f"staff:{user.username}"
     at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
     page = _meter_page(session, meter_id)
     with refusals(session) as problems:
+        new = meters.MeterSpec(serial=serial, initial=initial_tou.with_total(initial_total),
+                               tou=tou)  # fmt: skip
         meter = meters.replace_meter(
             session=session, clock=clock, actor=actor, tz=settings.tz, meter_id=meter_id,
-            final=Registers(final_total), read_at=at,
-            new=meters.MeterSpec(serial=serial, initial=Registers(initial_total)), reason=reason,
+            final=final_tou.with_total(final_total), read_at=at, new=new, reason=reason,
         )  # fmt: skip
         replaced = BusinessChangeKind.meter_replacement
         business_change(session, clock, actor, meter.account_id, replaced, meter.installed_on,
@@ -423,19 +430,22 @@ def install_meter(
     clock: ClockDep,
     serial: Annotated[str, Form(max_length=32)],
     installed_on: Annotated[date, Form()],
+    initial_tou: InitialTou,
     initial_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)] = Decimal(0),
     multiplier: Annotated[Decimal, Form(gt=0, max_digits=10, decimal_places=4)] = Decimal(1),
     digits: Annotated[int, Form(ge=3, le=10)] = 6,
     parent_meter_id: Annotated[str, Form(max_length=12)] = "",
+    tou: Annotated[bool, Form()] = False,
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    """装表: a plain meter on an account with none in service, from its initial reading."""
+    """装表: a meter on an account with none in service, from its initial reading (`tou`: a
+    time-of-use meter, with its peak / flat / valley registers)."""
     page, done = _account_page(session, number), ""
     with refusals(session) as problems:
         meter = meters.install_meter(
             session=session, clock=clock, actor=f"staff:{user.username}", number=number,
-            spec=meters.MeterSpec(serial=serial, initial=Registers(initial_total),
-                                  multiplier=multiplier, digits=digits),
+            spec=meters.MeterSpec(serial=serial, initial=initial_tou.with_total(initial_total),
+                                  multiplier=multiplier, digits=digits, tou=tou),
             installed_on=installed_on,
             parent_meter_id=optional_int("parent_meter_id", parent_meter_id), reason=reason,
         )  # fmt: skip
@@ -452,16 +462,19 @@ def remove_meter(
     settings: SettingsDep,
     read_at: Annotated[datetime, Form()],
     final_total: Annotated[Decimal, Form(ge=0, max_digits=16, decimal_places=4)],
+    final_tou: FinalTou,
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    """拆表: the meter out of service with its final reading at `read_at` (local time); the
-    account is billed up to it and no further until a meter is installed."""
+    """拆表: the meter out of service with its final reading at `read_at` (local time; with
+    peak / flat / valley on a time-of-use meter); the account is billed up to it and no
+    further until a meter is installed."""
     at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
     page, done = _meter_page(session, meter_id), ""
     with refusals(session) as problems:
         meter = meters.remove_meter(
             session=session, clock=clock, actor=f"staff:{user.username}", tz=settings.tz,
-            meter_id=meter_id, final=Registers(final_total), read_at=at, reason=reason,
+            meter_id=meter_id, final=final_tou.with_total(final_total), read_at=at,
+            reason=reason,
         )  # fmt: skip
         done = f"meter {meter.serial} removed on {meter.removed_on}"
     return after_action(page, problems, done)
@@ -487,6 +500,42 @@ def link_meter(
         done = (f"meter {meter_id} under meter {parent}" if parent is not None
                 else f"meter {meter_id} has no parent meter")  # fmt: skip
     return after_action(page, problems, done)
+
+
+@dataclass(frozen=True)
+class TouRegisters:
+    """A time-of-use meter's peak / flat / valley registers as a form sends them (empty on a
+    plain meter)."""
+
+    peak: str
+    flat: str
+    valley: str
+    prefix: str
+
+    def with_total(self, total: Decimal) -> Registers:
+        peak, flat, valley = (optional_decimal(f"{self.prefix}{name}", getattr(self, name))
+                              for name in ("peak", "flat", "valley"))  # fmt: skip
+        return Registers(total, peak, flat, valley)
+
+
+def _final_registers(
+    final_peak: Annotated[str, Form(max_length=20)] = "",
+    final_flat: Annotated[str, Form(max_length=20)] = "",
+    final_valley: Annotated[str, Form(max_length=20)] = "",
+) -> TouRegisters:
+    return TouRegisters(final_peak, final_flat, final_valley, "final.")
+
+
+def _initial_registers(
+    initial_peak: Annotated[str, Form(max_length=20)] = "",
+    initial_flat: Annotated[str, Form(max_length=20)] = "",
+    initial_valley: Annotated[str, Form(max_length=20)] = "",
+) -> TouRegisters:
+    return TouRegisters(initial_peak, initial_flat, initial_valley, "initial.")
+
+
+FinalTou = Annotated[TouRegisters, Depends(_final_registers)]
+InitialTou = Annotated[TouRegisters, Depends(_initial_registers)]
 
 
 def _account_page(session: Session, number: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -246,6 +247,23 @@ def optional_int(field: str, text: str) -> int | None:
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"{field}: a whole number, or empty; not {text[:20]!r}")
     return int(text)
+
+
+def optional_decimal(field: str, text: str) -> Decimal | None:
+    """A form's optional number (a register of a time-of-use meter): empty for none; anything
+    that is no finite number refused naming the field."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InvalidInput(
+            f"{field}: a number such as 1234.5, or empty; not {text[:20]!r}"
+        ) from None
+    if not value.is_finite():
+        raise InvalidInput(f"{field}: a number such as 1234.5, or empty; not {text[:20]!r}")
+    return value
 
 
 @contextmanager

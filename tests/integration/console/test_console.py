@@ -1028,3 +1028,52 @@ def test_a_care_flag_from_the_customer_page_withdraws_the_pending_disconnection(
         audit_actions(console_engine, f"staff:{seeded.staff['agent']}"))  # fmt: skip
     assert "sensitivity.end" in audit_actions(
         console_engine, f"staff:{seeded.staff['collections']}")  # fmt: skip
+
+
+def test_an_admin_installs_replaces_and_removes_a_time_of_use_meter_with_its_registers(
+    signed_in: dict[str, tuple[Browser, str]], console_engine: Engine,
+) -> None:  # fmt: skip
+    from billing_core.readings.tables import Meter, MeterReading
+
+    with session_scope(console_engine) as session:
+        customer = make_customer(session, at=NOW, name="峰谷用户")
+        account = make_account(session, customer=customer,
+                               number=f"6{uuid.uuid4().int % 10**9:09d}")  # fmt: skip
+        customer_id, number = customer.id, account.number
+    browser, token = signed_in["admin"]
+    page = f"/console/customers/{customer_id}"
+    assert 'name="initial_peak"' in browser.get(page).text
+    tou = f"T{uuid.uuid4().hex[:10]}"
+    install = f"/console/accounts/{number}/meters"
+    missing = submit(browser, token, install, serial=tou, installed_on="2026-11-01", tou="true",
+                     initial_total="100")  # fmt: skip
+    assert "initial.peak: required on a time-of-use meter" in missing.text
+    garbled = submit(browser, token, install, serial=tou, installed_on="2026-11-01", tou="true",
+                     initial_total="100", initial_peak="30,5", initial_flat="40",
+                     initial_valley="29.5")  # fmt: skip
+    assert "initial.peak: a number such as 1234.5" in garbled.text
+    installed = submit(browser, token, install, serial=tou, installed_on="2026-11-01",
+                       tou="true", initial_total="100", initial_peak="30.5",
+                       initial_flat="40", initial_valley="29.5")  # fmt: skip
+    assert f"meter {tou} installed" in installed.text and "time-of-use" in installed.text
+    assert 'name="final_peak"' in installed.text  # its replace and remove forms ask for them
+    with session_scope(console_engine) as session:
+        meter = session.exec(select(Meter).where(Meter.serial == tou)).one()
+        assert meter.tou
+        meter_id = meter.id
+    plain = f"P{uuid.uuid4().hex[:10]}"
+    replaced = submit(browser, token, f"/console/meters/{meter_id}/replace",
+                      read_at="2026-11-25T10:00", final_total="250", final_peak="80",
+                      final_flat="100", final_valley="70", serial=plain,
+                      initial_total="0")  # fmt: skip
+    assert f"meter {plain} replaces meter {meter_id}" in replaced.text
+    with session_scope(console_engine) as session:
+        last = select(MeterReading).where(MeterReading.meter_id == meter_id)
+        final = session.exec(last.order_by(col(MeterReading.id).desc())).first()
+        new = session.exec(select(Meter).where(Meter.serial == plain)).one()
+        assert final is not None and (final.peak, final.valley) == (80, 70)
+        assert not new.tou
+        new_id = new.id
+    wrong = submit(browser, token, f"/console/meters/{new_id}/remove", read_at="2026-11-26T10:00",
+                   final_total="5", final_peak="1", reason="moved")  # fmt: skip
+    assert "final.peak: only on a time-of-use meter" in wrong.text
