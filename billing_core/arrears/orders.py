@@ -78,48 +78,45 @@ def flag_sensitive(
     )  # fmt: skip
     now = clock.now()
     rows = session.execute(
-        select(ORDER.c.id, ORDER.c.status, ORDER.c.approved_for)
+        select(ORDER.c.id, ORDER.c.status, ORDER.c.approved_for, ORDER.c.case_id,
+               ORDER.c.account_id)
         .join(ACCOUNT, ACCOUNT.c.id == ORDER.c.account_id)
         .where(ACCOUNT.c.customer_id == customer_id,
                ORDER.c.status.in_(["proposed", "approved"]))
         .order_by(ORDER.c.id)
     ).all()  # fmt: skip
-    withdrawn = tuple(r.id for r in rows if r.status == "proposed" or r.approved_for > now)
-    overdue = tuple(r.id for r in rows if r.id not in withdrawn)
+    pending = [r for r in rows if r.status == "proposed" or r.approved_for > now]
     reason = f"the customer is sensitive ({flag.kind}): a person decides, never the ladder"
-    _care_tasks(session, now, flag, withdrawn, overdue)
-    for order_id in withdrawn:
-        before = row_of(session, ORDER, order_id, "disconnection order")
-        session.execute(update(ORDER).where(ORDER.c.id == order_id).values(
+    if pending:
+        session.execute(update(ORDER).where(ORDER.c.id.in_([r.id for r in pending])).values(
             status="cancelled", decided_at=now, decided_by=actor[:100],
             decision_reason=reason[:300]))  # fmt: skip
-        audit(session, clock, actor=actor, action="disconnection.withdraw",
-              entity="disconnection_order", entity_id=order_id,
-              before={"status": before.status}, after={"status": "cancelled"},
-              reason=reason)  # fmt: skip
-    return Flagged(flag, withdrawn, overdue)
+    for order in rows:
+        withdrawn = order in pending
+        if withdrawn:
+            audit(session, clock, actor=actor, action="disconnection.withdraw",
+                  entity="disconnection_order", entity_id=order.id,
+                  before={"status": order.status}, after={"status": "cancelled"},
+                  reason=reason)  # fmt: skip
+        _care_task(session, now, flag, order, withdrawn=withdrawn)
+    return Flagged(flag, tuple(r.id for r in pending),
+                   tuple(r.id for r in rows if r not in pending))  # fmt: skip
 
 
-def _care_tasks(
-    session: Session, now: datetime, flag: CustomerSensitivity, withdrawn: tuple[int, ...],
-    overdue: tuple[int, ...],
-) -> None:  # fmt: skip
-    """A review task on each order's case, so that a person takes the case on: the ladder
+def _care_task(
+    session: Session, now: datetime, flag: CustomerSensitivity, order: Any, *, withdrawn: bool
+) -> None:
+    """A review task on the order's case, so that a person takes the case on: the ladder
     stops short of a work order for a sensitive customer but raises nothing itself once it
     has proposed one."""
     assert flag.id is not None
-    rows = session.execute(
-        select(ORDER.c.id, ORDER.c.case_id, ORDER.c.account_id)
-        .where(ORDER.c.id.in_([*withdrawn, *overdue]))
-    ).all()  # fmt: skip
-    for order in rows:
-        then = ("withdrawn; agree the way forward with the customer" if order.id in withdrawn
-                else "was approved for a time already past: reach the crew now")  # fmt: skip
-        detail = f"care flag ({flag.kind}: {flag.note}): disconnection order {order.id} {then}"
-        session.execute(TASK.insert().values(
-            case_id=order.case_id, account_id=order.account_id, kind="review",
-            reason="sensitive_customer", detail=detail[:500], status="open", created_at=now,
-            outcome="", dedupe_key=care_flag_task_key(flag.id, order.id)))  # fmt: skip
+    then = ("withdrawn; agree the way forward with the customer" if withdrawn
+            else "was approved for a time already past: reach the crew now")  # fmt: skip
+    detail = f"care flag ({flag.kind}: {flag.note}): disconnection order {order.id} {then}"
+    session.execute(TASK.insert().values(
+        case_id=order.case_id, account_id=order.account_id, kind="review",
+        reason="sensitive_customer", detail=detail[:500], status="open", created_at=now,
+        outcome="", dedupe_key=care_flag_task_key(flag.id, order.id)))  # fmt: skip
 
 
 def approve_order(
