@@ -18,6 +18,7 @@ from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from api.auth import actor_name
 from api.console.pages import (
     ConsoleUser,
     NavItem,
@@ -148,7 +149,7 @@ def add_contact(
     done = ""
     with refusals(session) as problems:
         contact = customers.add_contact(
-            session=session, clock=clock, actor=f"staff:{user.username}",
+            session=session, clock=clock, actor=actor_name(user),
             customer_id=customer_id, channel=channel, address=address,
             region=settings.phone_region, attested=attested,
         )  # fmt: skip
@@ -170,7 +171,7 @@ def verify_contact(
     page, done = _contact_page(session, contact_id), ""
     with refusals(session) as problems:
         contact = customers.verify_contact_by_staff(
-            session=session, clock=clock, actor=f"staff:{user.username}", contact_id=contact_id,
+            session=session, clock=clock, actor=actor_name(user), contact_id=contact_id,
             attested=attested,
         )  # fmt: skip
         done = f"contact {contact.address} verified"
@@ -185,12 +186,12 @@ def remove_contact(
     clock: ClockDep,
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    page = _contact_page(session, contact_id)
     contact = session.get(Contact, contact_id)
+    page = _here(contact.customer_id) if contact is not None else "/console/customers"
     address = contact.address if contact is not None else str(contact_id)
     with refusals(session) as problems:
         customers.remove_contact(
-            session=session, clock=clock, actor=f"staff:{user.username}", contact_id=contact_id,
+            session=session, clock=clock, actor=actor_name(user), contact_id=contact_id,
             reason=reason,
         )  # fmt: skip
     return after_action(page, problems, f"contact {address} removed")
@@ -212,7 +213,7 @@ def add_care_flag(
     done = ""
     with refusals(session) as problems:
         flagged = flag_sensitive(
-            session=session, clock=clock, actor=f"staff:{user.username}",
+            session=session, clock=clock, actor=actor_name(user),
             customer_id=customer_id, kind=kind, note=note,
             today=clock.now().astimezone(settings.tz).date(), valid_to=valid_to,
         )  # fmt: skip
@@ -238,7 +239,7 @@ def end_care_flag(
     done = ""
     with refusals(session) as problems:
         ended = customers.end_sensitivity(
-            session=session, clock=clock, actor=f"staff:{user.username}",
+            session=session, clock=clock, actor=actor_name(user),
             sensitivity_id=sensitivity_id, today=clock.now().astimezone(settings.tz).date(),
             reason=reason,
         )  # fmt: skip
@@ -266,7 +267,7 @@ def create_customer(
     """A new customer, then their page (to add contacts and open accounts)."""
     with refusals(session) as problems:
         customer = customers.create_customer(
-            session=session, clock=clock, actor=f"staff:{user.username}", name=name, kind=kind,
+            session=session, clock=clock, actor=actor_name(user), name=name, kind=kind,
             language=language, household_size=household_size, group_code=group_code or None,
             reason=reason,
         )  # fmt: skip
@@ -305,7 +306,7 @@ def edit_customer(
         if not changes:
             raise FieldError("name", "nothing to change: the form is what is stored")
         customers.update_customer(
-            session=session, clock=clock, actor=f"staff:{user.username}",
+            session=session, clock=clock, actor=actor_name(user),
             customer_id=customer_id, changes=changes, reason=reason,
         )  # fmt: skip
         done = f"customer {customer_id}: {', '.join(sorted(changes))} changed"
@@ -333,7 +334,7 @@ def open_account(
     with refusals(session) as problems:
         terms = optional_int("payment_terms_days", payment_terms_days)
         account = customers.open_account(
-            session=session, clock=clock, actor=f"staff:{user.username}",
+            session=session, clock=clock, actor=actor_name(user),
             customer_id=customer_id, number=number, service_address=service_address,
             reading_day=reading_day, opened_on=opened_on, tariff_code=tariff_code,
             known_tariffs=parts.tariffs.codes(), billing_cycle_months=billing_cycle_months,
@@ -357,7 +358,7 @@ def change_reading_day(
         plans_changes.check_direct_day_change(session=session, number=number,
                                               reading_day=reading_day)  # fmt: skip
         customers.update_account(
-            session=session, clock=clock, actor=f"staff:{user.username}", number=number,
+            session=session, clock=clock, actor=actor_name(user), number=number,
             changes={"reading_day": reading_day}, reason=reason,
         )  # fmt: skip
     return after_action(page, problems, f"account {number} is read on day {reading_day}")
@@ -375,7 +376,7 @@ def assign_tariff(
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     page = _account_page(session, number)
-    actor = f"staff:{user.username}"
+    actor = actor_name(user)
     with refusals(session) as problems:
         assignment = customers.assign_tariff(
             session=session, clock=clock, actor=actor, number=number, tariff_code=tariff_code,
@@ -406,7 +407,7 @@ def replace_meter(
     peak / flat / valley on a time-of-use meter), the new meter from its initial reading
     (`tou`: a time-of-use meter, its three registers too), and the business change that
     holds the next bill for review."""
-    actor = f"staff:{user.username}"
+    actor = actor_name(user)
     at = read_at if read_at.tzinfo else read_at.replace(tzinfo=settings.tz)
     page = _meter_page(session, meter_id)
     with refusals(session) as problems:
@@ -443,7 +444,7 @@ def install_meter(
     page, done = _account_page(session, number), ""
     with refusals(session) as problems:
         meter = meters.install_meter(
-            session=session, clock=clock, actor=f"staff:{user.username}", number=number,
+            session=session, clock=clock, actor=actor_name(user), number=number,
             spec=meters.MeterSpec(serial=serial, initial=initial_tou.with_total(initial_total),
                                   multiplier=multiplier, digits=digits, tou=tou),
             installed_on=installed_on,
@@ -472,7 +473,7 @@ def remove_meter(
     page, done = _meter_page(session, meter_id), ""
     with refusals(session) as problems:
         meter = meters.remove_meter(
-            session=session, clock=clock, actor=f"staff:{user.username}", tz=settings.tz,
+            session=session, clock=clock, actor=actor_name(user), tz=settings.tz,
             meter_id=meter_id, final=final_tou.with_total(final_total), read_at=at,
             reason=reason,
         )  # fmt: skip
@@ -494,7 +495,7 @@ def link_meter(
     with refusals(session) as problems:
         parent = optional_int("parent_meter_id", parent_meter_id)
         meters.link_meter(
-            session=session, clock=clock, actor=f"staff:{user.username}", meter_id=meter_id,
+            session=session, clock=clock, actor=actor_name(user), meter_id=meter_id,
             parent_meter_id=parent, reason=reason,
         )  # fmt: skip
         done = (f"meter {meter_id} under meter {parent}" if parent is not None

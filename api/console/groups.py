@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from api.auth import actor_name
 from api.console.pages import (
     ConsoleUser,
     after_action,
@@ -48,7 +49,7 @@ def groups_page(request: Request, user: ConsoleUser, session: SessionDep) -> HTM
     names = dict(session.execute(
         select(Customer.id, Customer.name).where(col(Customer.id).in_(contact_ids))
     ).all()) if contact_ids else {}  # fmt: skip
-    rows = [{"group": g, "members": members.get(g.id, 0),
+    rows = [{"group": g, "members": members.get(g.id, 0), "notice": notice_state(g),
              "contact_name": names.get(g.contact_customer_id, "")} for g in groups]  # fmt: skip
     return render(request, "console/groups.html", user, {
         "rows": rows, "may_edit": allowed(user, (Role.admin,)),
@@ -68,7 +69,7 @@ def create_group(
     done = ""
     with refusals(session) as problems:
         group = customers.create_group(
-            session=session, clock=clock, actor=f"staff:{user.username}", code=code, name=name,
+            session=session, clock=clock, actor=actor_name(user), code=code, name=name,
             consolidated_notice=consolidated_notice, reason=reason,
         )  # fmt: skip
         done = f"group {group.code} created"
@@ -88,7 +89,7 @@ def edit_group(
 ) -> Response:
     """The name (if changed) and the notice: consolidated or per account, and the customer who
     gets the consolidated one (empty: none, so each account is notified)."""
-    actor, done = f"staff:{user.username}", ""
+    actor, done = actor_name(user), ""
     with refusals(session) as problems:
         group = session.get(CustomerGroup, group_id)
         if group is None:

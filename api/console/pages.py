@@ -256,12 +256,10 @@ def optional_decimal(field: str, text: str) -> Decimal | None:
     if not text:
         return None
     try:
-        value = Decimal(text)
+        value: Decimal | None = Decimal(text)
     except InvalidOperation:
-        raise InvalidInput(
-            f"{field}: a number such as 1234.5, or empty; not {text[:20]!r}"
-        ) from None
-    if not value.is_finite():
+        value = None
+    if value is None or not value.is_finite():
         raise InvalidInput(f"{field}: a number such as 1234.5, or empty; not {text[:20]!r}")
     return value
 
