@@ -300,9 +300,7 @@ def telegram_inbound(
 
     started = time.perf_counter()
     url, bench_dir, _, phones = _seeded_database(customers)
-    users = bench_tg.link_chats(url, phones)
-    if not users:
-        fail("the seeded database has no verified numbers with a bill")
+    users = bench_tg.link_chats(url, phones)  # one a number: _seeded_database refused none
     console.print(f"ready in {time.perf_counter() - started:.1f} s: {len(users):,} linked "
                   "chats of customers with an issued bill")  # fmt: skip
     before = bench_sms.counts(url)
@@ -347,9 +345,7 @@ def writer_unit(
     if any(b < 1 or b > 64 for b in batches) or any(e < 0 for e in intervals):
         fail("--batch is 1 to 64 units, --every 0 or more")
     url, _, defaults, phones = _seeded_database(customers)
-    users = bench_tg.link_chats(url, phones)
-    if not users:
-        fail("the seeded database has no verified numbers with a bill")
+    users = bench_tg.link_chats(url, phones)  # one a number: _seeded_database refused none
     warm()
     engine = create_db_engine(url)
     settings = [bench_wu.Setting(b, e) for b in batches for e in intervals]
